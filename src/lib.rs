@@ -1,0 +1,5 @@
+//! Countersign: lets AI agents move money through Plaid Transfer only with a human's countersignature.
+//!
+//! Layers (each uses only those below it): `http` → `service` → `auth`/`audit` → `plaid` → `store` → `domain`.
+
+pub mod domain;

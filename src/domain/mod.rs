@@ -1,0 +1,15 @@
+//! Pure types and rules, no I/O: money, ids, the transfer intent and its hash, the request state
+//! machine, and the risk policy. Everything above this layer speaks these types.
+
+pub mod canonical;
+pub mod ids;
+pub mod intent;
+pub mod money;
+pub mod policy;
+pub mod state;
+
+pub use ids::{AgentId, ApproverId, AuditEventId, ItemId, RequestId};
+pub use intent::{IntentError, RawIntent, TransferIntent};
+pub use money::Money;
+pub use policy::{Assessment, Policy, Tier};
+pub use state::{Event, RequestState};
