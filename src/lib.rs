@@ -3,3 +3,7 @@
 //! Layers (each uses only those below it): `http` → `service` → `auth`/`audit` → `plaid` → `store` → `domain`.
 
 pub mod domain;
+pub mod store;
+pub mod audit;
+pub mod auth;
+pub mod crypto;

@@ -1,0 +1,144 @@
+//! Audit rows: advance the chain head, insert a record. The chain's hashing lives in `audit/`.
+
+use super::{StoreError, StoreResult, Tx};
+use sqlx::Row;
+
+/// One audit record's columns (DESIGN §7) apart from seq and the hashes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AuditFields {
+    pub event_id: String,
+    pub occurred_at: i64,
+    pub event_type: String,
+    pub transfer_request_id: Option<String>,
+    pub agent_id: Option<String>,
+    pub thread_id: Option<String>,
+    pub plaid_product: Option<String>,
+    pub plaid_endpoint: Option<String>,
+    pub plaid_item_id: Option<String>,
+    pub account_id: Option<String>,
+    pub action_type: Option<String>,
+    pub risk_tier: Option<i64>,
+    pub approval_required: Option<bool>,
+    pub approver_id: Option<String>,
+    pub approval_timestamp: Option<i64>,
+    pub payload_hash: Option<String>,
+    pub executed_payload_hash: Option<String>,
+    pub plaid_request_id: Option<String>,
+    pub outcome: String,
+    pub error_code: Option<String>,
+    pub ttl_seconds: Option<i64>,
+}
+
+/// Claims the next sequence number and returns it with the previous record's hash.
+/// The UPDATE takes the head row's lock, so concurrent appenders (any replica) queue here
+/// and the sequence stays gap-free.
+pub async fn advance_head(tx: &mut Tx) -> StoreResult<(i64, String)> {
+    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(&mut **tx)
+        .await?;
+    Ok((row.try_get("seq")?, row.try_get("hash")?))
+}
+
+pub async fn insert(tx: &mut Tx, seq: i64, fields: &AuditFields, prev_hash: &str, hash: &str) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, thread_id, \
+         plaid_product, plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, approval_required, \
+         approver_id, approval_timestamp, payload_hash, executed_payload_hash, plaid_request_id, outcome, error_code, \
+         ttl_seconds, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
+    )
+    .bind(seq)
+    .bind(&fields.event_id)
+    .bind(fields.occurred_at)
+    .bind(&fields.event_type)
+    .bind(fields.transfer_request_id.as_deref())
+    .bind(fields.agent_id.as_deref())
+    .bind(fields.thread_id.as_deref())
+    .bind(fields.plaid_product.as_deref())
+    .bind(fields.plaid_endpoint.as_deref())
+    .bind(fields.plaid_item_id.as_deref())
+    .bind(fields.account_id.as_deref())
+    .bind(fields.action_type.as_deref())
+    .bind(fields.risk_tier)
+    .bind(fields.approval_required.map(i64::from))
+    .bind(fields.approver_id.as_deref())
+    .bind(fields.approval_timestamp)
+    .bind(fields.payload_hash.as_deref())
+    .bind(fields.executed_payload_hash.as_deref())
+    .bind(fields.plaid_request_id.as_deref())
+    .bind(&fields.outcome)
+    .bind(fields.error_code.as_deref())
+    .bind(fields.ttl_seconds)
+    .bind(prev_hash)
+    .bind(hash)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn set_head_hash(tx: &mut Tx, seq: i64, hash: &str) -> StoreResult<()> {
+    let result = sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1 AND seq = $2")
+        .bind(hash)
+        .bind(seq)
+        .execute(&mut **tx)
+        .await?;
+    if result.rows_affected() != 1 {
+        return Err(StoreError::Corrupt("audit_head moved during an append".into()));
+    }
+    Ok(())
+}
+
+/// A stored audit row, for verification and reading back.
+#[derive(Debug, Clone)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub fields: AuditFields,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Rows in sequence order, `limit` at a time starting after `after_seq`.
+pub async fn page(pool: &sqlx::AnyPool, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
+    let rows = sqlx::query(
+        "SELECT seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, thread_id, plaid_product, \
+         plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, approval_required, approver_id, \
+         approval_timestamp, payload_hash, executed_payload_hash, plaid_request_id, outcome, error_code, ttl_seconds, \
+         prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(after_seq)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AuditRow {
+                seq: row.try_get("seq")?,
+                fields: AuditFields {
+                    event_id: row.try_get("event_id")?,
+                    occurred_at: row.try_get("occurred_at")?,
+                    event_type: row.try_get("event_type")?,
+                    transfer_request_id: row.try_get("transfer_request_id")?,
+                    agent_id: row.try_get("agent_id")?,
+                    thread_id: row.try_get("thread_id")?,
+                    plaid_product: row.try_get("plaid_product")?,
+                    plaid_endpoint: row.try_get("plaid_endpoint")?,
+                    plaid_item_id: row.try_get("plaid_item_id")?,
+                    account_id: row.try_get("account_id")?,
+                    action_type: row.try_get("action_type")?,
+                    risk_tier: row.try_get("risk_tier")?,
+                    approval_required: row.try_get::<Option<i64>, _>("approval_required")?.map(super::flag),
+                    approver_id: row.try_get("approver_id")?,
+                    approval_timestamp: row.try_get("approval_timestamp")?,
+                    payload_hash: row.try_get("payload_hash")?,
+                    executed_payload_hash: row.try_get("executed_payload_hash")?,
+                    plaid_request_id: row.try_get("plaid_request_id")?,
+                    outcome: row.try_get("outcome")?,
+                    error_code: row.try_get("error_code")?,
+                    ttl_seconds: row.try_get("ttl_seconds")?,
+                },
+                prev_hash: row.try_get("prev_hash")?,
+                hash: row.try_get("hash")?,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,124 @@
+//! Plaid items (access token encrypted by the caller) and their accounts.
+
+use super::{StoreResult, Tx};
+use crate::domain::{AgentId, ItemId};
+use sqlx::{AnyPool, Row};
+
+#[derive(Debug, Clone)]
+pub struct ItemRecord {
+    pub id: ItemId,
+    pub plaid_item_id: String,
+    pub access_token_enc: String,
+    pub institution_name: Option<String>,
+    pub health: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct AccountRecord {
+    pub account_id: String,
+    pub name: String,
+    pub mask: Option<String>,
+    pub subtype: Option<String>,
+}
+
+pub const HEALTHY: &str = "healthy";
+pub const LOGIN_REQUIRED: &str = "login_required";
+
+pub async fn insert(tx: &mut Tx, item: &ItemRecord, accounts: &[AccountRecord], now_ms: i64) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO items (id, plaid_item_id, access_token_enc, institution_name, health, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(item.id.as_str())
+    .bind(&item.plaid_item_id)
+    .bind(&item.access_token_enc)
+    .bind(item.institution_name.as_deref())
+    .bind(&item.health)
+    .bind(now_ms)
+    .execute(&mut **tx)
+    .await?;
+    for account in accounts {
+        sqlx::query("INSERT INTO item_accounts (item_id, account_id, name, mask, subtype) VALUES ($1, $2, $3, $4, $5)")
+            .bind(item.id.as_str())
+            .bind(&account.account_id)
+            .bind(&account.name)
+            .bind(account.mask.as_deref())
+            .bind(account.subtype.as_deref())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+const ITEM_COLUMNS: &str = "id, plaid_item_id, access_token_enc, institution_name, health";
+
+fn item_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ItemRecord> {
+    Ok(ItemRecord {
+        id: ItemId::from_trusted(row.try_get("id")?),
+        plaid_item_id: row.try_get("plaid_item_id")?,
+        access_token_enc: row.try_get("access_token_enc")?,
+        institution_name: row.try_get("institution_name")?,
+        health: row.try_get("health")?,
+    })
+}
+
+pub async fn find(pool: &AnyPool, id: &ItemId) -> StoreResult<Option<ItemRecord>> {
+    let row = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(item_from_row).transpose()
+}
+
+pub async fn find_by_plaid_id(pool: &AnyPool, plaid_item_id: &str) -> StoreResult<Option<ItemRecord>> {
+    let row = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE plaid_item_id = $1"))
+        .bind(plaid_item_id)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(item_from_row).transpose()
+}
+
+pub async fn all(pool: &AnyPool) -> StoreResult<Vec<ItemRecord>> {
+    let rows = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id")).fetch_all(pool).await?;
+    rows.iter().map(item_from_row).collect()
+}
+
+/// The items an agent may use, in id order.
+pub async fn visible_to(pool: &AnyPool, agent: &AgentId, all_items: bool) -> StoreResult<Vec<ItemRecord>> {
+    if all_items {
+        return all(pool).await;
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT {ITEM_COLUMNS} FROM items WHERE id IN (SELECT item_id FROM agent_items WHERE agent_id = $1) ORDER BY id"
+    ))
+    .bind(agent.as_str())
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(item_from_row).collect()
+}
+
+pub async fn accounts(pool: &AnyPool, item: &ItemId) -> StoreResult<Vec<AccountRecord>> {
+    let rows = sqlx::query("SELECT account_id, name, mask, subtype FROM item_accounts WHERE item_id = $1 ORDER BY account_id")
+        .bind(item.as_str())
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AccountRecord {
+                account_id: row.try_get("account_id")?,
+                name: row.try_get("name")?,
+                mask: row.try_get("mask")?,
+                subtype: row.try_get("subtype")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn set_health(tx: &mut Tx, id: &ItemId, health: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE items SET health = $1 WHERE id = $2")
+        .bind(health)
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

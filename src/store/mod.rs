@@ -1,0 +1,153 @@
+//! Persistence: one interface over SQLite (the embedded default) and PostgreSQL (production).
+//!
+//! Both backends run the same portable SQL through sqlx's `Any` driver (`$1` parameters work on
+//! both); each has its own migrations under `migrations/`. Functions here do one thing each and
+//! take a transaction or a pool; the service layer opens and commits. This layer never calls out
+//! to Plaid and never decides a rule: it stores and compare-and-sets.
+//!
+//! SQLite allows one writer at a time; instead of letting concurrent writers fail with "database
+//! is locked", all writes go through a one-connection pool and start with `BEGIN IMMEDIATE`, while
+//! reads use a separate pool (WAL lets them run beside the writer).
+
+pub mod agents;
+pub mod audit;
+pub mod idempotency;
+pub mod items;
+pub mod requests;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use std::str::FromStr;
+use std::time::Duration;
+
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL: expected sqlite:// or postgres://")]
+    UnsupportedUrl,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Unique-constraint violations are the one database error callers act on (409/422); they are
+    /// recognised here, once.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Database(err) => err.as_database_error().is_some_and(|e| e.is_unique_violation()),
+            _ => false,
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Clone)]
+pub struct Store {
+    writer: AnyPool,
+    reader: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects to `sqlite://path` (created if missing) or `postgres://…`.
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let options = AnyConnectOptions::from_str(url)?;
+        let store = match backend {
+            Backend::Sqlite => {
+                let writer = sqlite_pool(1).connect_with(options.clone()).await?;
+                let reader = sqlite_pool(max_connections.max(2)).connect_with(options).await?;
+                Store { writer, reader, backend }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                Store { writer: pool.clone(), reader: pool, backend }
+            }
+        };
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.writer).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.writer).await?,
+        }
+        Ok(())
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`)
+    /// so a transaction that reads before it writes can't fail to upgrade its lock.
+    pub async fn begin(&self) -> StoreResult<Tx> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// The pool for reads outside a transaction.
+    pub fn reader(&self) -> &AnyPool {
+        &self.reader
+    }
+
+    /// Cheap liveness probe for `/readyz`.
+    pub async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+}
+
+fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                // WAL: readers never block the writer. FULL: a commit survives power loss, which
+                // is what a durable pause on money movement needs. busy_timeout covers other
+                // processes (the CLI) writing the same file.
+                conn.execute("PRAGMA journal_mode = WAL").await?;
+                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                Ok(())
+            })
+        })
+}
+
+/// Reads an optional integer column that holds a boolean.
+pub(crate) fn flag(value: i64) -> bool {
+    value != 0
+}

@@ -1,0 +1,295 @@
+//! Transfer requests: insert, read, and compare-and-set state transitions.
+//!
+//! `transition` is the only way a request's state changes: `UPDATE … WHERE id = $ AND state IN (…)`.
+//! It reports whether this caller won; a loser must not perform the transition's side effects.
+
+use super::{StoreError, StoreResult, Tx};
+use crate::domain::{AgentId, ItemId, RequestId, RequestState, Tier};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+/// A request row as stored.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub id: RequestId,
+    pub agent_id: AgentId,
+    pub item_id: ItemId,
+    pub account_id: String,
+    pub state: RequestState,
+    pub tier: Tier,
+    pub step_up: bool,
+    pub approvals_required: i64,
+    pub policy_version: String,
+    pub policy_reasons: Vec<String>,
+    pub intent: serde_json::Value,
+    pub amount_cents: i64,
+    pub plaid_idempotency_key: String,
+    pub authorization_id: Option<String>,
+    pub decision: Option<String>,
+    pub decision_rationale_code: Option<String>,
+    pub decision_rationale_description: Option<String>,
+    pub authorized_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub payload_hash: Option<String>,
+    pub transfer_id: Option<String>,
+    pub transfer_status: Option<String>,
+    pub link_token: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub rejection_reason: Option<String>,
+    pub supersedes: Option<RequestId>,
+    pub renews: Option<RequestId>,
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The fields of a new request; state starts at `proposed`.
+pub struct NewRequest<'a> {
+    pub id: &'a RequestId,
+    pub agent_id: &'a AgentId,
+    pub item_id: &'a ItemId,
+    pub account_id: &'a str,
+    pub tier: Tier,
+    pub step_up: bool,
+    pub approvals_required: i64,
+    pub policy_version: &'a str,
+    pub policy_reasons: &'a [String],
+    pub intent: &'a serde_json::Value,
+    pub amount_cents: i64,
+    pub plaid_idempotency_key: &'a str,
+    pub supersedes: Option<&'a RequestId>,
+    pub renews: Option<&'a RequestId>,
+    pub version: i64,
+    pub now_ms: i64,
+}
+
+pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<()> {
+    let reasons = serde_json::to_string(new.policy_reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO transfer_requests (id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, \
+         policy_version, policy_reasons, intent, amount_cents, plaid_idempotency_key, supersedes, renews, version, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
+    )
+    .bind(new.id.as_str())
+    .bind(new.agent_id.as_str())
+    .bind(new.item_id.as_str())
+    .bind(new.account_id)
+    .bind(RequestState::Proposed.as_str())
+    .bind(new.tier.number())
+    .bind(i64::from(new.step_up))
+    .bind(new.approvals_required)
+    .bind(new.policy_version)
+    .bind(reasons)
+    .bind(new.intent.to_string())
+    .bind(new.amount_cents)
+    .bind(new.plaid_idempotency_key)
+    .bind(new.supersedes.map(RequestId::as_str))
+    .bind(new.renews.map(RequestId::as_str))
+    .bind(new.version)
+    .bind(new.now_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Columns a transition may set besides `state`. `None` leaves a column as it is.
+#[derive(Debug, Default, Clone)]
+pub struct Changes {
+    pub authorization_id: Option<String>,
+    pub decision: Option<String>,
+    pub decision_rationale_code: Option<String>,
+    pub decision_rationale_description: Option<String>,
+    pub authorized_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub payload_hash: Option<String>,
+    pub transfer_id: Option<String>,
+    pub transfer_status: Option<String>,
+    pub link_token: Option<String>,
+    pub error_code: Option<String>,
+    pub error_message: Option<String>,
+    pub rejection_reason: Option<String>,
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+impl Changes {
+    fn assignments(&self) -> Vec<(&'static str, Bind)> {
+        let text = |column, value: &Option<String>| value.clone().map(|v| (column, Bind::Text(v)));
+        let int = |column, value: Option<i64>| value.map(|v| (column, Bind::Int(v)));
+        [
+            text("authorization_id", &self.authorization_id),
+            text("decision", &self.decision),
+            text("decision_rationale_code", &self.decision_rationale_code),
+            text("decision_rationale_description", &self.decision_rationale_description),
+            int("authorized_at", self.authorized_at),
+            int("expires_at", self.expires_at),
+            text("payload_hash", &self.payload_hash),
+            text("transfer_id", &self.transfer_id),
+            text("transfer_status", &self.transfer_status),
+            text("link_token", &self.link_token),
+            text("error_code", &self.error_code),
+            text("error_message", &self.error_message),
+            text("rejection_reason", &self.rejection_reason),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
+/// Compare-and-set: moves the request to `to` only if it is currently in one of `from`.
+/// Returns whether this call made the change.
+pub async fn transition(
+    tx: &mut Tx,
+    id: &RequestId,
+    from: &[RequestState],
+    to: RequestState,
+    changes: &Changes,
+    now_ms: i64,
+) -> StoreResult<bool> {
+    let assignments = changes.assignments();
+    let mut sql = String::from("UPDATE transfer_requests SET state = $1, updated_at = $2");
+    for (i, (column, _)) in assignments.iter().enumerate() {
+        sql.push_str(&format!(", {column} = ${}", i + 3));
+    }
+    let next = assignments.len() + 3;
+    sql.push_str(&format!(" WHERE id = ${next} AND state IN ("));
+    for i in 0..from.len() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("${}", next + 1 + i));
+    }
+    sql.push(')');
+
+    let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now_ms);
+    for (_, value) in assignments {
+        query = match value {
+            Bind::Text(text) => query.bind(text),
+            Bind::Int(int) => query.bind(int),
+        };
+    }
+    query = query.bind(id.as_str());
+    for state in from {
+        query = query.bind(state.as_str());
+    }
+    let result = query.execute(&mut **tx).await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Updates Plaid's transfer status on a submitted request (not a state transition).
+pub async fn set_transfer_status(tx: &mut Tx, id: &RequestId, status: &str, now_ms: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE transfer_requests SET transfer_status = $1, updated_at = $2 WHERE id = $3")
+        .bind(status)
+        .bind(now_ms)
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+const COLUMNS: &str = "id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, policy_version, \
+    policy_reasons, intent, amount_cents, plaid_idempotency_key, authorization_id, decision, decision_rationale_code, \
+    decision_rationale_description, authorized_at, expires_at, payload_hash, transfer_id, transfer_status, link_token, \
+    error_code, error_message, rejection_reason, supersedes, renews, version, created_at, updated_at";
+
+fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("transfer_requests.{what}"));
+    let state: String = row.try_get("state")?;
+    let intent: String = row.try_get("intent")?;
+    let reasons: String = row.try_get("policy_reasons")?;
+    let optional_id = |column: &str| -> StoreResult<Option<RequestId>> {
+        Ok(row.try_get::<Option<String>, _>(column)?.map(RequestId::from_trusted))
+    };
+    Ok(RequestRecord {
+        id: RequestId::from_trusted(row.try_get("id")?),
+        agent_id: AgentId::from_trusted(row.try_get("agent_id")?),
+        item_id: ItemId::from_trusted(row.try_get("item_id")?),
+        account_id: row.try_get("account_id")?,
+        state: RequestState::parse(&state).ok_or_else(|| corrupt("state"))?,
+        tier: Tier::from_number(row.try_get("tier")?).ok_or_else(|| corrupt("tier"))?,
+        step_up: super::flag(row.try_get("step_up")?),
+        approvals_required: row.try_get("approvals_required")?,
+        policy_version: row.try_get("policy_version")?,
+        policy_reasons: serde_json::from_str(&reasons).map_err(|_| corrupt("policy_reasons"))?,
+        intent: serde_json::from_str(&intent).map_err(|_| corrupt("intent"))?,
+        amount_cents: row.try_get("amount_cents")?,
+        plaid_idempotency_key: row.try_get("plaid_idempotency_key")?,
+        authorization_id: row.try_get("authorization_id")?,
+        decision: row.try_get("decision")?,
+        decision_rationale_code: row.try_get("decision_rationale_code")?,
+        decision_rationale_description: row.try_get("decision_rationale_description")?,
+        authorized_at: row.try_get("authorized_at")?,
+        expires_at: row.try_get("expires_at")?,
+        payload_hash: row.try_get("payload_hash")?,
+        transfer_id: row.try_get("transfer_id")?,
+        transfer_status: row.try_get("transfer_status")?,
+        link_token: row.try_get("link_token")?,
+        error_code: row.try_get("error_code")?,
+        error_message: row.try_get("error_message")?,
+        rejection_reason: row.try_get("rejection_reason")?,
+        supersedes: optional_id("supersedes")?,
+        renews: optional_id("renews")?,
+        version: row.try_get("version")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+pub async fn find(pool: &AnyPool, id: &RequestId) -> StoreResult<Option<RequestRecord>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Reads a request inside a write transaction (sees the transaction's own changes).
+pub async fn find_in(tx: &mut Tx, id: &RequestId) -> StoreResult<Option<RequestRecord>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// One page of an agent's requests, newest first, strictly older than `before` when given.
+pub async fn list_for_agent(
+    pool: &AnyPool,
+    agent: &AgentId,
+    state: Option<RequestState>,
+    before: Option<&RequestId>,
+    limit: i64,
+) -> StoreResult<Vec<RequestRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM transfer_requests WHERE agent_id = $1 AND ($2 = '' OR state = $2) \
+         AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4"
+    ))
+    .bind(agent.as_str())
+    .bind(state.map(RequestState::as_str).unwrap_or(""))
+    .bind(before.map(RequestId::as_str).unwrap_or(""))
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Requests whose authorization window has passed while it was still live.
+pub async fn past_window(pool: &AnyPool, now_ms: i64, limit: i64) -> StoreResult<Vec<RequestId>> {
+    let rows = sqlx::query(
+        "SELECT id FROM transfer_requests WHERE state IN ($1, $2, $3) AND expires_at <= $4 ORDER BY expires_at LIMIT $5",
+    )
+    .bind(RequestState::PendingApproval.as_str())
+    .bind(RequestState::Approved.as_str())
+    .bind(RequestState::ReauthRequired.as_str())
+    .bind(now_ms)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(|row| Ok(RequestId::from_trusted(row.try_get("id")?))).collect()
+}
