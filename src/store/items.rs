@@ -122,3 +122,11 @@ pub async fn set_health(tx: &mut Tx, id: &ItemId, health: &str) -> StoreResult<(
         .await?;
     Ok(())
 }
+
+pub async fn find_by_id_in(tx: &mut Tx, id: &ItemId) -> StoreResult<Option<ItemRecord>> {
+    let row = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.as_ref().map(item_from_row).transpose()
+}

@@ -1,0 +1,105 @@
+//! Settings, read from the environment. Secrets are `SecretString` and never printed.
+//!
+//! With nothing set, Countersign runs embedded: SQLite in `./countersign-data`, the Plaid
+//! simulator in-process, a demo item and agent seeded.
+
+use crate::domain::{Money, Policy};
+use crate::plaid::PlaidEnvironment;
+use secrecy::SecretString;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub bind: SocketAddr,
+    pub database_url: String,
+    pub data_dir: PathBuf,
+    pub max_connections: u32,
+    pub migrate_on_start: bool,
+    pub plaid_env: PlaidEnvironment,
+    /// Overrides the environment's host (e.g. a standalone simulator).
+    pub plaid_base_url: Option<String>,
+    pub plaid_client_id: String,
+    pub plaid_secret: SecretString,
+    pub plaid_timeout: Duration,
+    /// Base64 of 32 bytes; `None` only in embedded mode, which keeps a key file in `data_dir`.
+    pub master_key: Option<SecretString>,
+    /// Plaid's authorization lifetime (1 h unless Plaid support changed it).
+    pub authorization_ttl: Duration,
+    /// Safety margin before the authorization lapses: approvals stop this long before.
+    pub expiry_margin: Duration,
+    pub sweep_interval: Duration,
+    pub policy: Policy,
+    /// Seed a demo item and agent on first start (embedded mode).
+    pub seed_demo: bool,
+    pub json_logs: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_var<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(text) => text.trim().parse().map_err(|_| ConfigError(format!("{name} has an invalid value"))),
+    }
+}
+
+fn money_var(name: &str, default: &str) -> Result<Money, ConfigError> {
+    let text = var(name).unwrap_or_else(|| default.to_owned());
+    Money::parse(text.trim()).map_err(|e| ConfigError(format!("{name}: {e}")))
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Settings, ConfigError> {
+        let data_dir = PathBuf::from(var("COUNTERSIGN_DATA_DIR").unwrap_or_else(|| "countersign-data".into()));
+        let explicit_database = var("DATABASE_URL");
+        let plaid_env_text = var("PLAID_ENV").unwrap_or_else(|| "sim".into());
+        let plaid_env = PlaidEnvironment::parse(&plaid_env_text)
+            .ok_or_else(|| ConfigError("PLAID_ENV must be sim, sandbox or production".into()))?;
+        let is_sim = plaid_env == PlaidEnvironment::Sim;
+        let (client_id, secret) = match (var("PLAID_CLIENT_ID"), var("PLAID_SECRET")) {
+            (Some(id), Some(secret)) => (id, secret),
+            (None, None) if is_sim => ("sim-client-id".into(), "sim-secret".into()),
+            _ => return Err(ConfigError("PLAID_CLIENT_ID and PLAID_SECRET are required outside PLAID_ENV=sim".into())),
+        };
+        let database_url = explicit_database.clone().unwrap_or_else(|| {
+            format!("sqlite://{}?mode=rwc", data_dir.join("countersign.db").display())
+        });
+        let policy = Policy {
+            version: var("COUNTERSIGN_POLICY_VERSION").unwrap_or_else(|| Policy::default().version),
+            step_up_amount: money_var("COUNTERSIGN_STEP_UP_AMOUNT", "1000.00")?,
+            tier3_amount: money_var("COUNTERSIGN_TIER3_AMOUNT", "10000.00")?,
+            tier3_approvers: parse_var("COUNTERSIGN_TIER3_APPROVERS", 2)?,
+        };
+        Ok(Settings {
+            bind: parse_var("COUNTERSIGN_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            database_url,
+            data_dir,
+            max_connections: parse_var("COUNTERSIGN_DB_MAX_CONNECTIONS", 16)?,
+            migrate_on_start: parse_var("COUNTERSIGN_MIGRATE_ON_START", true)?,
+            plaid_env,
+            plaid_base_url: var("PLAID_BASE_URL"),
+            plaid_client_id: client_id,
+            plaid_secret: SecretString::from(secret),
+            plaid_timeout: Duration::from_secs(parse_var("PLAID_TIMEOUT_SECS", 30)?),
+            master_key: var("COUNTERSIGN_MASTER_KEY").map(SecretString::from),
+            authorization_ttl: Duration::from_secs(parse_var("COUNTERSIGN_AUTHORIZATION_TTL_SECS", 3600)?),
+            expiry_margin: Duration::from_secs(parse_var("COUNTERSIGN_EXPIRY_MARGIN_SECS", 300)?),
+            sweep_interval: Duration::from_millis(parse_var("COUNTERSIGN_SWEEP_INTERVAL_MS", 1000)?),
+            policy,
+            seed_demo: is_sim && explicit_database.is_none() && var("PLAID_BASE_URL").is_none(),
+            json_logs: parse_var("COUNTERSIGN_JSON_LOGS", false)?,
+        })
+    }
+
+    pub fn is_embedded_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+}

@@ -1,0 +1,134 @@
+//! Transfer requests: propose, read (long-poll), list, cancel. Thin: parse, call one service
+//! function, render.
+
+use super::json_reply;
+use crate::domain::{RawIntent, RequestId, RequestState, TransferIntent};
+use crate::error::{Error, Result};
+use crate::http::extract::{Agent, Idempotency, JsonBody};
+use crate::service::idempotency::fingerprint;
+use crate::service::propose::{self, Proposal};
+use crate::service::view::RequestView;
+use crate::service::{cancel, query, Context};
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProposeBody {
+    item_id: String,
+    account_id: String,
+    #[serde(rename = "type")]
+    transfer_type: String,
+    network: String,
+    #[serde(default)]
+    ach_class: Option<String>,
+    amount: String,
+    description: String,
+    user: UserBody,
+    thread_id: String,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserBody {
+    legal_name: String,
+}
+
+pub async fn propose(
+    State(ctx): State<Context>,
+    Agent(agent): Agent,
+    Idempotency(key): Idempotency,
+    body: JsonBody<ProposeBody>,
+) -> Result<Response> {
+    let b = &body.typed;
+    let raw = RawIntent {
+        item_id: &b.item_id,
+        account_id: &b.account_id,
+        transfer_type: &b.transfer_type,
+        network: &b.network,
+        ach_class: b.ach_class.as_deref(),
+        amount: &b.amount,
+        description: &b.description,
+        legal_name: &b.user.legal_name,
+        thread_id: &b.thread_id,
+        reason: &b.reason,
+    };
+    let intent = TransferIntent::parse(agent.id.clone(), &raw).map_err(|e| Error::unprocessable(e.code, e.message))?;
+    let fingerprint = fingerprint("POST /v1/transfers", &body.value);
+    let reply = propose::propose(&ctx, &agent, Proposal { intent, key, fingerprint }).await?;
+    Ok(json_reply(reply))
+}
+
+fn request_id(text: &str) -> Result<RequestId> {
+    RequestId::parse(text).ok_or_else(|| Error::not_found("transfer request"))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GetParams {
+    /// Seconds to wait for the request to leave its in-progress states (at most 60).
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+pub async fn get(
+    State(ctx): State<Context>,
+    Agent(agent): Agent,
+    Path(id): Path<String>,
+    params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<RequestView>> {
+    let Query(params) = params.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
+    let wait = Duration::from_secs(params.wait.unwrap_or(0));
+    if wait > query::MAX_WAIT {
+        return Err(Error::bad_request("invalid_wait", "wait must be at most 60 seconds"));
+    }
+    Ok(Json(query::get(&ctx, &agent, &request_id(&id)?, wait).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+pub async fn list(
+    State(ctx): State<Context>,
+    Agent(agent): Agent,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>> {
+    let Query(params) = params.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
+    let state = params
+        .state
+        .as_deref()
+        .map(|s| RequestState::parse(s).ok_or_else(|| Error::bad_request("invalid_state_filter", format!("unknown state {s:?}"))))
+        .transpose()?;
+    let cursor = params
+        .cursor
+        .as_deref()
+        .map(|c| RequestId::parse(c).ok_or_else(|| Error::bad_request("invalid_cursor", "cursor is not a request id")))
+        .transpose()?;
+    let page = query::list(&ctx, &agent, state, cursor.as_ref(), params.limit.unwrap_or(50)).await?;
+    Ok(Json(json!({ "items": page.items, "next_cursor": page.next_cursor })))
+}
+
+pub async fn cancel(
+    State(ctx): State<Context>,
+    Agent(agent): Agent,
+    Idempotency(key): Idempotency,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = request_id(&id)?;
+    let fingerprint = fingerprint(&format!("POST /v1/transfers/{id}/cancel"), &Value::Null);
+    let reply = cancel::cancel(&ctx, &agent, &id, &key, &fingerprint).await?;
+    Ok(json_reply(reply))
+}

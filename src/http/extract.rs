@@ -1,0 +1,92 @@
+//! Extractors that own their rejections, so every malformed input gets our JSON error body.
+
+use crate::auth::api_keys;
+use crate::error::Error;
+use crate::service::idempotency::IdempotencyKey;
+use crate::service::Context;
+use crate::store::agents::{self, AgentRecord};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use serde::de::DeserializeOwned;
+
+/// The calling agent, authenticated by `Authorization: Bearer cs_…`.
+pub struct Agent(pub AgentRecord);
+
+impl FromRequestParts<Context> for Agent {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Error> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(Error::unauthorized)?;
+        let hash = api_keys::hash_presented(presented.trim()).ok_or_else(Error::unauthorized)?;
+        let agent = agents::find_by_key_hash(ctx.store.reader(), &hash).await?.ok_or_else(Error::unauthorized)?;
+        Ok(Agent(agent))
+    }
+}
+
+/// The required `Idempotency-Key` header of every POST.
+pub struct Idempotency(pub IdempotencyKey);
+
+impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
+        let value = parts.headers.get("idempotency-key").ok_or_else(|| {
+            Error::bad_request("missing_idempotency_key", "this endpoint requires an Idempotency-Key header")
+        })?;
+        let text = value.to_str().unwrap_or("\u{0}");
+        Ok(Idempotency(IdempotencyKey::parse(text)?))
+    }
+}
+
+/// A JSON body: the raw value (for idempotency fingerprints) and the typed one.
+pub struct JsonBody<T> {
+    pub value: serde_json::Value,
+    pub typed: T,
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+    type Rejection = Error;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Error> {
+        let is_json = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !is_json {
+            return Err(Error::client(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+            } else {
+                Error::bad_request("unreadable_body", "the request body could not be read")
+            }
+        })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+        let typed = T::deserialize(&value).map_err(|e| {
+            let message = e.to_string();
+            let code = if message.starts_with("missing field") {
+                "missing_field"
+            } else if message.starts_with("unknown field") {
+                "unknown_field"
+            } else {
+                "invalid_field"
+            };
+            Error::unprocessable(code, message)
+        })?;
+        Ok(JsonBody { value, typed })
+    }
+}

@@ -1,0 +1,92 @@
+//! HTTP faces: the agent API (`api/`) and ops endpoints. Handlers are thin: parse input into
+//! domain types, call one service function, render. No SQL and no rules here.
+
+pub mod api;
+pub mod extract;
+pub mod ops;
+
+use crate::error::{Error, ErrorBody};
+use crate::service::Context;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// Proposals are small; anything bigger is a mistake or an attack.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Every route, as (method, path) — the table the OpenAPI drift test compares with `openapi.yaml`.
+pub struct Routes {
+    router: Router<Context>,
+    table: Vec<(&'static str, &'static str)>,
+}
+
+impl Routes {
+    fn new() -> Self {
+        Self { router: Router::new(), table: Vec::new() }
+    }
+
+    fn add(mut self, method: &'static str, path: &'static str, handler: MethodRouter<Context>) -> Self {
+        self.table.push((method, path));
+        self.router = self.router.route(path, handler);
+        self
+    }
+
+    pub fn table(&self) -> &[(&'static str, &'static str)] {
+        &self.table
+    }
+}
+
+pub fn routes() -> Routes {
+    use api::{items, transfers};
+    Routes::new()
+        .add("get", "/healthz", get(ops::healthz))
+        .add("get", "/readyz", get(ops::readyz))
+        .add("get", "/v1/items", get(items::list))
+        .add("post", "/v1/transfers", post(transfers::propose))
+        .add("get", "/v1/transfers", get(transfers::list))
+        .add("get", "/v1/transfers/{id}", get(transfers::get))
+        .add("post", "/v1/transfers/{id}/cancel", post(transfers::cancel))
+}
+
+pub fn router(ctx: Context) -> Router {
+    routes()
+        .router
+        .fallback(|| async { Error::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            Error::client(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here")
+        })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn(attach_request_id))
+                .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
+        )
+        .with_state(ctx)
+}
+
+/// Puts the request id into every error body, so an agent can quote it.
+async fn attach_request_id(request: Request, next: Next) -> Response {
+    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let response = next.run(request).await;
+    match response.extensions().get::<ErrorBody>().cloned() {
+        Some(body) => {
+            let status = response.status();
+            let mut rebuilt = (status, axum::Json(body.to_json(id.as_deref()))).into_response();
+            rebuilt.extensions_mut().insert(body);
+            rebuilt
+        }
+        None => response,
+    }
+}

@@ -1,0 +1,188 @@
+//! Request and response shapes, following Plaid's 2020-09-14 API (see fixtures/plaid-openapi-subset.yml).
+//!
+//! Requests carry only the fields we send (Plaid rejects unknown fields). Responses read only the
+//! fields we use; enums Plaid may extend are open (`Unknown`) so a new value never breaks a call.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Approved,
+    Declined,
+    UserActionRequired,
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthorizationUser<'a> {
+    pub legal_name: &'a str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthorizationCreateRequest<'a> {
+    pub access_token: &'a str,
+    pub account_id: &'a str,
+    #[serde(rename = "type")]
+    pub transfer_type: &'a str,
+    pub network: &'a str,
+    pub amount: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ach_class: Option<&'a str>,
+    pub user: AuthorizationUser<'a>,
+    pub idempotency_key: &'a str,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DecisionRationale {
+    pub code: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Authorization {
+    pub id: String,
+    /// RFC 3339; the authorization window is counted from here.
+    pub created: String,
+    pub decision: Decision,
+    pub decision_rationale: Option<DecisionRationale>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthorizationCreateResponse {
+    pub authorization: Authorization,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuthorizationCancelRequest<'a> {
+    pub authorization_id: &'a str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferCreateRequest<'a> {
+    pub access_token: &'a str,
+    pub account_id: &'a str,
+    pub authorization_id: &'a str,
+    pub description: &'a str,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferGetRequest<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_id: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Transfer {
+    pub id: String,
+    pub authorization_id: String,
+    pub status: String,
+    pub amount: String,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TransferResponse {
+    pub transfer: Transfer,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RequestIdOnly {
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkTokenUser<'a> {
+    pub client_user_id: &'a str,
+}
+
+/// `/link/token/create` in update mode: the item's access token and no products.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkTokenUpdateRequest<'a> {
+    pub client_name: &'a str,
+    pub language: &'a str,
+    pub country_codes: [&'a str; 1],
+    pub user: LinkTokenUser<'a>,
+    pub access_token: &'a str,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LinkTokenResponse {
+    pub link_token: String,
+    pub expiration: String,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AccessTokenRequest<'a> {
+    pub access_token: &'a str,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ItemSummary {
+    pub item_id: String,
+    pub institution_id: Option<String>,
+    #[serde(default)]
+    pub institution_name: Option<String>,
+    pub error: Option<super::PlaidApiError>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ItemGetResponse {
+    pub item: ItemSummary,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Balances {
+    /// JSON numbers on Plaid's wire; converted to `Money` without float arithmetic.
+    pub available: Option<serde_json::Number>,
+    pub current: Option<serde_json::Number>,
+    pub iso_currency_code: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Account {
+    pub account_id: String,
+    pub name: String,
+    pub mask: Option<String>,
+    pub subtype: Option<String>,
+    pub balances: Balances,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AccountsResponse {
+    pub accounts: Vec<Account>,
+    pub item: ItemSummary,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SandboxPublicTokenRequest<'a> {
+    pub institution_id: &'a str,
+    pub initial_products: [&'a str; 1],
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SandboxPublicTokenResponse {
+    pub public_token: String,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PublicTokenExchangeRequest<'a> {
+    pub public_token: &'a str,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PublicTokenExchangeResponse {
+    pub access_token: String,
+    pub item_id: String,
+    pub request_id: String,
+}

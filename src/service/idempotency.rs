@@ -1,0 +1,83 @@
+//! Agent-side idempotency (DESIGN §4): keys scoped to the agent; same key and body replays the
+//! stored response; same key, other body is 422; a request still in flight is 409. An in-flight
+//! claim whose lease ran out (its process died, or Plaid was unavailable) is taken over by the
+//! retry, which resumes the same request instead of starting another.
+
+use crate::domain::canonical::{canonical_json, sha256_hex};
+use crate::domain::AgentId;
+use crate::error::{Error, Result};
+use crate::store::{idempotency as keys, Tx};
+
+/// How long a claim is held before a retry may take it over.
+pub const LEASE_MS: i64 = 30_000;
+/// Keys are kept at least 48 hours (DESIGN §4); pruned after 72.
+pub const RETENTION_MS: i64 = 72 * 3600 * 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(text: &str) -> Result<Self> {
+        let valid = (1..=255).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic());
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(Error::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 printable ASCII characters",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// What a request body and route look like to idempotency: whitespace and key order don't matter.
+pub fn fingerprint(route: &str, body: &serde_json::Value) -> String {
+    sha256_hex(format!("{route}\n{}", canonical_json(body)).as_bytes())
+}
+
+#[derive(Debug)]
+pub enum Claim {
+    /// First time this key is seen: go ahead.
+    Fresh,
+    /// A previous attempt stopped part-way; continue it (with the request it created, if any).
+    Resume { request_id: Option<String> },
+    /// Already answered: return this.
+    Replay { status: u16, body: String },
+}
+
+pub async fn claim(tx: &mut Tx, agent: &AgentId, key: &IdempotencyKey, fingerprint: &str, now_ms: i64) -> Result<Claim> {
+    if keys::try_claim(tx, agent, key.as_str(), fingerprint, now_ms + LEASE_MS, now_ms).await? {
+        return Ok(Claim::Fresh);
+    }
+    let existing = keys::find(tx, agent, key.as_str())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("idempotency key vanished after a conflicting insert"))?;
+    if existing.fingerprint != fingerprint {
+        return Err(Error::unprocessable(
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used with a different request body",
+        ));
+    }
+    if let (Some(status), Some(body)) = (existing.response_status, existing.response_body) {
+        let status = u16::try_from(status).map_err(|_| anyhow::anyhow!("stored status out of range"))?;
+        return Ok(Claim::Replay { status, body });
+    }
+    if existing.locked_until > now_ms
+        || !keys::take_over(tx, agent, key.as_str(), existing.locked_until, now_ms + LEASE_MS).await?
+    {
+        return Err(Error::conflict(
+            "request_in_flight",
+            "a request with this Idempotency-Key is still being processed; retry shortly",
+        ));
+    }
+    Ok(Claim::Resume { request_id: existing.request_id })
+}
+
+pub async fn finish(tx: &mut Tx, agent: &AgentId, key: &IdempotencyKey, status: u16, body: &str) -> Result<()> {
+    keys::finish(tx, agent, key.as_str(), status, body).await?;
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Use cases, one module each. They own transaction boundaries and the order of effects:
+//! a state change, its audit record and its idempotent response commit together, and Plaid is
+//! never called while a transaction is open.
+
+pub mod cancel;
+pub mod expire;
+pub mod idempotency;
+pub mod propose;
+pub mod query;
+pub mod registry;
+pub mod trail;
+pub mod view;
+
+use crate::crypto::MasterKey;
+use crate::domain::Policy;
+use crate::plaid::PlaidClient;
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Everything a use case needs. Cheap to clone.
+#[derive(Clone)]
+pub struct Context {
+    pub store: Store,
+    pub plaid: PlaidClient,
+    pub master_key: MasterKey,
+    pub policy: Policy,
+    pub window: AuthorizationWindow,
+    /// Bumped after every committed state change in this process, so long-polls wake at once;
+    /// they also re-read the database on a timer, which covers changes made by other replicas.
+    pub changes: Arc<watch::Sender<u64>>,
+}
+
+/// Plaid's authorization lifetime and our safety margin before it.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthorizationWindow {
+    pub ttl: Duration,
+    pub margin: Duration,
+}
+
+impl AuthorizationWindow {
+    /// When approvals stop counting: authorization created + TTL − margin.
+    pub fn expires_at(&self, authorized_at_ms: i64) -> i64 {
+        let ttl = i64::try_from(self.ttl.as_millis()).unwrap_or(i64::MAX);
+        let margin = i64::try_from(self.margin.as_millis()).unwrap_or(0);
+        authorized_at_ms.saturating_add(ttl).saturating_sub(margin)
+    }
+}
+
+impl Context {
+    pub fn new(store: Store, plaid: PlaidClient, master_key: MasterKey, policy: Policy, window: AuthorizationWindow) -> Self {
+        let (changes, _) = watch::channel(0);
+        Self { store, plaid, master_key, policy, window, changes: Arc::new(changes) }
+    }
+
+    pub(crate) fn notify_change(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+pub fn now_ms() -> i64 {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    i64::try_from(nanos).unwrap_or(i64::MAX)
+}
+
+/// RFC 3339 for API output.
+pub fn format_ms(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_closes_ttl_minus_margin_after_authorization() {
+        let window = AuthorizationWindow { ttl: Duration::from_secs(3600), margin: Duration::from_secs(300) };
+        assert_eq!(window.expires_at(1_000), 1_000 + 3_300_000);
+    }
+
+    #[test]
+    fn timestamps_round_trip_through_rfc3339() {
+        let ms = 1_700_000_000_123;
+        assert_eq!(parse_rfc3339_ms(&format_ms(ms)), Some(ms));
+        assert_eq!(parse_rfc3339_ms("2024-01-02T03:04:05Z"), Some(1_704_164_645_000));
+    }
+}

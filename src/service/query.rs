@@ -1,0 +1,65 @@
+//! Reading requests: one (optionally long-polling), or a page of the agent's own.
+
+use super::view::RequestView;
+use super::Context;
+use crate::domain::{RequestId, RequestState};
+use crate::error::{Error, Result};
+use crate::store::agents::AgentRecord;
+use crate::store::requests::{self, RequestRecord};
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub const MAX_WAIT: Duration = Duration::from_secs(60);
+/// Other replicas' changes are seen by re-reading at least this often.
+const POLL: Duration = Duration::from_millis(250);
+
+/// States in which the request waits on Plaid, humans or execution rather than on the agent.
+fn in_progress(state: RequestState) -> bool {
+    matches!(
+        state,
+        RequestState::Proposed | RequestState::PendingApproval | RequestState::Approved | RequestState::Executing
+    )
+}
+
+async fn load(ctx: &Context, agent: &AgentRecord, id: &RequestId) -> Result<RequestRecord> {
+    requests::find(ctx.store.reader(), id)
+        .await?
+        .filter(|r| r.agent_id == agent.id)
+        .ok_or_else(|| Error::not_found("transfer request"))
+}
+
+/// Returns the request; with `wait`, holds the call (no database connection held) until the
+/// request leaves the in-progress states or `wait` runs out.
+pub async fn get(ctx: &Context, agent: &AgentRecord, id: &RequestId, wait: Duration) -> Result<RequestView> {
+    let deadline = Instant::now() + wait.min(MAX_WAIT);
+    let mut changes = ctx.changes.subscribe();
+    loop {
+        let record = load(ctx, agent, id).await?;
+        let now = Instant::now();
+        if !in_progress(record.state) || now >= deadline {
+            return Ok(RequestView::from(&record));
+        }
+        let nap = POLL.min(deadline - now);
+        let _ = tokio::time::timeout(nap, changes.changed()).await;
+    }
+}
+
+pub struct Page {
+    pub items: Vec<RequestView>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn list(
+    ctx: &Context,
+    agent: &AgentRecord,
+    state: Option<RequestState>,
+    cursor: Option<&RequestId>,
+    limit: i64,
+) -> Result<Page> {
+    let limit = limit.clamp(1, 100);
+    let mut records = requests::list_for_agent(ctx.store.reader(), &agent.id, state, cursor, limit + 1).await?;
+    let more = records.len() as i64 > limit;
+    records.truncate(limit as usize);
+    let next_cursor = if more { records.last().map(|r| r.id.to_string()) } else { None };
+    Ok(Page { items: records.iter().map(RequestView::from).collect(), next_cursor })
+}

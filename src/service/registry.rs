@@ -1,0 +1,170 @@
+//! Operator-side registration of agents and Plaid items, and what agents may see of items.
+
+use super::{now_ms, Context};
+use crate::audit::{self, mask_account, AuditFields};
+use crate::auth::api_keys;
+use crate::domain::{AgentId, ItemId};
+use crate::error::{Error, Result};
+use crate::store::agents::{self, AgentRecord, NewAgent};
+use crate::store::items::{self, AccountRecord, ItemRecord};
+use crate::store::{Store, StoreError};
+use serde::Serialize;
+
+/// Plaid's sandbox "First Platypus Bank".
+pub const SANDBOX_INSTITUTION: &str = "ins_109508";
+
+pub struct CreatedAgent {
+    pub id: AgentId,
+    /// Shown once; only its hash is stored.
+    pub api_key: String,
+}
+
+pub async fn add_agent(store: &Store, name: &str, owner: &str, items: Option<&[ItemId]>) -> Result<CreatedAgent> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(Error::bad_request("invalid_name", "agent name must be 1 to 100 characters"));
+    }
+    let id = AgentId::generate();
+    let key = api_keys::generate();
+    let now = now_ms();
+    let mut tx = store.begin().await?;
+    if let Some(items) = items {
+        for item in items {
+            if items::find_by_id_in(&mut tx, item).await?.is_none() {
+                return Err(Error::unprocessable("unknown_item", format!("item {item} is not registered")));
+            }
+        }
+    }
+    let inserted = agents::insert(
+        &mut tx,
+        NewAgent { id: &id, name, owner, api_key_hash: &key.hash, items, now_ms: now },
+    )
+    .await;
+    match inserted {
+        Err(error) if error.is_unique_violation() => {
+            return Err(Error::conflict("agent_exists", format!("an agent named {name:?} already exists")))
+        }
+        other => other?,
+    }
+    let fields = AuditFields {
+        occurred_at: now,
+        event_type: "agent.created".into(),
+        agent_id: Some(id.to_string()),
+        outcome: "success".into(),
+        ..AuditFields::default()
+    };
+    audit::append(&mut tx, fields).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(CreatedAgent { id, api_key: key.key })
+}
+
+/// Registers an item by its access token: asks Plaid which item and accounts it is.
+pub async fn add_item(ctx: &Context, access_token: &str) -> Result<ItemId> {
+    let plaid_error = |e: crate::plaid::PlaidError| Error::bad_request("plaid_error", format!("Plaid refused the access token: {e}"));
+    let accounts = ctx.plaid.get_accounts(access_token).await.map_err(plaid_error)?;
+    let institution = ctx.plaid.get_item(access_token).await.map_err(plaid_error)?.item.institution_name;
+    let id = ItemId::generate();
+    let record = ItemRecord {
+        id: id.clone(),
+        plaid_item_id: accounts.item.item_id.clone(),
+        access_token_enc: ctx.master_key.encrypt(access_token)?,
+        institution_name: institution.or(accounts.item.institution_id.clone()),
+        health: items::HEALTHY.into(),
+    };
+    let account_records: Vec<AccountRecord> = accounts
+        .accounts
+        .iter()
+        .map(|a| AccountRecord {
+            account_id: a.account_id.clone(),
+            name: a.name.clone(),
+            mask: a.mask.clone(),
+            subtype: a.subtype.clone(),
+        })
+        .collect();
+    let now = now_ms();
+    let mut tx = ctx.store.begin().await?;
+    match items::insert(&mut tx, &record, &account_records, now).await {
+        Err(error) if error.is_unique_violation() => {
+            return Err(Error::conflict("item_exists", "this Plaid item is already registered"))
+        }
+        other => other?,
+    }
+    let fields = AuditFields {
+        occurred_at: now,
+        event_type: "item.registered".into(),
+        plaid_item_id: Some(record.plaid_item_id.clone()),
+        plaid_endpoint: Some("/accounts/get".into()),
+        plaid_request_id: Some(accounts.request_id),
+        action_type: Some("read".into()),
+        outcome: "success".into(),
+        ..AuditFields::default()
+    };
+    audit::append(&mut tx, fields).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(id)
+}
+
+/// Creates a sandbox item (`/sandbox/public_token/create` + exchange) and registers it. Works
+/// against Plaid's sandbox and the simulator.
+pub async fn add_sandbox_item(ctx: &Context) -> Result<ItemId> {
+    let plaid_error = |e: crate::plaid::PlaidError| Error::bad_request("plaid_error", format!("Plaid sandbox: {e}"));
+    let public = ctx.plaid.sandbox_public_token(SANDBOX_INSTITUTION).await.map_err(plaid_error)?;
+    let exchanged = ctx.plaid.exchange_public_token(&public.public_token).await.map_err(plaid_error)?;
+    add_item(ctx, &exchanged.access_token).await
+}
+
+/// The item behind a proposal, if this agent may use it and the account belongs to it.
+pub async fn usable_item(ctx: &Context, agent: &AgentRecord, item_id: &ItemId, account_id: &str) -> Result<ItemRecord> {
+    let pool = ctx.store.reader();
+    let item = items::find(pool, item_id)
+        .await?
+        .ok_or_else(|| Error::unprocessable("unknown_item", format!("item {item_id} is not registered")))?;
+    if !agents::may_use_item(pool, agent, item_id).await? {
+        return Err(Error::forbidden("item_not_allowed", format!("this agent may not use item {item_id}")));
+    }
+    let accounts = items::accounts(pool, item_id).await?;
+    if !accounts.iter().any(|a| a.account_id == account_id) {
+        return Err(Error::unprocessable("unknown_account", format!("account is not part of item {item_id}")));
+    }
+    Ok(item)
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemView {
+    pub id: String,
+    pub institution_name: Option<String>,
+    pub health: String,
+    pub accounts: Vec<AccountView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountView {
+    pub account_id: String,
+    pub name: String,
+    pub mask: Option<String>,
+    pub subtype: Option<String>,
+}
+
+/// The agent's granted items with their accounts; never access tokens.
+pub async fn items_for_agent(ctx: &Context, agent: &AgentRecord) -> Result<Vec<ItemView>> {
+    let pool = ctx.store.reader();
+    let mut views = Vec::new();
+    for item in items::visible_to(pool, &agent.id, agent.all_items).await? {
+        let accounts = items::accounts(pool, &item.id).await?;
+        views.push(ItemView {
+            id: item.id.to_string(),
+            institution_name: item.institution_name,
+            health: item.health,
+            accounts: accounts
+                .into_iter()
+                .map(|a| AccountView {
+                    mask: a.mask.or_else(|| Some(mask_account(&a.account_id))),
+                    account_id: a.account_id,
+                    name: a.name,
+                    subtype: a.subtype,
+                })
+                .collect(),
+        });
+    }
+    Ok(views)
+}

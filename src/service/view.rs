@@ -1,0 +1,89 @@
+//! The transfer request as agents see it. Also what idempotent replays return, byte for byte.
+
+use super::format_ms;
+use crate::store::requests::RequestRecord;
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Serialize)]
+pub struct RequestView {
+    pub id: String,
+    pub version: i64,
+    pub state: &'static str,
+    pub tier: i64,
+    pub step_up_required: bool,
+    pub approvals_required: i64,
+    pub policy_version: String,
+    pub policy_reasons: Vec<String>,
+    pub amount: String,
+    pub intent: Value,
+    pub payload_hash: Option<String>,
+    pub expires_at: Option<String>,
+    pub authorization_id: Option<String>,
+    pub decision: Option<String>,
+    pub decision_rationale: Option<Rationale>,
+    pub transfer_id: Option<String>,
+    pub transfer_status: Option<String>,
+    pub link_token: Option<String>,
+    pub error: Option<ErrorView>,
+    pub rejection_reason: Option<String>,
+    pub supersedes: Option<String>,
+    pub renews: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Rationale {
+    pub code: String,
+    pub description: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorView {
+    pub code: String,
+    pub message: String,
+}
+
+impl From<&RequestRecord> for RequestView {
+    fn from(r: &RequestRecord) -> Self {
+        Self {
+            id: r.id.to_string(),
+            version: r.version,
+            state: r.state.as_str(),
+            tier: r.tier.number(),
+            step_up_required: r.step_up,
+            approvals_required: r.approvals_required,
+            policy_version: r.policy_version.clone(),
+            policy_reasons: r.policy_reasons.clone(),
+            amount: r.intent.get("amount").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            intent: r.intent.clone(),
+            payload_hash: r.payload_hash.clone(),
+            expires_at: r.expires_at.map(format_ms),
+            authorization_id: r.authorization_id.clone(),
+            decision: r.decision.clone(),
+            decision_rationale: r.decision_rationale_code.as_ref().map(|code| Rationale {
+                code: code.clone(),
+                description: r.decision_rationale_description.clone().unwrap_or_default(),
+            }),
+            transfer_id: r.transfer_id.clone(),
+            transfer_status: r.transfer_status.clone(),
+            link_token: r.link_token.clone(),
+            error: r.error_code.as_ref().map(|code| ErrorView {
+                code: code.clone(),
+                message: r.error_message.clone().unwrap_or_default(),
+            }),
+            rejection_reason: r.rejection_reason.clone(),
+            supersedes: r.supersedes.as_ref().map(ToString::to_string),
+            renews: r.renews.as_ref().map(ToString::to_string),
+            created_at: format_ms(r.created_at),
+            updated_at: format_ms(r.updated_at),
+        }
+    }
+}
+
+impl RequestView {
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
