@@ -12,3 +12,6 @@ pub mod error;
 pub mod http;
 pub mod plaid;
 pub mod service;
+pub mod startup;
+pub mod cli;
+pub mod demo;

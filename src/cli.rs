@@ -1,0 +1,120 @@
+//! The `countersign` command line: serve (default), migrate, plaid-sim, agent add, item add.
+
+use crate::config::Settings;
+use crate::domain::ItemId;
+use crate::service::registry;
+use crate::startup::{self, Application};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+
+#[derive(Debug, Parser)]
+#[command(name = "countersign", version, about = "Agents propose Plaid transfers; humans countersign.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run the Plaid simulator on its own, for several replicas or other clients to share.
+    PlaidSim {
+        #[arg(long, default_value_t = 4010)]
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+    },
+    /// Manage agents.
+    Agent {
+        #[command(subcommand)]
+        command: AgentCommand,
+    },
+    /// Manage Plaid items.
+    Item {
+        #[command(subcommand)]
+        command: ItemCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCommand {
+    /// Create an agent and print its API key (once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Who is responsible for the agent; the owner can never approve its requests.
+        #[arg(long, default_value = "operator")]
+        owner: String,
+        /// Comma-separated item ids the agent may use (default: every item).
+        #[arg(long, value_delimiter = ',')]
+        items: Option<Vec<String>>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ItemCommand {
+    /// Register a Plaid item.
+    Add {
+        /// An existing item's access token (read from the environment to keep it out of shell history).
+        #[arg(long, env = "PLAID_ACCESS_TOKEN", hide_env_values = true, conflicts_with = "sandbox")]
+        access_token: Option<String>,
+        /// Create a sandbox item through /sandbox/public_token/create and the exchange.
+        #[arg(long)]
+        sandbox: bool,
+    },
+}
+
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let store = crate::store::Store::connect(&settings.database_url, 2).await?;
+            store.migrate().await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::PlaidSim { port, host } => {
+            let config = crate::plaid::sim::SimConfig::default();
+            crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port)).await
+        }
+        Command::Agent { command: AgentCommand::Add { name, owner, items } } => {
+            let (ctx, _sim) = startup::connect(&settings).await?;
+            let items = items
+                .map(|ids| {
+                    ids.iter()
+                        .map(|id| ItemId::parse(id.trim()).ok_or_else(|| anyhow::anyhow!("{id:?} is not an item id (it_...)")))
+                        .collect::<anyhow::Result<Vec<_>>>()
+                })
+                .transpose()?;
+            let created = registry::add_agent(&ctx.store, &name, &owner, items.as_deref()).await?;
+            println!("agent {} created", created.id);
+            println!("API key (shown once, store it now): {}", created.api_key);
+            Ok(())
+        }
+        Command::Item { command: ItemCommand::Add { access_token, sandbox } } => {
+            let (ctx, _sim) = startup::connect(&settings).await?;
+            let id = match (access_token, sandbox) {
+                (_, true) => registry::add_sandbox_item(&ctx).await?,
+                (Some(token), false) => registry::add_item(&ctx, &token).await?,
+                (None, false) => anyhow::bail!("give --access-token (or PLAID_ACCESS_TOKEN) or --sandbox"),
+            };
+            println!("item {id} registered");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let seed = settings.seed_demo;
+    let data_dir = settings.data_dir.clone();
+    let app = Application::build(settings).await?;
+    if seed {
+        let banner = crate::demo::seed(app.context(), &data_dir, app.port()).await?;
+        println!("{banner}");
+    }
+    tracing::info!(port = app.port(), "countersign listening");
+    app.run_until_stopped().await
+}

@@ -1,0 +1,177 @@
+//! `Application::build(settings)`: connect, migrate, wire Plaid (or the in-process simulator),
+//! bind (port 0 works), and serve until a shutdown signal. Tests call exactly this.
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::plaid::sim::{RunningSimulator, SeedAccount, SeedItem, SimConfig, Simulator};
+use crate::plaid::{PlaidClient, PlaidEnvironment};
+use crate::service::{expire, AuthorizationWindow, Context};
+use crate::store::{items, Store};
+use anyhow::Context as _;
+use secrecy::ExposeSecret;
+use std::future::Future;
+use std::path::Path;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub struct Application {
+    port: u16,
+    listener: TcpListener,
+    ctx: Context,
+    simulator: Option<RunningSimulator>,
+    sweep_interval: std::time::Duration,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let (ctx, simulator) = connect(&settings).await?;
+        let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        Ok(Application { port, listener, ctx, simulator, sweep_interval: settings.sweep_interval })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests and stops.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let sweeper = tokio::spawn(expire::run(self.ctx.clone(), self.sweep_interval, stop_rx));
+        let app = crate::http::router(self.ctx.clone());
+        let served = axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                stop.await;
+                tracing::info!("shutting down");
+            })
+            .await;
+        let _ = stop_tx.send(true);
+        let _ = sweeper.await;
+        if let Some(simulator) = self.simulator {
+            simulator.shutdown().await;
+        }
+        self.ctx.store.close().await;
+        served.context("serving HTTP")
+    }
+}
+
+/// Builds the use-case context (store, Plaid, key), starting the in-process simulator when
+/// `PLAID_ENV=sim` names no standalone one. Also used by CLI commands.
+pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<RunningSimulator>)> {
+    if settings.is_embedded_sqlite() {
+        std::fs::create_dir_all(&settings.data_dir)
+            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+    }
+    let store = Store::connect(&settings.database_url, settings.max_connections).await.context("connecting to the database")?;
+    if settings.migrate_on_start {
+        store.migrate().await.context("running migrations")?;
+    }
+    let master_key = resolve_master_key(settings)?;
+    let (base_url, simulator) = match (&settings.plaid_base_url, settings.plaid_env.default_base_url()) {
+        (Some(url), _) => (url.clone(), None),
+        (None, Some(url)) => (url.to_owned(), None),
+        (None, None) => {
+            let simulator = Simulator::new(SimConfig {
+                client_id: settings.plaid_client_id.clone(),
+                secret: settings.plaid_secret.expose_secret().to_owned(),
+                ..SimConfig::default()
+            });
+            seed_simulator(&simulator, &store, &master_key).await?;
+            let running = simulator.spawn(([127, 0, 0, 1], 0).into()).await.context("starting the Plaid simulator")?;
+            (running.base_url(), Some(running))
+        }
+    };
+    let plaid = PlaidClient::new(
+        &base_url,
+        settings.plaid_client_id.clone(),
+        settings.plaid_secret.clone(),
+        settings.plaid_timeout,
+    )?;
+    let window = AuthorizationWindow { ttl: settings.authorization_ttl, margin: settings.expiry_margin };
+    let ctx = Context::new(store, plaid, master_key, settings.policy.clone(), window);
+    Ok((ctx, simulator))
+}
+
+/// The in-process simulator forgets everything on restart; re-create the items we know so the
+/// embedded default keeps working across restarts.
+async fn seed_simulator(simulator: &Simulator, store: &Store, key: &MasterKey) -> anyhow::Result<()> {
+    let defaults = SimConfig::default();
+    for item in items::all(store.reader()).await? {
+        let accounts = items::accounts(store.reader(), &item.id).await?;
+        simulator.seed_item(SeedItem {
+            access_token: key.decrypt(&item.access_token_enc)?,
+            item_id: item.plaid_item_id,
+            accounts: accounts
+                .into_iter()
+                .map(|a| SeedAccount {
+                    account_id: a.account_id,
+                    name: a.name,
+                    mask: a.mask.unwrap_or_default(),
+                    subtype: a.subtype.unwrap_or_default(),
+                    available: defaults.initial_available_balance.clone(),
+                })
+                .collect(),
+        });
+    }
+    Ok(())
+}
+
+fn resolve_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
+    if let Some(key) = &settings.master_key {
+        return MasterKey::from_base64(key.expose_secret()).context("COUNTERSIGN_MASTER_KEY");
+    }
+    if !settings.is_embedded_sqlite() || settings.plaid_env != PlaidEnvironment::Sim {
+        anyhow::bail!("COUNTERSIGN_MASTER_KEY is required outside the embedded default (generate one with `openssl rand -base64 32`)");
+    }
+    let path = settings.data_dir.join("master.key");
+    let text = read_or_create_secret_file(&path, MasterKey::generate_base64)?;
+    MasterKey::from_base64(&text).with_context(|| format!("{} is not a valid key", path.display()))
+}
+
+/// Reads a secret file, or creates it with mode 0600.
+pub fn read_or_create_secret_file(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
+    if let Ok(text) = std::fs::read_to_string(path) {
+        return Ok(text.trim().to_owned());
+    }
+    let value = make();
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    use std::io::Write;
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(value.as_bytes())?;
+    Ok(value)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
