@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod error;
+pub mod sim;
 pub mod types;
 
 pub use client::{PlaidClient, PlaidEnvironment};

@@ -1,0 +1,111 @@
+//! The non-Plaid `/sim/*` admin paths (listed in the parent module's docs).
+//!
+//! They let tests and demos look at calls, arm faults, set balances and repair items. They need no
+//! credentials and must never reveal secrets or access tokens.
+
+use axum::extract::{Query, State as AxumState};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::faults::{Fault, FaultRequest};
+use super::handlers::{send_login_repaired, PLAID_PATHS};
+use super::money::{format_cents, parse_cents};
+use super::Simulator;
+
+pub fn routes() -> Router<Simulator> {
+    Router::new()
+        .route("/sim/calls", get(calls))
+        .route("/sim/faults", post(add_fault).delete(clear_faults))
+        .route("/sim/accounts/balance", post(set_balance))
+        .route("/sim/items/repair", post(repair_item))
+}
+
+fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+#[derive(Deserialize)]
+struct CallsQuery {
+    endpoint: Option<String>,
+}
+
+async fn calls(AxumState(sim): AxumState<Simulator>, Query(q): Query<CallsQuery>) -> Response {
+    let state = sim.inner.lock();
+    let calls: Vec<_> = state
+        .calls
+        .iter()
+        .filter(|c| q.endpoint.as_deref().map_or(true, |e| c.endpoint == e))
+        .collect();
+    Json(calls).into_response()
+}
+
+async fn add_fault(
+    AxumState(sim): AxumState<Simulator>,
+    Json(request): Json<FaultRequest>,
+) -> Response {
+    if !PLAID_PATHS.contains(&request.endpoint.as_str()) {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            format!("{} is not a simulated Plaid path", request.endpoint),
+        );
+    }
+    sim.inner.lock().faults.push(Fault::from(request));
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn clear_faults(AxumState(sim): AxumState<Simulator>) -> Response {
+    sim.inner.lock().faults.clear();
+    StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BalanceRequest {
+    account_id: String,
+    available: String,
+}
+
+async fn set_balance(
+    AxumState(sim): AxumState<Simulator>,
+    Json(request): Json<BalanceRequest>,
+) -> Response {
+    let Some(cents) = parse_cents(&request.available) else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "available must be a decimal string like \"10.00\"",
+        );
+    };
+    let mut state = sim.inner.lock();
+    let Some(account) = state.accounts.get_mut(&request.account_id) else {
+        return admin_error(StatusCode::NOT_FOUND, "no such account_id");
+    };
+    account.available_cents = cents;
+    Json(json!({"account_id": account.account_id, "available": format_cents(cents)}))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RepairRequest {
+    access_token: String,
+}
+
+async fn repair_item(
+    AxumState(sim): AxumState<Simulator>,
+    Json(request): Json<RepairRequest>,
+) -> Response {
+    let mut state = sim.inner.lock();
+    let Some(item) = state.items.get_mut(&request.access_token) else {
+        return admin_error(StatusCode::NOT_FOUND, "no item for this access_token");
+    };
+    let was_broken = std::mem::replace(&mut item.login_required, false);
+    let item = item.clone();
+    if was_broken {
+        send_login_repaired(&sim.inner, &item);
+    }
+    Json(json!({"repaired": was_broken})).into_response()
+}
