@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 
 #[derive(Debug, Parser)]
-#[command(name = "countersign", version, about = "Agents propose Plaid transfers; humans countersign.")]
+#[command(
+    name = "countersign",
+    version,
+    about = "Agents propose Plaid transfers; humans countersign."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -59,7 +63,12 @@ pub enum ItemCommand {
     /// Register a Plaid item.
     Add {
         /// An existing item's access token (read from the environment to keep it out of shell history).
-        #[arg(long, env = "PLAID_ACCESS_TOKEN", hide_env_values = true, conflicts_with = "sandbox")]
+        #[arg(
+            long,
+            env = "PLAID_ACCESS_TOKEN",
+            hide_env_values = true,
+            conflicts_with = "sandbox"
+        )]
         access_token: Option<String>,
         /// Create a sandbox item through /sandbox/public_token/create and the exchange.
         #[arg(long)]
@@ -80,12 +89,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let config = crate::plaid::sim::SimConfig::default();
             crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port)).await
         }
-        Command::Agent { command: AgentCommand::Add { name, owner, items } } => {
+        Command::Agent {
+            command: AgentCommand::Add { name, owner, items },
+        } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
             let items = items
                 .map(|ids| {
                     ids.iter()
-                        .map(|id| ItemId::parse(id.trim()).ok_or_else(|| anyhow::anyhow!("{id:?} is not an item id (it_...)")))
+                        .map(|id| {
+                            ItemId::parse(id.trim())
+                                .ok_or_else(|| anyhow::anyhow!("{id:?} is not an item id (it_...)"))
+                        })
                         .collect::<anyhow::Result<Vec<_>>>()
                 })
                 .transpose()?;
@@ -94,12 +108,20 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!("API key (shown once, store it now): {}", created.api_key);
             Ok(())
         }
-        Command::Item { command: ItemCommand::Add { access_token, sandbox } } => {
+        Command::Item {
+            command:
+                ItemCommand::Add {
+                    access_token,
+                    sandbox,
+                },
+        } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
             let id = match (access_token, sandbox) {
                 (_, true) => registry::add_sandbox_item(&ctx).await?,
                 (Some(token), false) => registry::add_item(&ctx, &token).await?,
-                (None, false) => anyhow::bail!("give --access-token (or PLAID_ACCESS_TOKEN) or --sandbox"),
+                (None, false) => {
+                    anyhow::bail!("give --access-token (or PLAID_ACCESS_TOKEN) or --sandbox")
+                }
             };
             println!("item {id} registered");
             Ok(())

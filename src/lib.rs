@@ -2,16 +2,16 @@
 //!
 //! Layers (each uses only those below it): `http` → `service` → `auth`/`audit` → `plaid` → `store` → `domain`.
 
-pub mod domain;
-pub mod store;
 pub mod audit;
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod crypto;
+pub mod demo;
+pub mod domain;
 pub mod error;
 pub mod http;
 pub mod plaid;
 pub mod service;
 pub mod startup;
-pub mod cli;
-pub mod demo;
+pub mod store;

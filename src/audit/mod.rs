@@ -6,5 +6,5 @@
 
 pub mod chain;
 
-pub use chain::{append, mask_account, record_hash, GENESIS_HASH};
 pub use crate::store::audit::AuditFields;
+pub use chain::{append, mask_account, record_hash, GENESIS_HASH};

@@ -27,7 +27,11 @@ pub fn generate() -> NewApiKey {
 /// keys never reach the database.
 pub fn hash_presented(key: &str) -> Option<String> {
     let body = key.strip_prefix(PREFIX)?;
-    (body.len() == 43 && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')).then(|| hash(key))
+    (body.len() == 43
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    .then(|| hash(key))
 }
 
 fn hash(key: &str) -> String {

@@ -55,7 +55,10 @@ mod tests {
     #[test]
     fn sorts_keys_at_every_depth_and_drops_whitespace() {
         let value = json!({"b": 1, "a": {"d": [1, {"z": null, "y": "x"}], "c": true}});
-        assert_eq!(canonical_json(&value), r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#
+        );
     }
 
     #[test]

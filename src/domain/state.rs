@@ -108,7 +108,10 @@ impl RequestState {
     /// States in which Plaid's authorization is live and unused, so it must be cancelled or
     /// expired when the request ends.
     pub fn holds_live_authorization(self) -> bool {
-        matches!(self, Self::PendingApproval | Self::Approved | Self::ReauthRequired)
+        matches!(
+            self,
+            Self::PendingApproval | Self::Approved | Self::ReauthRequired
+        )
     }
 
     pub fn apply(self, event: Event) -> Result<RequestState, InvalidTransition> {
@@ -123,7 +126,9 @@ impl RequestState {
             (S::PendingApproval, E::Rejected) => S::Rejected,
             (S::PendingApproval, E::Edited) => S::Superseded,
             (S::PendingApproval | S::Approved | S::ReauthRequired, E::WindowPassed) => S::Expired,
-            (S::PendingApproval | S::Approved | S::ReauthRequired, E::AgentCancelled) => S::Cancelled,
+            (S::PendingApproval | S::Approved | S::ReauthRequired, E::AgentCancelled) => {
+                S::Cancelled
+            }
             (S::Approved, E::Claimed) => S::Executing,
             (S::Executing, E::TransferCreated) => S::Submitted,
             (S::Executing, E::LoginRequired) => S::ReauthRequired,
@@ -136,7 +141,9 @@ impl RequestState {
 
     /// Every state from which `event` is allowed, for compare-and-set updates that accept any of them.
     pub fn sources_of(event: Event) -> Vec<RequestState> {
-        ALL.into_iter().filter(|state| state.apply(event).is_ok()).collect()
+        ALL.into_iter()
+            .filter(|state| state.apply(event).is_ok())
+            .collect()
     }
 }
 
@@ -168,25 +175,46 @@ mod tests {
 
     #[test]
     fn the_happy_path_reaches_submitted() {
-        let end = [E::PlaidApproved, E::QuorumMet, E::Claimed, E::TransferCreated]
-            .into_iter()
-            .try_fold(S::Proposed, S::apply);
+        let end = [
+            E::PlaidApproved,
+            E::QuorumMet,
+            E::Claimed,
+            E::TransferCreated,
+        ]
+        .into_iter()
+        .try_fold(S::Proposed, S::apply);
         assert_eq!(end, Ok(S::Submitted));
     }
 
     #[test]
     fn plaid_decides_before_any_human() {
-        assert_eq!(S::Proposed.apply(E::QuorumMet).err().map(|e| e.from), Some(S::Proposed));
+        assert_eq!(
+            S::Proposed.apply(E::QuorumMet).err().map(|e| e.from),
+            Some(S::Proposed)
+        );
         assert_eq!(S::Proposed.apply(E::PlaidDeclined), Ok(S::Declined));
-        assert_eq!(S::Proposed.apply(E::PlaidNeedsUserAction), Ok(S::ActionRequired));
+        assert_eq!(
+            S::Proposed.apply(E::PlaidNeedsUserAction),
+            Ok(S::ActionRequired)
+        );
     }
 
     #[test]
     fn terminal_states_accept_nothing() {
         let events = [
-            E::PlaidApproved, E::PlaidDeclined, E::PlaidNeedsUserAction, E::PlaidFailed, E::QuorumMet,
-            E::Rejected, E::WindowPassed, E::AgentCancelled, E::Edited, E::Claimed, E::TransferCreated,
-            E::LoginRequired, E::Resumed,
+            E::PlaidApproved,
+            E::PlaidDeclined,
+            E::PlaidNeedsUserAction,
+            E::PlaidFailed,
+            E::QuorumMet,
+            E::Rejected,
+            E::WindowPassed,
+            E::AgentCancelled,
+            E::Edited,
+            E::Claimed,
+            E::TransferCreated,
+            E::LoginRequired,
+            E::Resumed,
         ];
         for state in ALL.into_iter().filter(|s| s.is_terminal()) {
             for event in events {
@@ -220,7 +248,11 @@ mod tests {
     #[test]
     fn live_authorizations_are_exactly_the_expirable_states() {
         for state in ALL {
-            assert_eq!(state.holds_live_authorization(), state.apply(E::WindowPassed).is_ok(), "{state}");
+            assert_eq!(
+                state.holds_live_authorization(),
+                state.apply(E::WindowPassed).is_ok(),
+                "{state}"
+            );
         }
     }
 }

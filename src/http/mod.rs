@@ -29,10 +29,18 @@ pub struct Routes {
 
 impl Routes {
     fn new() -> Self {
-        Self { router: Router::new(), table: Vec::new() }
+        Self {
+            router: Router::new(),
+            table: Vec::new(),
+        }
     }
 
-    fn add(mut self, method: &'static str, path: &'static str, handler: MethodRouter<Context>) -> Self {
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        handler: MethodRouter<Context>,
+    ) -> Self {
         self.table.push((method, path));
         self.router = self.router.route(path, handler);
         self
@@ -78,7 +86,11 @@ pub fn router(ctx: Context) -> Router {
 
 /// Puts the request id into every error body, so an agent can quote it.
 async fn attach_request_id(request: Request, next: Next) -> Response {
-    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let response = next.run(request).await;
     match response.extensions().get::<ErrorBody>().cloned() {
         Some(body) => {

@@ -21,8 +21,13 @@ pub async fn cancel(
 ) -> Result<Reply> {
     let now = now_ms();
     let mut tx = ctx.store.begin().await?;
-    if let Claim::Replay { status, body } = idempotency::claim(&mut tx, &agent.id, key, fingerprint, now).await? {
-        return Ok(Reply { status, body });
+    match idempotency::claim(&mut tx, &agent.id, key, fingerprint, now).await? {
+        Claim::Replay { status, body } => return Ok(Reply { status, body }),
+        Claim::InFlight => {
+            drop(tx);
+            return idempotency::await_reply(&ctx.store, &agent.id, key).await;
+        }
+        Claim::Fresh | Claim::Resume { .. } => {}
     }
     let record = requests::find_in(&mut tx, id)
         .await?
@@ -38,17 +43,29 @@ pub async fn cancel(
             now,
         )
         .await?;
-    let current = requests::find_in(&mut tx, id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
+    let current = requests::find_in(&mut tx, id)
+        .await?
+        .ok_or_else(|| Error::not_found("transfer request"))?;
     if current.state != RequestState::Cancelled {
         return Err(Error::conflict(
             "invalid_state",
-            format!("the request is {}; it can no longer be cancelled", current.state),
+            format!(
+                "the request is {}; it can no longer be cancelled",
+                current.state
+            ),
         ));
     }
     if won {
-        audit::append(&mut tx, trail::for_request(&current, "transfer.cancelled", "cancelled", now)).await?;
+        audit::append(
+            &mut tx,
+            trail::for_request(&current, "transfer.cancelled", "cancelled", now),
+        )
+        .await?;
     }
-    let reply = Reply { status: 200, body: RequestView::from(&current).to_json_string() };
+    let reply = Reply {
+        status: 200,
+        body: RequestView::from(&current).to_json_string(),
+    };
     idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
     tx.commit().await.map_err(StoreError::from)?;
     ctx.notify_change();
@@ -61,13 +78,19 @@ pub async fn cancel(
 /// Cancels the request's Plaid authorization (if any) and audits the result. A failure is logged
 /// and audited but not retried: an unused authorization lapses on its own within the hour.
 pub async fn release_authorization(ctx: &Context, record: &RequestRecord) {
-    let Some(authorization_id) = record.authorization_id.as_deref() else { return };
+    let Some(authorization_id) = record.authorization_id.as_deref() else {
+        return;
+    };
     let result = ctx.plaid.cancel_authorization(authorization_id).await;
     let (outcome, error_code, plaid_request_id) = match &result {
         Ok(response) => ("success", None, Some(response.request_id.clone())),
         Err(error) => {
             tracing::warn!(request = %record.id, error = %error, "cancelling the Plaid authorization failed");
-            ("error", Some(error.code().unwrap_or("plaid_unavailable").to_owned()), error.request_id().map(Into::into))
+            (
+                "error",
+                Some(error.code().unwrap_or("plaid_unavailable").to_owned()),
+                error.request_id().map(Into::into),
+            )
         }
     };
     let written: Result<()> = async {

@@ -3,10 +3,15 @@
 //! claim whose lease ran out (its process died, or Plaid was unavailable) is taken over by the
 //! retry, which resumes the same request instead of starting another.
 
+use super::now_ms;
+use super::propose::Reply;
 use crate::domain::canonical::{canonical_json, sha256_hex};
 use crate::domain::AgentId;
 use crate::error::{Error, Result};
-use crate::store::{idempotency as keys, Tx};
+use crate::store::idempotency::KeyRecord;
+use crate::store::{idempotency as keys, Store, Tx};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long a claim is held before a retry may take it over.
 pub const LEASE_MS: i64 = 30_000;
@@ -47,10 +52,27 @@ pub enum Claim {
     Resume { request_id: Option<String> },
     /// Already answered: return this.
     Replay { status: u16, body: String },
+    /// Another call with this key is running right now; see [`await_reply`].
+    InFlight,
 }
 
-pub async fn claim(tx: &mut Tx, agent: &AgentId, key: &IdempotencyKey, fingerprint: &str, now_ms: i64) -> Result<Claim> {
-    if keys::try_claim(tx, agent, key.as_str(), fingerprint, now_ms + LEASE_MS, now_ms).await? {
+pub async fn claim(
+    tx: &mut Tx,
+    agent: &AgentId,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    now_ms: i64,
+) -> Result<Claim> {
+    if keys::try_claim(
+        tx,
+        agent,
+        key.as_str(),
+        fingerprint,
+        now_ms + LEASE_MS,
+        now_ms,
+    )
+    .await?
+    {
         return Ok(Claim::Fresh);
     }
     let existing = keys::find(tx, agent, key.as_str())
@@ -63,21 +85,66 @@ pub async fn claim(tx: &mut Tx, agent: &AgentId, key: &IdempotencyKey, fingerpri
         ));
     }
     if let (Some(status), Some(body)) = (existing.response_status, existing.response_body) {
-        let status = u16::try_from(status).map_err(|_| anyhow::anyhow!("stored status out of range"))?;
+        let status =
+            u16::try_from(status).map_err(|_| anyhow::anyhow!("stored status out of range"))?;
         return Ok(Claim::Replay { status, body });
     }
     if existing.locked_until > now_ms
-        || !keys::take_over(tx, agent, key.as_str(), existing.locked_until, now_ms + LEASE_MS).await?
+        || !keys::take_over(
+            tx,
+            agent,
+            key.as_str(),
+            existing.locked_until,
+            now_ms + LEASE_MS,
+        )
+        .await?
     {
-        return Err(Error::conflict(
-            "request_in_flight",
-            "a request with this Idempotency-Key is still being processed; retry shortly",
-        ));
+        return Ok(Claim::InFlight);
     }
-    Ok(Claim::Resume { request_id: existing.request_id })
+    Ok(Claim::Resume {
+        request_id: existing.request_id,
+    })
 }
 
-pub async fn finish(tx: &mut Tx, agent: &AgentId, key: &IdempotencyKey, status: u16, body: &str) -> Result<()> {
+/// How long a duplicate waits for the call already in flight before answering 409.
+const AWAIT_IN_FLIGHT: Duration = Duration::from_secs(10);
+
+/// Waits (holding no transaction) for the in-flight call with this key to store its reply, so a
+/// duplicate gets the identical response; answers 409 if the first call is still running after
+/// [`AWAIT_IN_FLIGHT`] or gave up without a reply.
+pub async fn await_reply(store: &Store, agent: &AgentId, key: &IdempotencyKey) -> Result<Reply> {
+    let deadline = Instant::now() + AWAIT_IN_FLIGHT;
+    loop {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let record = keys::find_outside(store.reader(), agent, key.as_str()).await?;
+        match record {
+            Some(KeyRecord {
+                response_status: Some(status),
+                response_body: Some(body),
+                ..
+            }) => {
+                let status = u16::try_from(status)
+                    .map_err(|_| anyhow::anyhow!("stored status out of range"))?;
+                return Ok(Reply { status, body });
+            }
+            Some(record) if record.locked_until > now_ms() && Instant::now() < deadline => continue,
+            _ => {
+                return Err(Error::conflict(
+                    "request_in_flight",
+                    "a request with this Idempotency-Key is still being processed; retry shortly",
+                ))
+            }
+        }
+    }
+}
+
+pub async fn finish(
+    tx: &mut Tx,
+    agent: &AgentId,
+    key: &IdempotencyKey,
+    status: u16,
+    body: &str,
+) -> Result<()> {
     keys::finish(tx, agent, key.as_str(), status, body).await?;
     Ok(())
 }

@@ -49,9 +49,22 @@ impl AuthorizationWindow {
 }
 
 impl Context {
-    pub fn new(store: Store, plaid: PlaidClient, master_key: MasterKey, policy: Policy, window: AuthorizationWindow) -> Self {
+    pub fn new(
+        store: Store,
+        plaid: PlaidClient,
+        master_key: MasterKey,
+        policy: Policy,
+        window: AuthorizationWindow,
+    ) -> Self {
         let (changes, _) = watch::channel(0);
-        Self { store, plaid, master_key, policy, window, changes: Arc::new(changes) }
+        Self {
+            store,
+            plaid,
+            master_key,
+            policy,
+            window,
+            changes: Arc::new(changes),
+        }
     }
 
     pub(crate) fn notify_change(&self) {
@@ -68,12 +81,16 @@ pub fn now_ms() -> i64 {
 pub fn format_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
 pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let t =
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
@@ -83,7 +100,10 @@ mod tests {
 
     #[test]
     fn the_window_closes_ttl_minus_margin_after_authorization() {
-        let window = AuthorizationWindow { ttl: Duration::from_secs(3600), margin: Duration::from_secs(300) };
+        let window = AuthorizationWindow {
+            ttl: Duration::from_secs(3600),
+            margin: Duration::from_secs(300),
+        };
         assert_eq!(window.expires_at(1_000), 1_000 + 3_300_000);
     }
 
@@ -91,6 +111,9 @@ mod tests {
     fn timestamps_round_trip_through_rfc3339() {
         let ms = 1_700_000_000_123;
         assert_eq!(parse_rfc3339_ms(&format_ms(ms)), Some(ms));
-        assert_eq!(parse_rfc3339_ms("2024-01-02T03:04:05Z"), Some(1_704_164_645_000));
+        assert_eq!(
+            parse_rfc3339_ms("2024-01-02T03:04:05Z"),
+            Some(1_704_164_645_000)
+        );
     }
 }

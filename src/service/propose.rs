@@ -36,14 +36,25 @@ pub struct Proposal {
 const CREATED: u16 = 201;
 
 pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> Result<Reply> {
-    let Proposal { intent, key, fingerprint } = proposal;
-    let item = registry::usable_item(ctx, agent, &intent.item_id, intent.account_id.as_str()).await?;
+    let Proposal {
+        intent,
+        key,
+        fingerprint,
+    } = proposal;
+    let item =
+        registry::usable_item(ctx, agent, &intent.item_id, intent.account_id.as_str()).await?;
 
     let now = now_ms();
     let mut tx = ctx.store.begin().await?;
     let record = match idempotency::claim(&mut tx, &agent.id, &key, &fingerprint, now).await? {
         Claim::Replay { status, body } => return Ok(Reply { status, body }),
-        Claim::Resume { request_id: Some(id) } => {
+        Claim::InFlight => {
+            drop(tx);
+            return idempotency::await_reply(&ctx.store, &agent.id, &key).await;
+        }
+        Claim::Resume {
+            request_id: Some(id),
+        } => {
             let record = requests::find_in(&mut tx, &RequestId::from_trusted(id))
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("idempotency key points at a missing request"))?;
@@ -71,7 +82,9 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
         network: intent.network.as_str(),
         amount: intent.amount.to_string(),
         ach_class: intent.ach_class.map(|c| c.as_str()),
-        user: AuthorizationUser { legal_name: intent.legal_name.as_str() },
+        user: AuthorizationUser {
+            legal_name: intent.legal_name.as_str(),
+        },
         idempotency_key: &record.plaid_idempotency_key,
     };
     let outcome = ctx.plaid.authorize_transfer(&plaid_request).await;
@@ -105,16 +118,28 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
                 }
                 Decision::Unknown => {
                     changes.error_code = Some("unknown_plaid_decision".into());
-                    changes.error_message = Some("Plaid returned a decision this version does not know".into());
+                    changes.error_message =
+                        Some("Plaid returned a decision this version does not know".into());
                     Event::PlaidFailed
                 }
             };
-            Settlement { event, changes, plaid_request_id: Some(response.request_id) }
+            Settlement {
+                event,
+                changes,
+                plaid_request_id: Some(response.request_id),
+            }
         }
         Err(error) if error.is_login_required() => {
-            let mut changes = Changes { decision: Some("user_action_required".into()), ..Changes::default() };
+            let mut changes = Changes {
+                decision: Some("user_action_required".into()),
+                ..Changes::default()
+            };
             attach_link_token(ctx, &access_token, &record, &mut changes).await;
-            Settlement { event: Event::PlaidNeedsUserAction, changes, plaid_request_id: error.request_id().map(Into::into) }
+            Settlement {
+                event: Event::PlaidNeedsUserAction,
+                changes,
+                plaid_request_id: error.request_id().map(Into::into),
+            }
         }
         Err(error) if error.is_indeterminate() => {
             return Err(give_way(ctx, agent, &key, &record, &error).await);
@@ -173,8 +198,14 @@ async fn insert_proposed(
     )
     .await?;
     keys::link_request(tx, &agent.id, key.as_str(), id.as_str()).await?;
-    let record = requests::find_in(tx, &id).await?.ok_or_else(|| anyhow::anyhow!("inserted request not found"))?;
-    audit::append(tx, trail::for_request(&record, "transfer.proposed", "success", now)).await?;
+    let record = requests::find_in(tx, &id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("inserted request not found"))?;
+    audit::append(
+        tx,
+        trail::for_request(&record, "transfer.proposed", "success", now),
+    )
+    .await?;
     Ok(record)
 }
 
@@ -187,10 +218,22 @@ async fn settle(
     settlement: Settlement,
 ) -> Result<Reply> {
     let now = now_ms();
-    let target = RequestState::Proposed.apply(settlement.event).map_err(anyhow::Error::from)?;
+    let target = RequestState::Proposed
+        .apply(settlement.event)
+        .map_err(anyhow::Error::from)?;
     let mut tx = ctx.store.begin().await?;
-    let won = requests::transition(&mut tx, &record.id, &[RequestState::Proposed], target, &settlement.changes, now).await?;
-    let current = requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| anyhow::anyhow!("request vanished"))?;
+    let won = requests::transition(
+        &mut tx,
+        &record.id,
+        &[RequestState::Proposed],
+        target,
+        &settlement.changes,
+        now,
+    )
+    .await?;
+    let current = requests::find_in(&mut tx, &record.id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("request vanished"))?;
     if won {
         let outcome = match target {
             RequestState::PendingApproval => "success",
@@ -202,7 +245,10 @@ async fn settle(
         fields.plaid_endpoint = Some("/transfer/authorization/create".into());
         fields.action_type = Some("authorization".into());
         fields.plaid_request_id = settlement.plaid_request_id;
-        fields.error_code = current.decision_rationale_code.clone().or_else(|| current.error_code.clone());
+        fields.error_code = current
+            .decision_rationale_code
+            .clone()
+            .or_else(|| current.error_code.clone());
         audit::append(&mut tx, fields).await?;
     }
     let reply = reply_for(&current);
@@ -214,11 +260,18 @@ async fn settle(
 
 /// Plaid did not give a definite answer: keep the request `proposed`, audit the attempt, and
 /// release the Idempotency-Key so the agent's retry resumes with the same Plaid key at once.
-async fn give_way(ctx: &Context, agent: &AgentRecord, key: &IdempotencyKey, record: &RequestRecord, error: &PlaidError) -> Error {
+async fn give_way(
+    ctx: &Context,
+    agent: &AgentRecord,
+    key: &IdempotencyKey,
+    record: &RequestRecord,
+    error: &PlaidError,
+) -> Error {
     tracing::warn!(request = %record.id, error = %error, "Plaid authorization did not complete; the agent may retry");
     let result: Result<()> = async {
         let mut tx = ctx.store.begin().await?;
-        let mut fields = trail::for_request(record, "transfer.authorization_attempt", "error", now_ms());
+        let mut fields =
+            trail::for_request(record, "transfer.authorization_attempt", "error", now_ms());
         fields.plaid_endpoint = Some("/transfer/authorization/create".into());
         fields.action_type = Some("authorization".into());
         fields.error_code = Some(error.code().unwrap_or("plaid_unavailable").to_owned());
@@ -236,16 +289,30 @@ async fn give_way(ctx: &Context, agent: &AgentRecord, key: &IdempotencyKey, reco
 
 /// An update-mode Link token lets the end user repair the item. If Plaid can't make one now, the
 /// request still ends `action_required` and says why.
-async fn attach_link_token(ctx: &Context, access_token: &str, record: &RequestRecord, changes: &mut Changes) {
-    match ctx.plaid.update_mode_link_token(access_token, record.item_id.as_str()).await {
+async fn attach_link_token(
+    ctx: &Context,
+    access_token: &str,
+    record: &RequestRecord,
+    changes: &mut Changes,
+) {
+    match ctx
+        .plaid
+        .update_mode_link_token(access_token, record.item_id.as_str())
+        .await
+    {
         Ok(link) => changes.link_token = Some(link.link_token),
         Err(error) => {
             changes.error_code = Some("link_token_unavailable".into());
-            changes.error_message = Some(format!("could not create an update-mode Link token: {error}"));
+            changes.error_message = Some(format!(
+                "could not create an update-mode Link token: {error}"
+            ));
         }
     }
 }
 
 pub fn reply_for(record: &RequestRecord) -> Reply {
-    Reply { status: CREATED, body: RequestView::from(record).to_json_string() }
+    Reply {
+        status: CREATED,
+        body: RequestView::from(record).to_json_string(),
+    }
 }

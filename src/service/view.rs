@@ -56,7 +56,12 @@ impl From<&RequestRecord> for RequestView {
             approvals_required: r.approvals_required,
             policy_version: r.policy_version.clone(),
             policy_reasons: r.policy_reasons.clone(),
-            amount: r.intent.get("amount").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            amount: r
+                .intent
+                .get("amount")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             intent: r.intent.clone(),
             payload_hash: r.payload_hash.clone(),
             expires_at: r.expires_at.map(format_ms),

@@ -24,7 +24,12 @@ pub struct AccountRecord {
 pub const HEALTHY: &str = "healthy";
 pub const LOGIN_REQUIRED: &str = "login_required";
 
-pub async fn insert(tx: &mut Tx, item: &ItemRecord, accounts: &[AccountRecord], now_ms: i64) -> StoreResult<()> {
+pub async fn insert(
+    tx: &mut Tx,
+    item: &ItemRecord,
+    accounts: &[AccountRecord],
+    now_ms: i64,
+) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO items (id, plaid_item_id, access_token_enc, institution_name, health, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -70,21 +75,32 @@ pub async fn find(pool: &AnyPool, id: &ItemId) -> StoreResult<Option<ItemRecord>
     row.as_ref().map(item_from_row).transpose()
 }
 
-pub async fn find_by_plaid_id(pool: &AnyPool, plaid_item_id: &str) -> StoreResult<Option<ItemRecord>> {
-    let row = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE plaid_item_id = $1"))
-        .bind(plaid_item_id)
-        .fetch_optional(pool)
-        .await?;
+pub async fn find_by_plaid_id(
+    pool: &AnyPool,
+    plaid_item_id: &str,
+) -> StoreResult<Option<ItemRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {ITEM_COLUMNS} FROM items WHERE plaid_item_id = $1"
+    ))
+    .bind(plaid_item_id)
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(item_from_row).transpose()
 }
 
 pub async fn all(pool: &AnyPool) -> StoreResult<Vec<ItemRecord>> {
-    let rows = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id")).fetch_all(pool).await?;
+    let rows = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"))
+        .fetch_all(pool)
+        .await?;
     rows.iter().map(item_from_row).collect()
 }
 
 /// The items an agent may use, in id order.
-pub async fn visible_to(pool: &AnyPool, agent: &AgentId, all_items: bool) -> StoreResult<Vec<ItemRecord>> {
+pub async fn visible_to(
+    pool: &AnyPool,
+    agent: &AgentId,
+    all_items: bool,
+) -> StoreResult<Vec<ItemRecord>> {
     if all_items {
         return all(pool).await;
     }

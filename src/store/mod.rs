@@ -45,7 +45,9 @@ impl StoreError {
     /// recognised here, once.
     pub fn is_unique_violation(&self) -> bool {
         match self {
-            StoreError::Database(err) => err.as_database_error().is_some_and(|e| e.is_unique_violation()),
+            StoreError::Database(err) => err
+                .as_database_error()
+                .is_some_and(|e| e.is_unique_violation()),
             _ => false,
         }
     }
@@ -75,8 +77,14 @@ impl Store {
         let store = match backend {
             Backend::Sqlite => {
                 let writer = sqlite_pool(1).connect_with(options.clone()).await?;
-                let reader = sqlite_pool(max_connections.max(2)).connect_with(options).await?;
-                Store { writer, reader, backend }
+                let reader = sqlite_pool(max_connections.max(2))
+                    .connect_with(options)
+                    .await?;
+                Store {
+                    writer,
+                    reader,
+                    backend,
+                }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -84,7 +92,11 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
-                Store { writer: pool.clone(), reader: pool, backend }
+                Store {
+                    writer: pool.clone(),
+                    reader: pool,
+                    backend,
+                }
             }
         };
         Ok(store)
@@ -96,8 +108,16 @@ impl Store {
 
     pub async fn migrate(&self) -> StoreResult<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.writer).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.writer).await?,
+            Backend::Sqlite => {
+                sqlx::migrate!("migrations/sqlite")
+                    .run(&self.writer)
+                    .await?
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.writer)
+                    .await?
+            }
         }
         Ok(())
     }

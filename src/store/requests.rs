@@ -65,7 +65,8 @@ pub struct NewRequest<'a> {
 }
 
 pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<()> {
-    let reasons = serde_json::to_string(new.policy_reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let reasons = serde_json::to_string(new.policy_reasons)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO transfer_requests (id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, \
          policy_version, policy_reasons, intent, amount_cents, plaid_idempotency_key, supersedes, renews, version, \
@@ -125,7 +126,10 @@ impl Changes {
             text("authorization_id", &self.authorization_id),
             text("decision", &self.decision),
             text("decision_rationale_code", &self.decision_rationale_code),
-            text("decision_rationale_description", &self.decision_rationale_description),
+            text(
+                "decision_rationale_description",
+                &self.decision_rationale_description,
+            ),
             int("authorized_at", self.authorized_at),
             int("expires_at", self.expires_at),
             text("payload_hash", &self.payload_hash),
@@ -183,7 +187,12 @@ pub async fn transition(
 }
 
 /// Updates Plaid's transfer status on a submitted request (not a state transition).
-pub async fn set_transfer_status(tx: &mut Tx, id: &RequestId, status: &str, now_ms: i64) -> StoreResult<()> {
+pub async fn set_transfer_status(
+    tx: &mut Tx,
+    id: &RequestId,
+    status: &str,
+    now_ms: i64,
+) -> StoreResult<()> {
     sqlx::query("UPDATE transfer_requests SET transfer_status = $1, updated_at = $2 WHERE id = $3")
         .bind(status)
         .bind(now_ms)
@@ -204,7 +213,9 @@ fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
     let intent: String = row.try_get("intent")?;
     let reasons: String = row.try_get("policy_reasons")?;
     let optional_id = |column: &str| -> StoreResult<Option<RequestId>> {
-        Ok(row.try_get::<Option<String>, _>(column)?.map(RequestId::from_trusted))
+        Ok(row
+            .try_get::<Option<String>, _>(column)?
+            .map(RequestId::from_trusted))
     };
     Ok(RequestRecord {
         id: RequestId::from_trusted(row.try_get("id")?),
@@ -242,19 +253,23 @@ fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
 }
 
 pub async fn find(pool: &AnyPool, id: &RequestId) -> StoreResult<Option<RequestRecord>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"))
-        .bind(id.as_str())
-        .fetch_optional(pool)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Reads a request inside a write transaction (sees the transaction's own changes).
 pub async fn find_in(tx: &mut Tx, id: &RequestId) -> StoreResult<Option<RequestRecord>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"))
-        .bind(id.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"
+    ))
+    .bind(id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -291,5 +306,7 @@ pub async fn past_window(pool: &AnyPool, now_ms: i64, limit: i64) -> StoreResult
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter().map(|row| Ok(RequestId::from_trusted(row.try_get("id")?))).collect()
+    rows.iter()
+        .map(|row| Ok(RequestId::from_trusted(row.try_get("id")?)))
+        .collect()
 }

@@ -10,5 +10,10 @@ use axum::response::{IntoResponse, Response};
 /// Sends a stored JSON reply as it is, so replays are byte-identical.
 pub fn json_reply(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    (status, [(header::CONTENT_TYPE, "application/json")], reply.body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        reply.body,
+    )
+        .into_response()
 }

@@ -88,8 +88,12 @@ pub fn routes() -> Router<Simulator> {
         router = router.route(
             path,
             post(
-                move |AxumState(sim): AxumState<Simulator>, headers: HeaderMap, body: Bytes| {
-                    plaid_call(sim, path, headers, body)
+                move |AxumState(sim): AxumState<Simulator>, headers: HeaderMap, body: Bytes| async move {
+                    // Like Plaid, finish (and log) the call even if the client hangs up: a
+                    // client timeout must not undo work the server has done.
+                    tokio::spawn(plaid_call(sim, path, headers, body))
+                        .await
+                        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
                 },
             ),
         );

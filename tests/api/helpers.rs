@@ -1,0 +1,358 @@
+//! Test harness: the real application on port 0, a fresh database per test (a new SQLite file or
+//! a new PostgreSQL database on `TEST_DATABASE_URL`), and a Plaid simulator over HTTP.
+
+use countersign::config::Settings;
+use countersign::crypto::MasterKey;
+use countersign::domain::{ItemId, Policy};
+use countersign::plaid::sim::{RunningSimulator, SimConfig, Simulator};
+use countersign::plaid::PlaidEnvironment;
+use countersign::service::{registry, Context};
+use countersign::startup::Application;
+use reqwest::{Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates one `#[tokio::test]` per backend for each listed `async fn name(db: Db)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Db::Sqlite).await } )+
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Db::Postgres).await } )+
+        }
+    };
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub ctx: Context,
+    _sim: RunningSimulator,
+    pub sim_url: String,
+    pub api_key: String,
+    pub item_id: ItemId,
+    pub account_id: String,
+    pub access_token: String,
+    _data_dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Knobs a test may turn before the app starts.
+pub struct Options {
+    pub sim: SimConfig,
+    pub authorization_ttl: Duration,
+    pub expiry_margin: Duration,
+    pub policy: Policy,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sim: SimConfig::default(),
+            authorization_ttl: Duration::from_secs(3600),
+            expiry_margin: Duration::from_secs(300),
+            policy: Policy::default(),
+        }
+    }
+}
+
+pub async fn database_url(db: Db, dir: &std::path::Path) -> String {
+    match db {
+        Db::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("test.db").display()),
+        Db::Postgres => {
+            use sqlx::Connection;
+            let admin = std::env::var("TEST_DATABASE_URL")
+                .expect("TEST_DATABASE_URL is not set: run the suite with `bash tests/run`, which starts PostgreSQL");
+            let name = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let base = admin
+                .rsplit_once('/')
+                .map(|(base, _)| base)
+                .unwrap_or(&admin);
+            format!("{base}/{name}")
+        }
+    }
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, Options::default()).await
+}
+
+pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let sim = Simulator::new(options.sim)
+        .spawn(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("simulator");
+    let sim_url = sim.base_url();
+    let settings = Settings {
+        bind: ([127, 0, 0, 1], 0).into(),
+        database_url: database_url(db, data_dir.path()).await,
+        data_dir: data_dir.path().to_owned(),
+        max_connections: 8,
+        migrate_on_start: true,
+        plaid_env: PlaidEnvironment::Sim,
+        plaid_base_url: Some(sim_url.clone()),
+        plaid_client_id: "sim-client-id".into(),
+        plaid_secret: SecretString::from("sim-secret"),
+        plaid_timeout: Duration::from_secs(2),
+        master_key: Some(SecretString::from(MasterKey::generate_base64())),
+        authorization_ttl: options.authorization_ttl,
+        expiry_margin: options.expiry_margin,
+        sweep_interval: Duration::from_millis(100),
+        policy: options.policy,
+        seed_demo: false,
+        json_logs: false,
+    };
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let ctx = app.context().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+
+    let client = reqwest::Client::new();
+    let access_token = sandbox_access_token(&client, &sim_url).await;
+    let item_id = registry::add_item(&ctx, &access_token)
+        .await
+        .expect("item registers");
+    let accounts = countersign::store::items::accounts(ctx.store.reader(), &item_id)
+        .await
+        .expect("accounts");
+    let account_id = accounts
+        .iter()
+        .find(|a| a.subtype.as_deref() == Some("checking"))
+        .expect("checking")
+        .account_id
+        .clone();
+    let agent = registry::add_agent(&ctx.store, "test-agent", "agent-owner", None)
+        .await
+        .expect("agent");
+    TestApp {
+        address,
+        client,
+        ctx,
+        _sim: sim,
+        sim_url,
+        api_key: agent.api_key,
+        item_id,
+        account_id,
+        access_token,
+        _data_dir: data_dir,
+        stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+/// Creates an item at the simulator the way an operator would with Plaid's sandbox.
+pub async fn sandbox_access_token(client: &reqwest::Client, sim_url: &str) -> String {
+    let public: Value = client
+        .post(format!("{sim_url}/sandbox/public_token/create"))
+        .json(&json!({"client_id": "sim-client-id", "secret": "sim-secret", "institution_id": "ins_109508", "initial_products": ["transfer"]}))
+        .send()
+        .await
+        .expect("public token")
+        .json()
+        .await
+        .expect("json");
+    let exchanged: Value = client
+        .post(format!("{sim_url}/item/public_token/exchange"))
+        .json(&json!({"client_id": "sim-client-id", "secret": "sim-secret", "public_token": public["public_token"]}))
+        .send()
+        .await
+        .expect("exchange")
+        .json()
+        .await
+        .expect("json");
+    exchanged["access_token"]
+        .as_str()
+        .expect("access token")
+        .to_owned()
+}
+
+impl TestApp {
+    /// A valid proposal body for this app's item; tests change fields from here.
+    pub fn proposal(&self, amount: &str) -> Value {
+        json!({
+            "item_id": self.item_id.to_string(),
+            "account_id": self.account_id,
+            "type": "debit",
+            "network": "ach",
+            "ach_class": "web",
+            "amount": amount,
+            "description": "Invoice 42",
+            "user": {"legal_name": "Ada Lovelace"},
+            "thread_id": "thread-7",
+            "reason": "collect invoice 42",
+        })
+    }
+
+    pub async fn propose_with(&self, api_key: &str, key: &str, body: &Value) -> Response {
+        self.client
+            .post(format!("{}/v1/transfers", self.address))
+            .bearer_auth(api_key)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn propose(&self, body: &Value) -> Response {
+        self.propose_with(&self.api_key, &uuid::Uuid::new_v4().to_string(), body)
+            .await
+    }
+
+    /// Proposes and returns the created request, asserting 201.
+    pub async fn propose_ok(&self, amount: &str) -> Value {
+        let response = self.propose(&self.proposal(amount)).await;
+        assert_eq!(response.status(), StatusCode::CREATED);
+        response.json().await.expect("json")
+    }
+
+    pub async fn get_request(&self, id: &str, wait: Option<u64>) -> Response {
+        let mut url = format!("{}/v1/transfers/{id}", self.address);
+        if let Some(wait) = wait {
+            url.push_str(&format!("?wait={wait}"));
+        }
+        self.client
+            .get(url)
+            .bearer_auth(&self.api_key)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn cancel(&self, id: &str, key: &str) -> Response {
+        self.client
+            .post(format!("{}/v1/transfers/{id}/cancel", self.address))
+            .bearer_auth(&self.api_key)
+            .header("Idempotency-Key", key)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn new_agent(&self, name: &str, items: Option<&[ItemId]>) -> String {
+        registry::add_agent(&self.ctx.store, name, "owner", items)
+            .await
+            .expect("agent")
+            .api_key
+    }
+
+    /// What the simulator received, optionally for one endpoint.
+    pub async fn sim_calls(&self, endpoint: &str) -> Vec<Value> {
+        let calls: Vec<Value> = self
+            .client
+            .get(format!("{}/sim/calls", self.sim_url))
+            .query(&[("endpoint", endpoint)])
+            .send()
+            .await
+            .expect("sim calls")
+            .json()
+            .await
+            .expect("json");
+        calls
+    }
+
+    pub async fn sim_post(&self, path: &str, body: Value) -> Value {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.sim_url))
+            .json(&body)
+            .send()
+            .await
+            .expect("sim");
+        response.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn set_balance(&self, available: &str) {
+        self.sim_post(
+            "/sim/accounts/balance",
+            json!({"account_id": self.account_id, "available": available}),
+        )
+        .await;
+    }
+
+    /// Every audit row, in order.
+    pub async fn audit_rows(&self) -> Vec<countersign::store::audit::AuditRow> {
+        countersign::store::audit::page(self.ctx.store.reader(), 0, 1_000_000)
+            .await
+            .expect("audit rows")
+    }
+
+    pub async fn audit_events_for(&self, request_id: &str) -> Vec<String> {
+        self.audit_rows()
+            .await
+            .into_iter()
+            .filter(|r| r.fields.transfer_request_id.as_deref() == Some(request_id))
+            .map(|r| r.fields.event_type)
+            .collect()
+    }
+
+    /// Polls until `check` holds or the deadline passes; never sleeps a fixed time to wait for state.
+    pub async fn eventually<F, Fut>(&self, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while !check().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for: {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+pub async fn body(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let value = response.json().await.unwrap_or(Value::Null);
+    (status, value)
+}
+
+/// The error code of an error response, asserting the documented shape.
+pub fn error_code(value: &Value) -> &str {
+    let error = &value["error"];
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error has a message: {value}"
+    );
+    assert!(
+        error["request_id"].as_str().is_some(),
+        "error has a request id: {value}"
+    );
+    error["code"].as_str().unwrap_or("<no code>")
+}

@@ -1,0 +1,10 @@
+//! Integration tests: the real HTTP server, SQLite and PostgreSQL, the Plaid simulator over HTTP.
+
+mod helpers;
+
+mod audit_trail;
+mod idempotency;
+mod items_and_ops;
+mod lifecycle;
+mod openapi_drift;
+mod propose;
