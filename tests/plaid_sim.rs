@@ -1,6 +1,8 @@
 //! The Plaid simulator over real HTTP on loopback: validation, decisions, transfers, faults and
 //! signed webhooks, with every answer checked against Plaid's own schemas.
 
+#[path = "plaid_sim/conformance.rs"]
+mod conformance;
 #[path = "plaid_sim/decisions.rs"]
 mod decisions;
 #[path = "plaid_sim/faults.rs"]
