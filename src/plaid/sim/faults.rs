@@ -13,8 +13,11 @@ use serde::Deserialize;
 #[serde(rename_all = "snake_case")]
 pub enum FaultKind {
     /// Answer 500 API_ERROR/INTERNAL_SERVER_ERROR without doing anything.
+    // snake_case alone would spell these "error500".
+    #[serde(rename = "error_500")]
     Error500,
     /// Do the work and keep it, then answer 500 (Plaid: a 500 may still mean "created").
+    #[serde(rename = "error_500_after_commit")]
     Error500AfterCommit,
     /// Answer 429 RATE_LIMIT_EXCEEDED/RATE_LIMIT without doing anything.
     RateLimit,
@@ -83,6 +86,20 @@ mod tests {
             kind,
             remaining: times,
             delay: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn kinds_are_spelled_as_documented() {
+        for name in [
+            "error_500",
+            "error_500_after_commit",
+            "rate_limit",
+            "delay",
+            "delay_after_commit",
+        ] {
+            let parsed: Result<FaultKind, _> = serde_json::from_value(serde_json::json!(name));
+            assert!(parsed.is_ok(), "{name}");
         }
     }
 

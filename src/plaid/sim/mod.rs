@@ -12,7 +12,7 @@
 //!   amount, access_token_present}}]` (only the fields the request had; never secrets or tokens).
 //! - `POST /sim/faults {endpoint, kind, times = 1, delay_ms = 0}` — arm a fault for the next `times`
 //!   calls of one Plaid path; kinds: `error_500`, `error_500_after_commit`, `rate_limit`, `delay`,
-//!   `delay_after_commit` (see [`faults::FaultKind`]). `DELETE /sim/faults` disarms all.
+//!   `delay_after_commit` (documented on `faults::FaultKind`). `DELETE /sim/faults` disarms all.
 //! - `POST /sim/accounts/balance {account_id, available}` — set an account's available balance
 //!   (decimal string) to steer authorization decisions.
 //! - `POST /sim/items/repair {access_token}` — leave ITEM_LOGIN_REQUIRED, as if the user fixed the
@@ -20,7 +20,7 @@
 
 mod admin;
 mod errors;
-pub mod faults;
+mod faults;
 mod handlers;
 mod money;
 mod state;
@@ -39,7 +39,7 @@ use state::{Account, Item, State};
 use webhooks::WebhookSigner;
 
 /// How the simulator behaves; the defaults match a fresh Plaid Sandbox client.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SimConfig {
     pub client_id: String,
     pub secret: String,
@@ -51,6 +51,20 @@ pub struct SimConfig {
     pub per_transfer_limit: String,
     /// An unused authorization older than this cannot be used by /transfer/create.
     pub authorization_ttl: Duration,
+}
+
+/// Written by hand so the secret never reaches a log line.
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("client_id", &self.client_id)
+            .field("secret", &"[redacted]")
+            .field("initial_available_balance", &self.initial_available_balance)
+            .field("ledger_available_balance", &self.ledger_available_balance)
+            .field("per_transfer_limit", &self.per_transfer_limit)
+            .field("authorization_ttl", &self.authorization_ttl)
+            .finish()
+    }
 }
 
 impl Default for SimConfig {

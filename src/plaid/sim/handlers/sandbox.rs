@@ -174,9 +174,9 @@ pub fn transfer_simulate(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
         event_type,
         "posted" | "settled" | "failed" | "funds_available" | "returned"
     ) {
-        return Err(PlaidError::invalid_field(format!(
-            "event_type must be one of: posted, settled, failed, funds_available, returned"
-        )));
+        return Err(PlaidError::invalid_field(
+            "event_type must be one of: posted, settled, failed, funds_available, returned",
+        ));
     }
     let transfer_id = str_field(body, "transfer_id")?;
     // Plaid does not document these two errors; INVALID_FIELD naming the field is our guess.
