@@ -20,7 +20,10 @@ pub enum CryptoError {
 
 /// The master key. `Debug` is redacted.
 #[derive(Clone)]
-pub struct MasterKey(Aes256Gcm);
+pub struct MasterKey {
+    cipher: Aes256Gcm,
+    bytes: [u8; 32],
+}
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -34,7 +37,8 @@ impl MasterKey {
             .decode(text.trim())
             .map_err(|_| CryptoError::BadKey)?;
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::BadKey)?;
-        Ok(Self(cipher))
+        let bytes: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadKey)?;
+        Ok(Self { cipher, bytes })
     }
 
     /// A fresh random key, base64-encoded, for `countersign` to write to a 0600 key file.
@@ -48,12 +52,24 @@ impl MasterKey {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let ciphertext = self
-            .0
+            .cipher
             .encrypt(&Nonce::from(nonce), plaintext.as_bytes())
             .map_err(|_| CryptoError::Encrypt)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
         Ok(STANDARD.encode(out))
+    }
+
+    /// A separate 32-byte key for another purpose (e.g. signing approval tokens), so one key in
+    /// config serves several uses without reusing key material across algorithms.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use sha2::Digest;
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"countersign key derivation\0");
+        hasher.update(purpose.as_bytes());
+        hasher.update([0]);
+        hasher.update(self.bytes);
+        hasher.finalize().into()
     }
 
     pub fn decrypt(&self, stored: &str) -> Result<String, CryptoError> {
@@ -64,7 +80,7 @@ impl MasterKey {
         let (nonce, ciphertext) = bytes.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| CryptoError::Decrypt)?;
         let plaintext = self
-            .0
+            .cipher
             .decrypt(&Nonce::from(nonce), ciphertext)
             .map_err(|_| CryptoError::Decrypt)?;
         String::from_utf8(plaintext).map_err(|_| CryptoError::Decrypt)

@@ -78,7 +78,7 @@ pub async fn add_agent(
     tx.commit().await.map_err(StoreError::from)?;
     Ok(CreatedAgent {
         id,
-        api_key: key.key,
+        api_key: key.token,
     })
 }
 

@@ -10,10 +10,13 @@
 //! reads use a separate pool (WAL lets them run beside the writer).
 
 pub mod agents;
+pub mod approvals;
+pub mod approvers;
 pub mod audit;
 pub mod idempotency;
 pub mod items;
 pub mod requests;
+pub mod sessions;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};

@@ -310,3 +310,66 @@ pub async fn past_window(pool: &AnyPool, now_ms: i64, limit: i64) -> StoreResult
         .map(|row| Ok(RequestId::from_trusted(row.try_get("id")?)))
         .collect()
 }
+
+/// Takes the request's row lock (PostgreSQL) by touching it while it is in `state`, so decisions
+/// on one request serialize: two approvers racing both see each other's approval when counting.
+/// Returns false when the request is not (or no longer) in `state`.
+pub async fn lock_in_state(
+    tx: &mut Tx,
+    id: &RequestId,
+    state: RequestState,
+    now_ms: i64,
+) -> StoreResult<bool> {
+    let result =
+        sqlx::query("UPDATE transfer_requests SET updated_at = $1 WHERE id = $2 AND state = $3")
+            .bind(now_ms)
+            .bind(id.as_str())
+            .bind(state.as_str())
+            .execute(&mut **tx)
+            .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Requests sitting in `state` untouched since before `older_than` (work some process started
+/// and may not have finished), oldest first.
+pub async fn stale(
+    pool: &AnyPool,
+    state: RequestState,
+    older_than: i64,
+    limit: i64,
+) -> StoreResult<Vec<(RequestId, i64)>> {
+    let rows = sqlx::query(
+        "SELECT id, updated_at FROM transfer_requests WHERE state = $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3",
+    )
+    .bind(state.as_str())
+    .bind(older_than)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                RequestId::from_trusted(row.try_get("id")?),
+                row.try_get("updated_at")?,
+            ))
+        })
+        .collect()
+}
+
+/// Compare-and-set on `updated_at`: one process takes over a stale request.
+pub async fn take_lease(
+    tx: &mut Tx,
+    id: &RequestId,
+    state: RequestState,
+    seen_updated_at: i64,
+    now_ms: i64,
+) -> StoreResult<bool> {
+    let result = sqlx::query("UPDATE transfer_requests SET updated_at = $1 WHERE id = $2 AND state = $3 AND updated_at = $4")
+        .bind(now_ms)
+        .bind(id.as_str())
+        .bind(state.as_str())
+        .bind(seen_updated_at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}

@@ -1,0 +1,162 @@
+//! Approvers, their item scope, TOTP step (compare-and-set) and lockout counters.
+
+use super::{StoreResult, Tx};
+use crate::domain::{ApproverId, ItemId};
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+
+#[derive(Debug, Clone)]
+pub struct ApproverRecord {
+    pub id: ApproverId,
+    pub username: String,
+    pub password_hash: String,
+    pub totp_secret_enc: String,
+    pub last_totp_step: i64,
+    pub failed_attempts: i64,
+    pub locked_until: i64,
+    pub roles: Vec<String>,
+    pub all_items: bool,
+}
+
+impl ApproverRecord {
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+pub struct NewApprover<'a> {
+    pub id: &'a ApproverId,
+    pub username: &'a str,
+    pub password_hash: &'a str,
+    pub totp_secret_enc: &'a str,
+    pub roles: &'a [String],
+    pub items: Option<&'a [ItemId]>,
+    pub now_ms: i64,
+}
+
+pub async fn insert(tx: &mut Tx, new: NewApprover<'_>) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO approvers (id, username, password_hash, totp_secret_enc, last_totp_step, failed_attempts, \
+         locked_until, roles, all_items, created_at) VALUES ($1, $2, $3, $4, 0, 0, 0, $5, $6, $7)",
+    )
+    .bind(new.id.as_str())
+    .bind(new.username)
+    .bind(new.password_hash)
+    .bind(new.totp_secret_enc)
+    .bind(new.roles.join(","))
+    .bind(i64::from(new.items.is_none()))
+    .bind(new.now_ms)
+    .execute(&mut **tx)
+    .await?;
+    for item in new.items.unwrap_or_default() {
+        sqlx::query("INSERT INTO approver_items (approver_id, item_id) VALUES ($1, $2)")
+            .bind(new.id.as_str())
+            .bind(item.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+const COLUMNS: &str =
+    "id, username, password_hash, totp_secret_enc, last_totp_step, failed_attempts, locked_until, roles, all_items";
+
+fn from_row(row: &AnyRow) -> StoreResult<ApproverRecord> {
+    let roles: String = row.try_get("roles")?;
+    Ok(ApproverRecord {
+        id: ApproverId::from_trusted(row.try_get("id")?),
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        totp_secret_enc: row.try_get("totp_secret_enc")?,
+        last_totp_step: row.try_get("last_totp_step")?,
+        failed_attempts: row.try_get("failed_attempts")?,
+        locked_until: row.try_get("locked_until")?,
+        roles: roles
+            .split(',')
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        all_items: super::flag(row.try_get("all_items")?),
+    })
+}
+
+pub async fn find_by_username(
+    pool: &AnyPool,
+    username: &str,
+) -> StoreResult<Option<ApproverRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM approvers WHERE username = $1"
+    ))
+    .bind(username)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn find(pool: &AnyPool, id: &ApproverId) -> StoreResult<Option<ApproverRecord>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM approvers WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn may_approve_for(
+    pool: &AnyPool,
+    approver: &ApproverRecord,
+    item: &ItemId,
+) -> StoreResult<bool> {
+    if approver.all_items {
+        return Ok(true);
+    }
+    let row = sqlx::query(
+        "SELECT 1 AS granted FROM approver_items WHERE approver_id = $1 AND item_id = $2",
+    )
+    .bind(approver.id.as_str())
+    .bind(item.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Records a TOTP step as used, only if it is newer than the last one: the compare-and-set that
+/// makes every code single use. Returns whether this call won.
+pub async fn advance_totp_step(tx: &mut Tx, id: &ApproverId, step: i64) -> StoreResult<bool> {
+    let result = sqlx::query(
+        "UPDATE approvers SET last_totp_step = $1 WHERE id = $2 AND last_totp_step < $1",
+    )
+    .bind(step)
+    .bind(id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Counts a failed credential or code; locks the approver once `max_attempts` is reached.
+/// Returns the new count.
+pub async fn record_failure(
+    tx: &mut Tx,
+    id: &ApproverId,
+    max_attempts: i64,
+    lock_until: i64,
+) -> StoreResult<i64> {
+    let row = sqlx::query(
+        "UPDATE approvers SET failed_attempts = failed_attempts + 1, \
+         locked_until = CASE WHEN failed_attempts + 1 >= $1 THEN $2 ELSE locked_until END \
+         WHERE id = $3 RETURNING failed_attempts",
+    )
+    .bind(max_attempts)
+    .bind(lock_until)
+    .bind(id.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(row.try_get("failed_attempts")?)
+}
+
+pub async fn reset_failures(tx: &mut Tx, id: &ApproverId) -> StoreResult<()> {
+    sqlx::query("UPDATE approvers SET failed_attempts = 0, locked_until = 0 WHERE id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
