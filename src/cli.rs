@@ -8,11 +8,7 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "countersign",
-    version,
-    about = "Agents propose Plaid transfers; humans countersign."
-)]
+#[command(name = "countersign", version, about = "Agents propose Plaid transfers; humans countersign.")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -41,6 +37,28 @@ pub enum Command {
         #[command(subcommand)]
         command: ItemCommand,
     },
+    /// Manage approvers (people).
+    Approver {
+        #[command(subcommand)]
+        command: ApproverCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApproverCommand {
+    /// Create an approver; prints a generated password (if none given) and the TOTP enrollment.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["approver", "compliance", "admin"])]
+        role: String,
+        /// Read from the environment to keep it out of shell history; generated when absent.
+        #[arg(long, env = "COUNTERSIGN_APPROVER_PASSWORD", hide_env_values = true)]
+        password: Option<String>,
+        /// Comma-separated item ids whose accounts this approver may approve for (default: all).
+        #[arg(long, value_delimiter = ',')]
+        items: Option<Vec<String>>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,12 +81,7 @@ pub enum ItemCommand {
     /// Register a Plaid item.
     Add {
         /// An existing item's access token (read from the environment to keep it out of shell history).
-        #[arg(
-            long,
-            env = "PLAID_ACCESS_TOKEN",
-            hide_env_values = true,
-            conflicts_with = "sandbox"
-        )]
+        #[arg(long, env = "PLAID_ACCESS_TOKEN", hide_env_values = true, conflicts_with = "sandbox")]
         access_token: Option<String>,
         /// Create a sandbox item through /sandbox/public_token/create and the exchange.
         #[arg(long)]
@@ -89,32 +102,41 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let config = crate::plaid::sim::SimConfig::default();
             crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port)).await
         }
-        Command::Agent {
-            command: AgentCommand::Add { name, owner, items },
-        } => {
+        Command::Agent { command: AgentCommand::Add { name, owner, items } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
-            let items = items
-                .map(|ids| {
-                    ids.iter()
-                        .map(|id| {
-                            ItemId::parse(id.trim())
-                                .ok_or_else(|| anyhow::anyhow!("{id:?} is not an item id (it_...)"))
-                        })
-                        .collect::<anyhow::Result<Vec<_>>>()
-                })
-                .transpose()?;
+            let items = parse_items(items)?;
             let created = registry::add_agent(&ctx.store, &name, &owner, items.as_deref()).await?;
             println!("agent {} created", created.id);
             println!("API key (shown once, store it now): {}", created.api_key);
             Ok(())
         }
-        Command::Item {
-            command:
-                ItemCommand::Add {
-                    access_token,
-                    sandbox,
-                },
-        } => {
+        Command::Approver { command: ApproverCommand::Add { username, role, password, items } } => {
+            let (ctx, _sim) = startup::connect(&settings).await?;
+            let items = parse_items(items)?;
+            let enrollment = crate::service::approvers::add_approver(
+                &ctx.store,
+                &ctx.master_key,
+                &username,
+                &role,
+                password.as_deref(),
+                items.as_deref(),
+            )
+            .await?;
+            println!("approver {} ({username}, {role}) created", enrollment.id);
+            if let Some(generated) = &enrollment.generated_password {
+                println!("password (shown once): {generated}");
+            }
+            println!(
+                "TOTP: scan this with an authenticator app, or enter the secret {}",
+                enrollment.totp_secret_base32
+            );
+            println!("{}", enrollment.otpauth_uri);
+            if let Some(qr) = crate::auth::totp::qr_terminal(&enrollment.otpauth_uri) {
+                println!("{qr}");
+            }
+            Ok(())
+        }
+        Command::Item { command: ItemCommand::Add { access_token, sandbox } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
             let id = match (access_token, sandbox) {
                 (_, true) => registry::add_sandbox_item(&ctx).await?,
@@ -139,4 +161,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(port = app.port(), "countersign listening");
     app.run_until_stopped().await
+}
+
+fn parse_items(items: Option<Vec<String>>) -> anyhow::Result<Option<Vec<ItemId>>> {
+    items
+        .map(|ids| {
+            ids.iter()
+                .map(|id| ItemId::parse(id.trim()).ok_or_else(|| anyhow::anyhow!("{id:?} is not an item id (it_...)")))
+                .collect::<anyhow::Result<Vec<_>>>()
+        })
+        .transpose()
 }

@@ -3,6 +3,7 @@
 //! With nothing set, Countersign runs embedded: SQLite in `./countersign-data`, the Plaid
 //! simulator in-process, a demo item and agent seeded.
 
+use crate::auth::SessionPolicy;
 use crate::domain::{Money, Policy};
 use crate::plaid::PlaidEnvironment;
 use secrecy::SecretString;
@@ -31,6 +32,7 @@ pub struct Settings {
     pub expiry_margin: Duration,
     pub sweep_interval: Duration,
     pub policy: Policy,
+    pub sessions: SessionPolicy,
     /// Seed a demo item and agent on first start (embedded mode).
     pub seed_demo: bool,
     pub json_logs: bool,
@@ -47,10 +49,7 @@ fn var(name: &str) -> Option<String> {
 fn parse_var<T: std::str::FromStr>(name: &str, default: T) -> Result<T, ConfigError> {
     match var(name) {
         None => Ok(default),
-        Some(text) => text
-            .trim()
-            .parse()
-            .map_err(|_| ConfigError(format!("{name} has an invalid value"))),
+        Some(text) => text.trim().parse().map_err(|_| ConfigError(format!("{name} has an invalid value"))),
     }
 }
 
@@ -61,8 +60,7 @@ fn money_var(name: &str, default: &str) -> Result<Money, ConfigError> {
 
 impl Settings {
     pub fn from_env() -> Result<Settings, ConfigError> {
-        let data_dir =
-            PathBuf::from(var("COUNTERSIGN_DATA_DIR").unwrap_or_else(|| "countersign-data".into()));
+        let data_dir = PathBuf::from(var("COUNTERSIGN_DATA_DIR").unwrap_or_else(|| "countersign-data".into()));
         let explicit_database = var("DATABASE_URL");
         let plaid_env_text = var("PLAID_ENV").unwrap_or_else(|| "sim".into());
         let plaid_env = PlaidEnvironment::parse(&plaid_env_text)
@@ -71,18 +69,11 @@ impl Settings {
         let (client_id, secret) = match (var("PLAID_CLIENT_ID"), var("PLAID_SECRET")) {
             (Some(id), Some(secret)) => (id, secret),
             (None, None) if is_sim => ("sim-client-id".into(), "sim-secret".into()),
-            _ => {
-                return Err(ConfigError(
-                    "PLAID_CLIENT_ID and PLAID_SECRET are required outside PLAID_ENV=sim".into(),
-                ))
-            }
+            _ => return Err(ConfigError("PLAID_CLIENT_ID and PLAID_SECRET are required outside PLAID_ENV=sim".into())),
         };
-        let database_url = explicit_database.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}?mode=rwc",
-                data_dir.join("countersign.db").display()
-            )
-        });
+        let database_url = explicit_database
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("countersign.db").display()));
         let policy = Policy {
             version: var("COUNTERSIGN_POLICY_VERSION").unwrap_or_else(|| Policy::default().version),
             step_up_amount: money_var("COUNTERSIGN_STEP_UP_AMOUNT", "1000.00")?,
@@ -101,16 +92,17 @@ impl Settings {
             plaid_secret: SecretString::from(secret),
             plaid_timeout: Duration::from_secs(parse_var("PLAID_TIMEOUT_SECS", 30)?),
             master_key: var("COUNTERSIGN_MASTER_KEY").map(SecretString::from),
-            authorization_ttl: Duration::from_secs(parse_var(
-                "COUNTERSIGN_AUTHORIZATION_TTL_SECS",
-                3600,
-            )?),
+            authorization_ttl: Duration::from_secs(parse_var("COUNTERSIGN_AUTHORIZATION_TTL_SECS", 3600)?),
             expiry_margin: Duration::from_secs(parse_var("COUNTERSIGN_EXPIRY_MARGIN_SECS", 300)?),
-            sweep_interval: Duration::from_millis(parse_var(
-                "COUNTERSIGN_SWEEP_INTERVAL_MS",
-                1000,
-            )?),
+            sweep_interval: Duration::from_millis(parse_var("COUNTERSIGN_SWEEP_INTERVAL_MS", 1000)?),
             policy,
+            sessions: SessionPolicy {
+                idle: Duration::from_secs(parse_var("COUNTERSIGN_SESSION_IDLE_SECS", 900)?),
+                absolute: Duration::from_secs(parse_var("COUNTERSIGN_SESSION_ABSOLUTE_SECS", 43_200)?),
+                recent_auth: Duration::from_secs(parse_var("COUNTERSIGN_RECENT_AUTH_SECS", 900)?),
+                max_failures: parse_var("COUNTERSIGN_MAX_FAILED_ATTEMPTS", 5)?,
+                lockout: Duration::from_secs(parse_var("COUNTERSIGN_LOCKOUT_SECS", 900)?),
+            },
             seed_demo: is_sim && explicit_database.is_none() && var("PLAID_BASE_URL").is_none(),
             json_logs: parse_var("COUNTERSIGN_JSON_LOGS", false)?,
         })

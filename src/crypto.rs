@@ -33,9 +33,7 @@ impl std::fmt::Debug for MasterKey {
 
 impl MasterKey {
     pub fn from_base64(text: &str) -> Result<Self, CryptoError> {
-        let bytes = STANDARD
-            .decode(text.trim())
-            .map_err(|_| CryptoError::BadKey)?;
+        let bytes = STANDARD.decode(text.trim()).map_err(|_| CryptoError::BadKey)?;
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| CryptoError::BadKey)?;
         let bytes: [u8; 32] = bytes.try_into().map_err(|_| CryptoError::BadKey)?;
         Ok(Self { cipher, bytes })
@@ -51,10 +49,8 @@ impl MasterKey {
     pub fn encrypt(&self, plaintext: &str) -> Result<String, CryptoError> {
         let mut nonce = [0u8; 12];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let ciphertext = self
-            .cipher
-            .encrypt(&Nonce::from(nonce), plaintext.as_bytes())
-            .map_err(|_| CryptoError::Encrypt)?;
+        let ciphertext =
+            self.cipher.encrypt(&Nonce::from(nonce), plaintext.as_bytes()).map_err(|_| CryptoError::Encrypt)?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
         Ok(STANDARD.encode(out))
@@ -79,10 +75,7 @@ impl MasterKey {
         }
         let (nonce, ciphertext) = bytes.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| CryptoError::Decrypt)?;
-        let plaintext = self
-            .cipher
-            .decrypt(&Nonce::from(nonce), ciphertext)
-            .map_err(|_| CryptoError::Decrypt)?;
+        let plaintext = self.cipher.decrypt(&Nonce::from(nonce), ciphertext).map_err(|_| CryptoError::Decrypt)?;
         String::from_utf8(plaintext).map_err(|_| CryptoError::Decrypt)
     }
 }
@@ -100,10 +93,7 @@ mod tests {
         let key = key();
         let stored = key.encrypt("access-sandbox-secret").expect("encrypts");
         assert!(!stored.contains("access-sandbox"));
-        assert_eq!(
-            key.decrypt(&stored).ok().as_deref(),
-            Some("access-sandbox-secret")
-        );
+        assert_eq!(key.decrypt(&stored).ok().as_deref(), Some("access-sandbox-secret"));
     }
 
     #[test]
@@ -117,9 +107,7 @@ mod tests {
         let stored = key().encrypt("secret").expect("encrypts");
         assert!(key().decrypt(&stored).is_err());
         let own = key();
-        let mut bytes = STANDARD
-            .decode(own.encrypt("secret").expect("encrypts"))
-            .expect("base64");
+        let mut bytes = STANDARD.decode(own.encrypt("secret").expect("encrypts")).expect("base64");
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         assert!(own.decrypt(&STANDARD.encode(bytes)).is_err());

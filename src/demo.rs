@@ -23,10 +23,7 @@ pub async fn seed(ctx: &Context, data_dir: &Path, port: u16) -> anyhow::Result<S
         read_or_create_secret_file(&key_path, || created.api_key)?
     };
     let accounts = items::accounts(ctx.store.reader(), &item_id).await?;
-    let account = accounts
-        .first()
-        .map(|a| a.account_id.clone())
-        .unwrap_or_default();
+    let account = accounts.first().map(|a| a.account_id.clone()).unwrap_or_default();
     Ok(format!(
         "\nCountersign is running (embedded: SQLite in {dir}, Plaid simulator in-process).\n\
          Demo agent API key: {api_key}\n\

@@ -10,11 +10,7 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{message}")]
-    Client {
-        status: StatusCode,
-        code: &'static str,
-        message: String,
-    },
+    Client { status: StatusCode, code: &'static str, message: String },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -23,11 +19,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Error::Client {
-            status,
-            code,
-            message: message.into(),
-        }
+        Error::Client { status, code, message: message.into() }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -47,11 +39,7 @@ impl Error {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::client(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::client(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     pub fn unauthorized() -> Self {
@@ -106,11 +94,7 @@ impl ErrorBody {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let (status, body) = match self {
-            Error::Client {
-                status,
-                code,
-                message,
-            } => (status, ErrorBody { code, message }),
+            Error::Client { status, code, message } => (status, ErrorBody { code, message }),
             Error::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
                 (

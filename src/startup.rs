@@ -5,7 +5,7 @@ use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::plaid::sim::{RunningSimulator, SeedAccount, SeedItem, SimConfig, Simulator};
 use crate::plaid::{PlaidClient, PlaidEnvironment};
-use crate::service::{expire, AuthorizationWindow, Context};
+use crate::service::{expire, reconcile, AuthorizationWindow, Context};
 use crate::store::{items, Store};
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
@@ -25,17 +25,9 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let (ctx, simulator) = connect(&settings).await?;
-        let listener = TcpListener::bind(settings.bind)
-            .await
-            .with_context(|| format!("binding {}", settings.bind))?;
+        let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        Ok(Application {
-            port,
-            listener,
-            ctx,
-            simulator,
-            sweep_interval: settings.sweep_interval,
-        })
+        Ok(Application { port, listener, ctx, simulator, sweep_interval: settings.sweep_interval })
     }
 
     pub fn port(&self) -> u16 {
@@ -51,12 +43,10 @@ impl Application {
         self.run_until(shutdown_signal()).await
     }
 
-    pub async fn run_until(
-        self,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let sweeper = tokio::spawn(expire::run(self.ctx.clone(), self.sweep_interval, stop_rx));
+        let sweeper = tokio::spawn(expire::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
+        let reconciler = tokio::spawn(reconcile::run(self.ctx.clone(), self.sweep_interval, stop_rx));
         let app = crate::http::router(self.ctx.clone());
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -66,6 +56,7 @@ impl Application {
             .await;
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
+        let _ = reconciler.await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }
@@ -81,17 +72,13 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating {}", settings.data_dir.display()))?;
     }
-    let store = Store::connect(&settings.database_url, settings.max_connections)
-        .await
-        .context("connecting to the database")?;
+    let store =
+        Store::connect(&settings.database_url, settings.max_connections).await.context("connecting to the database")?;
     if settings.migrate_on_start {
         store.migrate().await.context("running migrations")?;
     }
     let master_key = resolve_master_key(settings)?;
-    let (base_url, simulator) = match (
-        &settings.plaid_base_url,
-        settings.plaid_env.default_base_url(),
-    ) {
+    let (base_url, simulator) = match (&settings.plaid_base_url, settings.plaid_env.default_base_url()) {
         (Some(url), _) => (url.clone(), None),
         (None, Some(url)) => (url.to_owned(), None),
         (None, None) => {
@@ -101,10 +88,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
                 ..SimConfig::default()
             });
             seed_simulator(&simulator, &store, &master_key).await?;
-            let running = simulator
-                .spawn(([127, 0, 0, 1], 0).into())
-                .await
-                .context("starting the Plaid simulator")?;
+            let running = simulator.spawn(([127, 0, 0, 1], 0).into()).await.context("starting the Plaid simulator")?;
             (running.base_url(), Some(running))
         }
     };
@@ -114,21 +98,17 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
         settings.plaid_secret.clone(),
         settings.plaid_timeout,
     )?;
-    let window = AuthorizationWindow {
-        ttl: settings.authorization_ttl,
-        margin: settings.expiry_margin,
-    };
-    let ctx = Context::new(store, plaid, master_key, settings.policy.clone(), window);
+    let window = AuthorizationWindow { ttl: settings.authorization_ttl, margin: settings.expiry_margin };
+    let mut ctx = Context::new(store, plaid, master_key, settings.policy.clone(), window);
+    ctx.sessions = settings.sessions;
+    // Longer than any Plaid call can take, so the reconciler never races a call still in flight.
+    ctx.reconcile_after = settings.plaid_timeout + std::time::Duration::from_secs(1);
     Ok((ctx, simulator))
 }
 
 /// The in-process simulator forgets everything on restart; re-create the items we know so the
 /// embedded default keeps working across restarts.
-async fn seed_simulator(
-    simulator: &Simulator,
-    store: &Store,
-    key: &MasterKey,
-) -> anyhow::Result<()> {
+async fn seed_simulator(simulator: &Simulator, store: &Store, key: &MasterKey) -> anyhow::Result<()> {
     let defaults = SimConfig::default();
     for item in items::all(store.reader()).await? {
         let accounts = items::accounts(store.reader(), &item.id).await?;
@@ -163,10 +143,7 @@ fn resolve_master_key(settings: &Settings) -> anyhow::Result<MasterKey> {
 }
 
 /// Reads a secret file, or creates it with mode 0600.
-pub fn read_or_create_secret_file(
-    path: &Path,
-    make: impl FnOnce() -> String,
-) -> anyhow::Result<String> {
+pub fn read_or_create_secret_file(path: &Path, make: impl FnOnce() -> String) -> anyhow::Result<String> {
     if let Ok(text) = std::fs::read_to_string(path) {
         return Ok(text.trim().to_owned());
     }
@@ -179,9 +156,7 @@ pub fn read_or_create_secret_file(
         options.mode(0o600);
     }
     use std::io::Write;
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
     file.write_all(value.as_bytes())?;
     Ok(value)
 }

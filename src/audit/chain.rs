@@ -46,27 +46,17 @@ mod tests {
 
     #[test]
     fn masking_keeps_only_the_last_four() {
-        assert_eq!(
-            mask_account("BxBXxLj1m4HMXBm9WZZmCWVbPjX16EHwv99vp"),
-            "••99vp"
-        );
+        assert_eq!(mask_account("BxBXxLj1m4HMXBm9WZZmCWVbPjX16EHwv99vp"), "••99vp");
         assert_eq!(mask_account("ab"), "••ab");
     }
 
     #[test]
     fn the_hash_covers_every_field_the_sequence_and_the_predecessor() {
-        let fields = AuditFields {
-            event_id: "ev_1".into(),
-            outcome: "success".into(),
-            ..AuditFields::default()
-        };
+        let fields = AuditFields { event_id: "ev_1".into(), outcome: "success".into(), ..AuditFields::default() };
         let base = record_hash(1, &fields, GENESIS_HASH);
         assert_ne!(base, record_hash(2, &fields, GENESIS_HASH));
         assert_ne!(base, record_hash(1, &fields, &"1".repeat(64)));
-        let changed = AuditFields {
-            outcome: "error".into(),
-            ..fields.clone()
-        };
+        let changed = AuditFields { outcome: "error".into(), ..fields.clone() };
         assert_ne!(base, record_hash(1, &changed, GENESIS_HASH));
         assert_eq!(base, record_hash(1, &fields, GENESIS_HASH));
     }

@@ -26,10 +26,7 @@ impl std::fmt::Debug for ApprovalTokenKey {
 
 impl ApprovalTokenKey {
     pub fn new(secret: &[u8]) -> Self {
-        Self {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-        }
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret) }
     }
 }
 
@@ -156,12 +153,7 @@ mod tests {
     const NOW: i64 = 1_700_000_000;
 
     fn binding() -> Binding<'static> {
-        Binding {
-            approver_id: "ap_1",
-            request_id: "tr_1",
-            payload_hash: "hash",
-            session_id: "s1",
-        }
+        Binding { approver_id: "ap_1", request_id: "tr_1", payload_hash: "hash", session_id: "s1" }
     }
 
     fn key() -> ApprovalTokenKey {
@@ -187,44 +179,17 @@ mod tests {
 
     #[test]
     fn an_expired_token_is_refused() {
-        assert_eq!(
-            verify(&key(), &minted(), &binding(), NOW + 126),
-            Err(TokenRejection::Expired)
-        );
+        assert_eq!(verify(&key(), &minted(), &binding(), NOW + 126), Err(TokenRejection::Expired));
     }
 
     #[test]
     fn each_wrong_binding_is_refused_with_its_own_reason() {
         let token = minted();
         let check = |b: Binding<'_>| verify(&key(), &token, &b, NOW).err();
-        assert_eq!(
-            check(Binding {
-                approver_id: "ap_2",
-                ..binding()
-            }),
-            Some(TokenRejection::WrongApprover)
-        );
-        assert_eq!(
-            check(Binding {
-                request_id: "tr_2",
-                ..binding()
-            }),
-            Some(TokenRejection::WrongRequest)
-        );
-        assert_eq!(
-            check(Binding {
-                payload_hash: "other",
-                ..binding()
-            }),
-            Some(TokenRejection::WrongPayloadHash)
-        );
-        assert_eq!(
-            check(Binding {
-                session_id: "s2",
-                ..binding()
-            }),
-            Some(TokenRejection::WrongSession)
-        );
+        assert_eq!(check(Binding { approver_id: "ap_2", ..binding() }), Some(TokenRejection::WrongApprover));
+        assert_eq!(check(Binding { request_id: "tr_2", ..binding() }), Some(TokenRejection::WrongRequest));
+        assert_eq!(check(Binding { payload_hash: "other", ..binding() }), Some(TokenRejection::WrongPayloadHash));
+        assert_eq!(check(Binding { session_id: "s2", ..binding() }), Some(TokenRejection::WrongSession));
     }
 
     #[test]
@@ -236,39 +201,22 @@ mod tests {
         claims["payload_hash"] = "forged".into();
         parts[1] = URL_SAFE_NO_PAD.encode(claims.to_string());
         let forged = parts.join(".");
-        let forged_binding = Binding {
-            payload_hash: "forged",
-            ..binding()
-        };
-        assert_eq!(
-            verify(&key(), &forged, &forged_binding, NOW),
-            Err(TokenRejection::BadSignature)
-        );
+        let forged_binding = Binding { payload_hash: "forged", ..binding() };
+        assert_eq!(verify(&key(), &forged, &forged_binding, NOW), Err(TokenRejection::BadSignature));
         let other = ApprovalTokenKey::new(b"another key, another key, another");
-        assert_eq!(
-            verify(&other, &token, &binding(), NOW),
-            Err(TokenRejection::BadSignature)
-        );
+        assert_eq!(verify(&other, &token, &binding(), NOW), Err(TokenRejection::BadSignature));
     }
 
     #[test]
     fn alg_none_and_other_algorithms_are_refused() {
         let token = minted();
         let payload = token.split('.').nth(1).expect("payload").to_owned();
-        for header in [
-            r#"{"alg":"none","typ":"JWT"}"#,
-            r#"{"alg":"HS512","typ":"JWT"}"#,
-            r#"{"alg":"RS256","typ":"JWT"}"#,
-        ] {
+        for header in
+            [r#"{"alg":"none","typ":"JWT"}"#, r#"{"alg":"HS512","typ":"JWT"}"#, r#"{"alg":"RS256","typ":"JWT"}"#]
+        {
             let forged = format!("{}.{payload}.", URL_SAFE_NO_PAD.encode(header));
-            assert!(
-                verify(&key(), &forged, &binding(), NOW).is_err(),
-                "{header}"
-            );
+            assert!(verify(&key(), &forged, &binding(), NOW).is_err(), "{header}");
         }
-        assert_eq!(
-            verify(&key(), "not a jwt", &binding(), NOW),
-            Err(TokenRejection::Malformed)
-        );
+        assert_eq!(verify(&key(), "not a jwt", &binding(), NOW), Err(TokenRejection::Malformed));
     }
 }

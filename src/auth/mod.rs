@@ -7,3 +7,37 @@ pub mod approval_token;
 pub mod password;
 pub mod tokens;
 pub mod totp;
+
+use std::time::Duration;
+
+/// Session and lockout rules for approvers.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionPolicy {
+    /// A session unused this long is over (15 min).
+    pub idle: Duration,
+    /// A session is over this long after sign-in, used or not (12 h).
+    pub absolute: Duration,
+    /// Tier 3 approvals need a password + TOTP sign-in at most this long ago (15 min).
+    pub recent_auth: Duration,
+    /// Failed passwords or codes before the approver is locked out (5).
+    pub max_failures: i64,
+    /// How long a lockout lasts (15 min).
+    pub lockout: Duration,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(15 * 60),
+            absolute: Duration::from_secs(12 * 3600),
+            recent_auth: Duration::from_secs(15 * 60),
+            max_failures: 5,
+            lockout: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// Milliseconds in a duration, saturating.
+pub fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}

@@ -25,10 +25,7 @@ pub fn generate(prefix: &str) -> NewToken {
 /// input never reaches the database).
 pub fn hash_presented(prefix: &str, presented: &str) -> Option<String> {
     let body = presented.strip_prefix(prefix)?;
-    let well_formed = body.len() == 43
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let well_formed = body.len() == 43 && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     well_formed.then(|| sha256_hex(presented.as_bytes()))
 }
 

@@ -36,24 +36,11 @@ impl TotpSecret {
     }
 
     pub fn from_base64(text: &str) -> Option<Self> {
-        STANDARD
-            .decode(text)
-            .ok()
-            .filter(|b| b.len() >= 16)
-            .map(Self)
+        STANDARD.decode(text).ok().filter(|b| b.len() >= 16).map(Self)
     }
 
     fn totp(&self, account: &str) -> Option<TOTP> {
-        TOTP::new(
-            Algorithm::SHA1,
-            DIGITS,
-            1,
-            STEP_SECONDS,
-            self.0.clone(),
-            Some(ISSUER.into()),
-            account.into(),
-        )
-        .ok()
+        TOTP::new(Algorithm::SHA1, DIGITS, 1, STEP_SECONDS, self.0.clone(), Some(ISSUER.into()), account.into()).ok()
     }
 
     /// `otpauth://totp/Countersign:<account>?secret=…&issuer=Countersign` for authenticator apps.
@@ -68,9 +55,7 @@ impl TotpSecret {
 
     /// The code for a given Unix time (tests and enrollment checks).
     pub fn code_at(&self, unix_seconds: u64) -> String {
-        self.totp("x")
-            .map(|t| t.generate(unix_seconds))
-            .unwrap_or_default()
+        self.totp("x").map(|t| t.generate(unix_seconds)).unwrap_or_default()
     }
 }
 
@@ -87,8 +72,7 @@ impl std::fmt::Debug for TotpCode {
 impl TotpCode {
     pub fn parse(text: &str) -> Option<Self> {
         let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        (digits.len() == DIGITS && digits.bytes().all(|b| b.is_ascii_digit()))
-            .then_some(Self(digits))
+        (digits.len() == DIGITS && digits.bytes().all(|b| b.is_ascii_digit())).then_some(Self(digits))
     }
 }
 
@@ -101,12 +85,7 @@ pub enum TotpRejection {
 }
 
 /// Returns the matched time step. Compares every candidate in constant time.
-pub fn verify(
-    secret: &TotpSecret,
-    code: &TotpCode,
-    now_unix: u64,
-    last_used_step: u64,
-) -> Result<u64, TotpRejection> {
+pub fn verify(secret: &TotpSecret, code: &TotpCode, now_unix: u64, last_used_step: u64) -> Result<u64, TotpRejection> {
     let current = now_unix / STEP_SECONDS;
     let mut matched = None;
     for step in [current.saturating_sub(1), current, current + 1] {
@@ -196,10 +175,7 @@ mod tests {
         let now = 1_700_000_000;
         for offset in [-30i64, 0, 30] {
             let at = (now as i64 + offset) as u64;
-            assert!(
-                verify(&secret, &code(&secret.code_at(at)), now, 0).is_ok(),
-                "offset {offset}"
-            );
+            assert!(verify(&secret, &code(&secret.code_at(at)), now, 0).is_ok(), "offset {offset}");
         }
         for offset in [-60i64, 60] {
             let at = (now as i64 + offset) as u64;
@@ -216,18 +192,9 @@ mod tests {
         let secret = TotpSecret::generate();
         let now = 1_700_000_000;
         let step = verify(&secret, &code(&secret.code_at(now)), now, 0).expect("valid");
-        assert_eq!(
-            verify(&secret, &code(&secret.code_at(now)), now, step),
-            Err(TotpRejection::Replayed)
-        );
-        assert_eq!(
-            verify(&secret, &code(&secret.code_at(now - 30)), now, step),
-            Err(TotpRejection::Replayed)
-        );
-        assert_eq!(
-            verify(&secret, &code(&secret.code_at(now + 30)), now, step),
-            Ok(step + 1)
-        );
+        assert_eq!(verify(&secret, &code(&secret.code_at(now)), now, step), Err(TotpRejection::Replayed));
+        assert_eq!(verify(&secret, &code(&secret.code_at(now - 30)), now, step), Err(TotpRejection::Replayed));
+        assert_eq!(verify(&secret, &code(&secret.code_at(now + 30)), now, step), Ok(step + 1));
     }
 
     #[test]
@@ -244,10 +211,7 @@ mod tests {
         let uri = secret.enrollment_uri("alice").expect("uri");
         assert!(uri.starts_with("otpauth://totp/Countersign:alice?"));
         let parsed = TOTP::from_url(&uri).expect("parses");
-        assert_eq!(
-            parsed.generate(1_700_000_000),
-            secret.code_at(1_700_000_000)
-        );
+        assert_eq!(parsed.generate(1_700_000_000), secret.code_at(1_700_000_000));
         assert_eq!(TotpSecret::from_base64(&secret.to_base64()), Some(secret));
     }
 

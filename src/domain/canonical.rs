@@ -55,10 +55,7 @@ mod tests {
     #[test]
     fn sorts_keys_at_every_depth_and_drops_whitespace() {
         let value = json!({"b": 1, "a": {"d": [1, {"z": null, "y": "x"}], "c": true}});
-        assert_eq!(
-            canonical_json(&value),
-            r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#
-        );
+        assert_eq!(canonical_json(&value), r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#);
     }
 
     #[test]
@@ -68,9 +65,6 @@ mod tests {
 
     #[test]
     fn hashes_to_lowercase_hex() {
-        assert_eq!(
-            sha256_hex(b"abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

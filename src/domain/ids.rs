@@ -77,12 +77,7 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_refused() {
-        for bad in [
-            "tr_",
-            "tr_xyz",
-            "tr-0190f3c2a1b27c3d8e9f0a1b2c3d4e5f",
-            "TR_0190f3c2a1b27c3d8e9f0a1b2c3d4e5f",
-        ] {
+        for bad in ["tr_", "tr_xyz", "tr-0190f3c2a1b27c3d8e9f0a1b2c3d4e5f", "TR_0190f3c2a1b27c3d8e9f0a1b2c3d4e5f"] {
             assert_eq!(RequestId::parse(bad), None, "{bad}");
         }
     }

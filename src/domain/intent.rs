@@ -18,10 +18,7 @@ pub struct IntentError {
 
 impl IntentError {
     fn new(code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
+        Self { code, message: message.into() }
     }
 }
 
@@ -135,17 +132,11 @@ impl Description {
         if length == 0 || length > limit {
             return Err(IntentError::new(
                 "invalid_description",
-                format!(
-                    "description must be 1 to {limit} characters for {}",
-                    network.as_str()
-                ),
+                format!("description must be 1 to {limit} characters for {}", network.as_str()),
             ));
         }
         if !text.chars().all(|c| c.is_ascii() && !c.is_ascii_control()) {
-            return Err(IntentError::new(
-                "invalid_description",
-                "description must be printable ASCII",
-            ));
+            return Err(IntentError::new("invalid_description", "description must be printable ASCII"));
         }
         Ok(Self(text.to_owned()))
     }
@@ -188,21 +179,13 @@ pub struct TransferIntent {
 
 impl TransferIntent {
     pub fn parse(agent_id: AgentId, raw: &RawIntent<'_>) -> Result<Self, IntentError> {
-        let item_id = ItemId::parse(raw.item_id).ok_or_else(|| {
-            IntentError::new(
-                "invalid_item_id",
-                "item_id is not a Countersign item id (it_...)",
-            )
-        })?;
+        let item_id = ItemId::parse(raw.item_id)
+            .ok_or_else(|| IntentError::new("invalid_item_id", "item_id is not a Countersign item id (it_...)"))?;
         let transfer_type = TransferType::parse(raw.transfer_type)?;
         let network = Network::parse(raw.network)?;
-        let amount = Money::parse(raw.amount)
-            .map_err(|e| IntentError::new("invalid_amount", e.to_string()))?;
+        let amount = Money::parse(raw.amount).map_err(|e| IntentError::new("invalid_amount", e.to_string()))?;
         if amount.is_zero() {
-            return Err(IntentError::new(
-                "invalid_amount",
-                "amount must be greater than 0.00",
-            ));
+            return Err(IntentError::new("invalid_amount", "amount must be greater than 0.00"));
         }
         let ach_class = raw.ach_class.map(AchClass::parse).transpose()?;
         check_network_rules(transfer_type, network, ach_class)?;
@@ -219,6 +202,26 @@ impl TransferIntent {
             thread_id: ThreadId::parse(raw.thread_id)?,
             reason: Reason::parse(raw.reason)?,
         })
+    }
+
+    /// Re-reads an intent stored by [`TransferIntent::to_json`], applying every rule again.
+    pub fn from_json(value: &serde_json::Value) -> Result<Self, IntentError> {
+        let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str).unwrap_or_default();
+        let agent_id = AgentId::parse(text("agent_id"))
+            .ok_or_else(|| IntentError::new("invalid_agent_id", "stored intent has no agent id"))?;
+        let raw = RawIntent {
+            item_id: text("item_id"),
+            account_id: text("account_id"),
+            transfer_type: text("type"),
+            network: text("network"),
+            ach_class: value.get("ach_class").and_then(serde_json::Value::as_str),
+            amount: text("amount"),
+            description: text("description"),
+            legal_name: value.pointer("/user/legal_name").and_then(serde_json::Value::as_str).unwrap_or_default(),
+            thread_id: text("thread_id"),
+            reason: text("reason"),
+        };
+        Self::parse(agent_id, &raw)
     }
 
     /// Everything a human approves, as JSON with amounts as strings. Also what we store.
@@ -261,10 +264,7 @@ fn check_network_rules(
         ));
     }
     match (network.is_ach(), ach_class) {
-        (true, None) => Err(IntentError::new(
-            "missing_ach_class",
-            "ach_class is required for ACH transfers",
-        )),
+        (true, None) => Err(IntentError::new("missing_ach_class", "ach_class is required for ACH transfers")),
         (false, Some(_)) => Err(IntentError::new(
             "invalid_ach_class",
             format!("ach_class applies only to ACH, not {}", network.as_str()),
@@ -281,11 +281,7 @@ fn check_network_rules(
             } else {
                 Err(IntentError::new(
                     "invalid_ach_class",
-                    format!(
-                        "ach_class {} is not allowed for {}s",
-                        class.as_str(),
-                        transfer_type.as_str()
-                    ),
+                    format!("ach_class {} is not allowed for {}s", class.as_str(), transfer_type.as_str()),
                 ))
             }
         }
@@ -325,111 +321,23 @@ mod tests {
 
     #[test]
     fn each_bad_field_has_its_own_code() {
-        assert_eq!(
-            parse(RawIntent {
-                amount: "12.3",
-                ..raw()
-            })
-            .err(),
-            Some("invalid_amount")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                amount: "0.00",
-                ..raw()
-            })
-            .err(),
-            Some("invalid_amount")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                description: "Eleven char",
-                ..raw()
-            })
-            .err(),
-            Some("invalid_description")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                description: "",
-                ..raw()
-            })
-            .err(),
-            Some("invalid_description")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                legal_name: "  ",
-                ..raw()
-            })
-            .err(),
-            Some("invalid_legal_name")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                ach_class: None,
-                ..raw()
-            })
-            .err(),
-            Some("missing_ach_class")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                ach_class: Some("ppd"),
-                ..raw()
-            })
-            .err(),
-            Some("invalid_ach_class")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                network: "swift",
-                ..raw()
-            })
-            .err(),
-            Some("invalid_network")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                transfer_type: "pull",
-                ..raw()
-            })
-            .err(),
-            Some("invalid_type")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                item_id: "item-1",
-                ..raw()
-            })
-            .err(),
-            Some("invalid_item_id")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                reason: "",
-                ..raw()
-            })
-            .err(),
-            Some("invalid_reason")
-        );
-        assert_eq!(
-            parse(RawIntent {
-                thread_id: "",
-                ..raw()
-            })
-            .err(),
-            Some("invalid_thread_id")
-        );
+        assert_eq!(parse(RawIntent { amount: "12.3", ..raw() }).err(), Some("invalid_amount"));
+        assert_eq!(parse(RawIntent { amount: "0.00", ..raw() }).err(), Some("invalid_amount"));
+        assert_eq!(parse(RawIntent { description: "Eleven char", ..raw() }).err(), Some("invalid_description"));
+        assert_eq!(parse(RawIntent { description: "", ..raw() }).err(), Some("invalid_description"));
+        assert_eq!(parse(RawIntent { legal_name: "  ", ..raw() }).err(), Some("invalid_legal_name"));
+        assert_eq!(parse(RawIntent { ach_class: None, ..raw() }).err(), Some("missing_ach_class"));
+        assert_eq!(parse(RawIntent { ach_class: Some("ppd"), ..raw() }).err(), Some("invalid_ach_class"));
+        assert_eq!(parse(RawIntent { network: "swift", ..raw() }).err(), Some("invalid_network"));
+        assert_eq!(parse(RawIntent { transfer_type: "pull", ..raw() }).err(), Some("invalid_type"));
+        assert_eq!(parse(RawIntent { item_id: "item-1", ..raw() }).err(), Some("invalid_item_id"));
+        assert_eq!(parse(RawIntent { reason: "", ..raw() }).err(), Some("invalid_reason"));
+        assert_eq!(parse(RawIntent { thread_id: "", ..raw() }).err(), Some("invalid_thread_id"));
     }
 
     #[test]
     fn wire_and_rtp_are_credit_only_and_take_no_ach_class() {
-        let wire_debit = RawIntent {
-            network: "wire",
-            ach_class: None,
-            ..raw()
-        };
+        let wire_debit = RawIntent { network: "wire", ach_class: None, ..raw() };
         assert_eq!(parse(wire_debit).err(), Some("invalid_network_for_type"));
         let rtp_credit = RawIntent {
             network: "rtp",
@@ -439,12 +347,14 @@ mod tests {
             ..raw()
         };
         assert!(parse(rtp_credit).is_ok());
-        let rtp_with_class = RawIntent {
-            network: "rtp",
-            transfer_type: "credit",
-            ..raw()
-        };
+        let rtp_with_class = RawIntent { network: "rtp", transfer_type: "credit", ..raw() };
         assert_eq!(parse(rtp_with_class).err(), Some("invalid_ach_class"));
+    }
+
+    #[test]
+    fn a_stored_intent_reads_back_identically() {
+        let intent = parse(raw()).expect("valid");
+        assert_eq!(TransferIntent::from_json(&intent.to_json()), Ok(intent));
     }
 
     #[test]

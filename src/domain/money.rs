@@ -61,9 +61,7 @@ impl Money {
     }
 
     pub fn from_cents(cents: i64) -> Option<Money> {
-        (0..=Self::MAX_CENTS)
-            .contains(&cents)
-            .then_some(Money(cents))
+        (0..=Self::MAX_CENTS).contains(&cents).then_some(Money(cents))
     }
 
     pub fn cents(self) -> i64 {
@@ -118,9 +116,7 @@ mod tests {
 
     #[test]
     fn rejects_anything_but_two_decimals() {
-        for bad in [
-            "12", "12.3", "12.345", ".50", "1.-1", "-1.00", "1e3.00", " 1.00", "1,000.00", "", ".",
-        ] {
+        for bad in ["12", "12.3", "12.345", ".50", "1.-1", "-1.00", "1e3.00", " 1.00", "1,000.00", "", "."] {
             assert_eq!(Money::parse(bad), Err(MoneyError::Format), "{bad:?}");
         }
     }
@@ -133,21 +129,14 @@ mod tests {
     #[test]
     fn round_trips_through_display() {
         for text in ["0.00", "0.05", "1.10", "123456.78"] {
-            assert_eq!(
-                Money::parse(text).map(|m| m.to_string()),
-                Ok(text.to_owned())
-            );
+            assert_eq!(Money::parse(text).map(|m| m.to_string()), Ok(text.to_owned()));
         }
     }
 
     #[test]
     fn reads_balance_numbers_without_floats() {
         let n = |s: &str| serde_json::from_str::<serde_json::Number>(s).ok();
-        let cents = |s: &str| {
-            n(s).as_ref()
-                .and_then(Money::from_balance_number)
-                .map(Money::cents)
-        };
+        let cents = |s: &str| n(s).as_ref().and_then(Money::from_balance_number).map(Money::cents);
         assert_eq!(cents("50000"), Some(5_000_000));
         assert_eq!(cents("1234.5"), Some(123_450));
         assert_eq!(cents("110.0"), Some(11_000));
@@ -156,17 +145,8 @@ mod tests {
 
     #[test]
     fn formats_for_people_with_grouping() {
-        assert_eq!(
-            Money::parse("1250.00").map(Money::to_human),
-            Ok("$1,250.00".to_owned())
-        );
-        assert_eq!(
-            Money::parse("999.99").map(Money::to_human),
-            Ok("$999.99".to_owned())
-        );
-        assert_eq!(
-            Money::parse("1234567.89").map(Money::to_human),
-            Ok("$1,234,567.89".to_owned())
-        );
+        assert_eq!(Money::parse("1250.00").map(Money::to_human), Ok("$1,250.00".to_owned()));
+        assert_eq!(Money::parse("999.99").map(Money::to_human), Ok("$999.99".to_owned()));
+        assert_eq!(Money::parse("1234567.89").map(Money::to_human), Ok("$1,234,567.89".to_owned()));
     }
 }

@@ -87,17 +87,8 @@ impl Policy {
                 self.step_up_amount.to_human()
             ));
         }
-        let approvals_required = if tier == Tier::MultiParty {
-            self.tier3_approvers.max(1)
-        } else {
-            1
-        };
-        Assessment {
-            tier,
-            step_up,
-            approvals_required,
-            reasons,
-        }
+        let approvals_required = if tier == Tier::MultiParty { self.tier3_approvers.max(1) } else { 1 };
+        Assessment { tier, step_up, approvals_required, reasons }
     }
 }
 
@@ -112,39 +103,27 @@ mod tests {
     #[test]
     fn small_transfers_need_one_approver_without_step_up() {
         let a = Policy::default().assess_transfer(money("999.99"));
-        assert_eq!(
-            (a.tier, a.step_up, a.approvals_required),
-            (Tier::Approve, false, 1)
-        );
+        assert_eq!((a.tier, a.step_up, a.approvals_required), (Tier::Approve, false, 1));
     }
 
     #[test]
     fn step_up_starts_exactly_at_the_threshold() {
         let a = Policy::default().assess_transfer(money("1000.00"));
-        assert_eq!(
-            (a.tier, a.step_up, a.approvals_required),
-            (Tier::Approve, true, 1)
-        );
+        assert_eq!((a.tier, a.step_up, a.approvals_required), (Tier::Approve, true, 1));
         assert!(a.reasons.iter().any(|r| r.contains("$1,000.00")));
     }
 
     #[test]
     fn tier_three_starts_at_its_threshold_and_needs_quorum_with_step_up() {
         let a = Policy::default().assess_transfer(money("10000.00"));
-        assert_eq!(
-            (a.tier, a.step_up, a.approvals_required),
-            (Tier::MultiParty, true, 2)
-        );
+        assert_eq!((a.tier, a.step_up, a.approvals_required), (Tier::MultiParty, true, 2));
         let below = Policy::default().assess_transfer(money("9999.99"));
         assert_eq!(below.tier, Tier::Approve);
     }
 
     #[test]
     fn tier_three_always_steps_up_even_with_a_higher_step_up_amount() {
-        let policy = Policy {
-            step_up_amount: money("50000.00"),
-            ..Policy::default()
-        };
+        let policy = Policy { step_up_amount: money("50000.00"), ..Policy::default() };
         assert!(policy.assess_transfer(money("10000.00")).step_up);
     }
 

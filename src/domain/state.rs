@@ -108,10 +108,7 @@ impl RequestState {
     /// States in which Plaid's authorization is live and unused, so it must be cancelled or
     /// expired when the request ends.
     pub fn holds_live_authorization(self) -> bool {
-        matches!(
-            self,
-            Self::PendingApproval | Self::Approved | Self::ReauthRequired
-        )
+        matches!(self, Self::PendingApproval | Self::Approved | Self::ReauthRequired)
     }
 
     pub fn apply(self, event: Event) -> Result<RequestState, InvalidTransition> {
@@ -126,9 +123,7 @@ impl RequestState {
             (S::PendingApproval, E::Rejected) => S::Rejected,
             (S::PendingApproval, E::Edited) => S::Superseded,
             (S::PendingApproval | S::Approved | S::ReauthRequired, E::WindowPassed) => S::Expired,
-            (S::PendingApproval | S::Approved | S::ReauthRequired, E::AgentCancelled) => {
-                S::Cancelled
-            }
+            (S::PendingApproval | S::Approved | S::ReauthRequired, E::AgentCancelled) => S::Cancelled,
             (S::Approved, E::Claimed) => S::Executing,
             (S::Executing, E::TransferCreated) => S::Submitted,
             (S::Executing, E::LoginRequired) => S::ReauthRequired,
@@ -141,9 +136,7 @@ impl RequestState {
 
     /// Every state from which `event` is allowed, for compare-and-set updates that accept any of them.
     pub fn sources_of(event: Event) -> Vec<RequestState> {
-        ALL.into_iter()
-            .filter(|state| state.apply(event).is_ok())
-            .collect()
+        ALL.into_iter().filter(|state| state.apply(event).is_ok()).collect()
     }
 }
 
@@ -175,28 +168,17 @@ mod tests {
 
     #[test]
     fn the_happy_path_reaches_submitted() {
-        let end = [
-            E::PlaidApproved,
-            E::QuorumMet,
-            E::Claimed,
-            E::TransferCreated,
-        ]
-        .into_iter()
-        .try_fold(S::Proposed, S::apply);
+        let end = [E::PlaidApproved, E::QuorumMet, E::Claimed, E::TransferCreated]
+            .into_iter()
+            .try_fold(S::Proposed, S::apply);
         assert_eq!(end, Ok(S::Submitted));
     }
 
     #[test]
     fn plaid_decides_before_any_human() {
-        assert_eq!(
-            S::Proposed.apply(E::QuorumMet).err().map(|e| e.from),
-            Some(S::Proposed)
-        );
+        assert_eq!(S::Proposed.apply(E::QuorumMet).err().map(|e| e.from), Some(S::Proposed));
         assert_eq!(S::Proposed.apply(E::PlaidDeclined), Ok(S::Declined));
-        assert_eq!(
-            S::Proposed.apply(E::PlaidNeedsUserAction),
-            Ok(S::ActionRequired)
-        );
+        assert_eq!(S::Proposed.apply(E::PlaidNeedsUserAction), Ok(S::ActionRequired));
     }
 
     #[test]
@@ -238,21 +220,14 @@ mod tests {
 
     #[test]
     fn sources_of_lists_exactly_the_allowed_states() {
-        assert_eq!(
-            S::sources_of(E::WindowPassed),
-            vec![S::PendingApproval, S::Approved, S::ReauthRequired]
-        );
+        assert_eq!(S::sources_of(E::WindowPassed), vec![S::PendingApproval, S::Approved, S::ReauthRequired]);
         assert_eq!(S::sources_of(E::Claimed), vec![S::Approved]);
     }
 
     #[test]
     fn live_authorizations_are_exactly_the_expirable_states() {
         for state in ALL {
-            assert_eq!(
-                state.holds_live_authorization(),
-                state.apply(E::WindowPassed).is_ok(),
-                "{state}"
-            );
+            assert_eq!(state.holds_live_authorization(), state.apply(E::WindowPassed).is_ok(), "{state}");
         }
     }
 }

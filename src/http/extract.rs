@@ -25,9 +25,7 @@ impl FromRequestParts<Context> for Agent {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(Error::unauthorized)?;
         let hash = api_keys::hash_presented(presented.trim()).ok_or_else(Error::unauthorized)?;
-        let agent = agents::find_by_key_hash(ctx.store.reader(), &hash)
-            .await?
-            .ok_or_else(Error::unauthorized)?;
+        let agent = agents::find_by_key_hash(ctx.store.reader(), &hash).await?.ok_or_else(Error::unauthorized)?;
         Ok(Agent(agent))
     }
 }
@@ -40,10 +38,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Idempotency {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Error> {
         let value = parts.headers.get("idempotency-key").ok_or_else(|| {
-            Error::bad_request(
-                "missing_idempotency_key",
-                "this endpoint requires an Idempotency-Key header",
-            )
+            Error::bad_request("missing_idempotency_key", "this endpoint requires an Idempotency-Key header")
         })?;
         let text = value.to_str().unwrap_or("\u{0}");
         Ok(Idempotency(IdempotencyKey::parse(text)?))
@@ -72,22 +67,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    Error::client(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "the request body is too large",
-                    )
-                } else {
-                    Error::bad_request("unreadable_body", "the request body could not be read")
-                }
-            })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                Error::client(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is too large")
+            } else {
+                Error::bad_request("unreadable_body", "the request body could not be read")
+            }
         })?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
         let typed = T::deserialize(&value).map_err(|e| {
             let message = e.to_string();
             let code = if message.starts_with("missing field") {
@@ -100,5 +88,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             Error::unprocessable(code, message)
         })?;
         Ok(JsonBody { value, typed })
+    }
+}
+
+/// The signed-in approver, by `Authorization: Bearer css_…` (a session from `POST /v1/approver/sessions`).
+pub struct Approver(pub crate::service::approvers::ApproverSession);
+
+impl FromRequestParts<Context> for Approver {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Error> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                Error::client(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first: Authorization: Bearer css_...")
+            })?;
+        Ok(Approver(crate::service::approvers::authenticate(ctx, presented.trim()).await?))
     }
 }

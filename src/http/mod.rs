@@ -29,18 +29,10 @@ pub struct Routes {
 
 impl Routes {
     fn new() -> Self {
-        Self {
-            router: Router::new(),
-            table: Vec::new(),
-        }
+        Self { router: Router::new(), table: Vec::new() }
     }
 
-    fn add(
-        mut self,
-        method: &'static str,
-        path: &'static str,
-        handler: MethodRouter<Context>,
-    ) -> Self {
+    fn add(mut self, method: &'static str, path: &'static str, handler: MethodRouter<Context>) -> Self {
         self.table.push((method, path));
         self.router = self.router.route(path, handler);
         self
@@ -52,7 +44,8 @@ impl Routes {
 }
 
 pub fn routes() -> Routes {
-    use api::{items, transfers};
+    use api::{approvals, items, transfers};
+    use axum::routing::delete;
     Routes::new()
         .add("get", "/healthz", get(ops::healthz))
         .add("get", "/readyz", get(ops::readyz))
@@ -61,6 +54,16 @@ pub fn routes() -> Routes {
         .add("get", "/v1/transfers", get(transfers::list))
         .add("get", "/v1/transfers/{id}", get(transfers::get))
         .add("post", "/v1/transfers/{id}/cancel", post(transfers::cancel))
+        .add("post", "/v1/transfers/{id}/resume", post(transfers::resume))
+        .add("post", "/v1/transfers/{id}/renew", post(transfers::renew))
+        .add("post", "/v1/transfers/{id}/approval-token", post(approvals::approval_token))
+        .add("post", "/v1/transfers/{id}/approve", post(approvals::approve))
+        .add("post", "/v1/transfers/{id}/reject", post(approvals::reject))
+        .add("post", "/v1/transfers/{id}/edit", post(approvals::edit))
+        .add("post", "/v1/approver/sessions", post(approvals::sign_in))
+        .add("delete", "/v1/approver/sessions/current", delete(approvals::sign_out))
+        .add("get", "/v1/approver/transfers", get(approvals::inbox))
+        .add("get", "/v1/approver/transfers/{id}", get(approvals::show))
 }
 
 pub fn router(ctx: Context) -> Router {
@@ -86,11 +89,7 @@ pub fn router(ctx: Context) -> Router {
 
 /// Puts the request id into every error body, so an agent can quote it.
 async fn attach_request_id(request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let response = next.run(request).await;
     match response.extensions().get::<ErrorBody>().cloned() {
         Some(body) => {

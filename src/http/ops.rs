@@ -15,10 +15,7 @@ pub async fn readyz(State(ctx): State<Context>) -> (StatusCode, Json<Value>) {
         Ok(()) => (StatusCode::OK, Json(json!({ "status": "ready" }))),
         Err(error) => {
             tracing::warn!(error = %error, "database not ready");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "database unavailable" })),
-            )
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable" })))
         }
     }
 }

@@ -46,9 +46,7 @@ pub struct PlaidClient {
 
 impl std::fmt::Debug for PlaidClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlaidClient")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("PlaidClient").field("base_url", &self.base_url).finish_non_exhaustive()
     }
 }
 
@@ -56,35 +54,21 @@ impl std::fmt::Debug for PlaidClient {
 const CLIENT_NAME: &str = "Countersign";
 
 impl PlaidClient {
-    pub fn new(
-        base_url: &str,
-        client_id: String,
-        secret: SecretString,
-        timeout: Duration,
-    ) -> Result<Self, PlaidError> {
+    pub fn new(base_url: &str, client_id: String, secret: SecretString, timeout: Duration) -> Result<Self, PlaidError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("countersign/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| PlaidError::Transport(e.to_string()))?;
-        Ok(Self {
-            http,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-            client_id,
-            secret,
-        })
+        Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), client_id, secret })
     }
 
     pub fn base_url(&self) -> &str {
         &self.base_url
     }
 
-    async fn post<B: Serialize, R: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<R, PlaidError> {
+    async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, PlaidError> {
         let response = self
             .http
             .post(format!("{}{path}", self.base_url))
@@ -96,18 +80,13 @@ impl PlaidClient {
             .await
             .map_err(|e| PlaidError::Transport(without_url(e)))?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| PlaidError::Transport(without_url(e)))?;
+        let bytes = response.bytes().await.map_err(|e| PlaidError::Transport(without_url(e)))?;
         if (200..300).contains(&status) {
             return serde_json::from_slice(&bytes).map_err(|e| PlaidError::Decode(e.to_string()));
         }
         match serde_json::from_slice::<PlaidApiError>(&bytes) {
             Ok(error) => Err(PlaidError::Api { status, error }),
-            Err(_) if status >= 500 => Err(PlaidError::Transport(format!(
-                "HTTP {status} without a Plaid error body"
-            ))),
+            Err(_) if status >= 500 => Err(PlaidError::Transport(format!("HTTP {status} without a Plaid error body"))),
             Err(e) => Err(PlaidError::Decode(format!("HTTP {status}: {e}"))),
         }
     }
@@ -119,40 +98,21 @@ impl PlaidClient {
         self.post("/transfer/authorization/create", request).await
     }
 
-    pub async fn cancel_authorization(
-        &self,
-        authorization_id: &str,
-    ) -> Result<RequestIdOnly, PlaidError> {
-        self.post(
-            "/transfer/authorization/cancel",
-            &AuthorizationCancelRequest { authorization_id },
-        )
-        .await
+    pub async fn cancel_authorization(&self, authorization_id: &str) -> Result<RequestIdOnly, PlaidError> {
+        self.post("/transfer/authorization/cancel", &AuthorizationCancelRequest { authorization_id }).await
     }
 
-    pub async fn create_transfer(
-        &self,
-        request: &TransferCreateRequest<'_>,
-    ) -> Result<TransferResponse, PlaidError> {
+    pub async fn create_transfer(&self, request: &TransferCreateRequest<'_>) -> Result<TransferResponse, PlaidError> {
         self.post("/transfer/create", request).await
     }
 
-    pub async fn transfer_by_authorization(
-        &self,
-        authorization_id: &str,
-    ) -> Result<TransferResponse, PlaidError> {
-        let request = TransferGetRequest {
-            transfer_id: None,
-            authorization_id: Some(authorization_id),
-        };
+    pub async fn transfer_by_authorization(&self, authorization_id: &str) -> Result<TransferResponse, PlaidError> {
+        let request = TransferGetRequest { transfer_id: None, authorization_id: Some(authorization_id) };
         self.post("/transfer/get", &request).await
     }
 
     pub async fn transfer_by_id(&self, transfer_id: &str) -> Result<TransferResponse, PlaidError> {
-        let request = TransferGetRequest {
-            transfer_id: Some(transfer_id),
-            authorization_id: None,
-        };
+        let request = TransferGetRequest { transfer_id: Some(transfer_id), authorization_id: None };
         self.post("/transfer/get", &request).await
     }
 
@@ -173,43 +133,24 @@ impl PlaidClient {
     }
 
     pub async fn get_item(&self, access_token: &str) -> Result<ItemGetResponse, PlaidError> {
-        self.post("/item/get", &AccessTokenRequest { access_token })
-            .await
+        self.post("/item/get", &AccessTokenRequest { access_token }).await
     }
 
     pub async fn get_accounts(&self, access_token: &str) -> Result<AccountsResponse, PlaidError> {
-        self.post("/accounts/get", &AccessTokenRequest { access_token })
-            .await
+        self.post("/accounts/get", &AccessTokenRequest { access_token }).await
     }
 
     pub async fn get_balances(&self, access_token: &str) -> Result<AccountsResponse, PlaidError> {
-        self.post(
-            "/accounts/balance/get",
-            &AccessTokenRequest { access_token },
-        )
-        .await
+        self.post("/accounts/balance/get", &AccessTokenRequest { access_token }).await
     }
 
-    pub async fn sandbox_public_token(
-        &self,
-        institution_id: &str,
-    ) -> Result<SandboxPublicTokenResponse, PlaidError> {
-        let request = SandboxPublicTokenRequest {
-            institution_id,
-            initial_products: ["transfer"],
-        };
+    pub async fn sandbox_public_token(&self, institution_id: &str) -> Result<SandboxPublicTokenResponse, PlaidError> {
+        let request = SandboxPublicTokenRequest { institution_id, initial_products: ["transfer"] };
         self.post("/sandbox/public_token/create", &request).await
     }
 
-    pub async fn exchange_public_token(
-        &self,
-        public_token: &str,
-    ) -> Result<PublicTokenExchangeResponse, PlaidError> {
-        self.post(
-            "/item/public_token/exchange",
-            &PublicTokenExchangeRequest { public_token },
-        )
-        .await
+    pub async fn exchange_public_token(&self, public_token: &str) -> Result<PublicTokenExchangeResponse, PlaidError> {
+        self.post("/item/public_token/exchange", &PublicTokenExchangeRequest { public_token }).await
     }
 }
 

@@ -43,29 +43,17 @@ pub async fn cancel(
             now,
         )
         .await?;
-    let current = requests::find_in(&mut tx, id)
-        .await?
-        .ok_or_else(|| Error::not_found("transfer request"))?;
+    let current = requests::find_in(&mut tx, id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
     if current.state != RequestState::Cancelled {
         return Err(Error::conflict(
             "invalid_state",
-            format!(
-                "the request is {}; it can no longer be cancelled",
-                current.state
-            ),
+            format!("the request is {}; it can no longer be cancelled", current.state),
         ));
     }
     if won {
-        audit::append(
-            &mut tx,
-            trail::for_request(&current, "transfer.cancelled", "cancelled", now),
-        )
-        .await?;
+        audit::append(&mut tx, trail::for_request(&current, "transfer.cancelled", "cancelled", now)).await?;
     }
-    let reply = Reply {
-        status: 200,
-        body: RequestView::from(&current).to_json_string(),
-    };
+    let reply = Reply { status: 200, body: RequestView::from(&current).to_json_string() };
     idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
     tx.commit().await.map_err(StoreError::from)?;
     ctx.notify_change();
@@ -86,11 +74,7 @@ pub async fn release_authorization(ctx: &Context, record: &RequestRecord) {
         Ok(response) => ("success", None, Some(response.request_id.clone())),
         Err(error) => {
             tracing::warn!(request = %record.id, error = %error, "cancelling the Plaid authorization failed");
-            (
-                "error",
-                Some(error.code().unwrap_or("plaid_unavailable").to_owned()),
-                error.request_id().map(Into::into),
-            )
+            ("error", Some(error.code().unwrap_or("plaid_unavailable").to_owned()), error.request_id().map(Into::into))
         }
     };
     let written: Result<()> = async {

@@ -40,9 +40,7 @@ async fn expire_one(ctx: &Context, id: &RequestId, now: i64) -> Result<bool> {
     if !won {
         return Ok(false);
     }
-    let record = requests::find_in(&mut tx, id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("expired request vanished"))?;
+    let record = requests::find_in(&mut tx, id).await?.ok_or_else(|| anyhow::anyhow!("expired request vanished"))?;
     let mut fields = trail::for_request(&record, "transfer.expired", "expired", now);
     fields.ttl_seconds = record.authorized_at.map(|at| (now - at) / 1000);
     audit::append(&mut tx, fields).await?;
@@ -61,11 +59,7 @@ pub async fn prune_idempotency_keys(ctx: &Context) -> Result<u64> {
 }
 
 /// Runs the sweeper until `shutdown` fires.
-pub async fn run(
-    ctx: Context,
-    interval: Duration,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
+pub async fn run(ctx: Context, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks: u64 = 0;

@@ -63,16 +63,7 @@ pub async fn claim(
     fingerprint: &str,
     now_ms: i64,
 ) -> Result<Claim> {
-    if keys::try_claim(
-        tx,
-        agent,
-        key.as_str(),
-        fingerprint,
-        now_ms + LEASE_MS,
-        now_ms,
-    )
-    .await?
-    {
+    if keys::try_claim(tx, agent, key.as_str(), fingerprint, now_ms + LEASE_MS, now_ms).await? {
         return Ok(Claim::Fresh);
     }
     let existing = keys::find(tx, agent, key.as_str())
@@ -85,25 +76,15 @@ pub async fn claim(
         ));
     }
     if let (Some(status), Some(body)) = (existing.response_status, existing.response_body) {
-        let status =
-            u16::try_from(status).map_err(|_| anyhow::anyhow!("stored status out of range"))?;
+        let status = u16::try_from(status).map_err(|_| anyhow::anyhow!("stored status out of range"))?;
         return Ok(Claim::Replay { status, body });
     }
     if existing.locked_until > now_ms
-        || !keys::take_over(
-            tx,
-            agent,
-            key.as_str(),
-            existing.locked_until,
-            now_ms + LEASE_MS,
-        )
-        .await?
+        || !keys::take_over(tx, agent, key.as_str(), existing.locked_until, now_ms + LEASE_MS).await?
     {
         return Ok(Claim::InFlight);
     }
-    Ok(Claim::Resume {
-        request_id: existing.request_id,
-    })
+    Ok(Claim::Resume { request_id: existing.request_id })
 }
 
 /// How long a duplicate waits for the call already in flight before answering 409.
@@ -118,13 +99,8 @@ pub async fn await_reply(store: &Store, agent: &AgentId, key: &IdempotencyKey) -
         tokio::time::sleep(Duration::from_millis(20)).await;
         let record = keys::find_outside(store.reader(), agent, key.as_str()).await?;
         match record {
-            Some(KeyRecord {
-                response_status: Some(status),
-                response_body: Some(body),
-                ..
-            }) => {
-                let status = u16::try_from(status)
-                    .map_err(|_| anyhow::anyhow!("stored status out of range"))?;
+            Some(KeyRecord { response_status: Some(status), response_body: Some(body), .. }) => {
+                let status = u16::try_from(status).map_err(|_| anyhow::anyhow!("stored status out of range"))?;
                 return Ok(Reply { status, body });
             }
             Some(record) if record.locked_until > now_ms() && Instant::now() < deadline => continue,
@@ -138,13 +114,7 @@ pub async fn await_reply(store: &Store, agent: &AgentId, key: &IdempotencyKey) -
     }
 }
 
-pub async fn finish(
-    tx: &mut Tx,
-    agent: &AgentId,
-    key: &IdempotencyKey,
-    status: u16,
-    body: &str,
-) -> Result<()> {
+pub async fn finish(tx: &mut Tx, agent: &AgentId, key: &IdempotencyKey, status: u16, body: &str) -> Result<()> {
     keys::finish(tx, agent, key.as_str(), status, body).await?;
     Ok(())
 }

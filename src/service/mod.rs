@@ -2,15 +2,23 @@
 //! a state change, its audit record and its idempotent response commit together, and Plaid is
 //! never called while a transaction is open.
 
+pub mod approvers;
+pub mod authorize;
 pub mod cancel;
+pub mod decide;
+pub mod execute;
 pub mod expire;
 pub mod idempotency;
 pub mod propose;
 pub mod query;
+pub mod reconcile;
 pub mod registry;
+pub mod renew;
 pub mod trail;
 pub mod view;
 
+use crate::auth::approval_token::ApprovalTokenKey;
+use crate::auth::SessionPolicy;
 use crate::crypto::MasterKey;
 use crate::domain::Policy;
 use crate::plaid::PlaidClient;
@@ -30,6 +38,11 @@ pub struct Context {
     /// Bumped after every committed state change in this process, so long-polls wake at once;
     /// they also re-read the database on a timer, which covers changes made by other replicas.
     pub changes: Arc<watch::Sender<u64>>,
+    pub sessions: SessionPolicy,
+    pub approval_key: ApprovalTokenKey,
+    /// Work untouched this long (a claim whose process died, a Plaid call that never answered)
+    /// is picked up by the reconciler. Longer than the Plaid client's timeout.
+    pub reconcile_after: Duration,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -57,6 +70,7 @@ impl Context {
         window: AuthorizationWindow,
     ) -> Self {
         let (changes, _) = watch::channel(0);
+        let approval_key = ApprovalTokenKey::new(&master_key.derive("approval-token"));
         Self {
             store,
             plaid,
@@ -64,6 +78,9 @@ impl Context {
             policy,
             window,
             changes: Arc::new(changes),
+            sessions: SessionPolicy::default(),
+            approval_key,
+            reconcile_after: Duration::from_secs(35),
         }
     }
 
@@ -81,16 +98,12 @@ pub fn now_ms() -> i64 {
 pub fn format_ms(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
 }
 
 pub fn parse_rfc3339_ms(text: &str) -> Option<i64> {
-    let t =
-        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
+    let t = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
@@ -100,10 +113,7 @@ mod tests {
 
     #[test]
     fn the_window_closes_ttl_minus_margin_after_authorization() {
-        let window = AuthorizationWindow {
-            ttl: Duration::from_secs(3600),
-            margin: Duration::from_secs(300),
-        };
+        let window = AuthorizationWindow { ttl: Duration::from_secs(3600), margin: Duration::from_secs(300) };
         assert_eq!(window.expires_at(1_000), 1_000 + 3_300_000);
     }
 
@@ -111,9 +121,6 @@ mod tests {
     fn timestamps_round_trip_through_rfc3339() {
         let ms = 1_700_000_000_123;
         assert_eq!(parse_rfc3339_ms(&format_ms(ms)), Some(ms));
-        assert_eq!(
-            parse_rfc3339_ms("2024-01-02T03:04:05Z"),
-            Some(1_704_164_645_000)
-        );
+        assert_eq!(parse_rfc3339_ms("2024-01-02T03:04:05Z"), Some(1_704_164_645_000));
     }
 }

@@ -17,10 +17,7 @@ const POLL: Duration = Duration::from_millis(250);
 fn in_progress(state: RequestState) -> bool {
     matches!(
         state,
-        RequestState::Proposed
-            | RequestState::PendingApproval
-            | RequestState::Approved
-            | RequestState::Executing
+        RequestState::Proposed | RequestState::PendingApproval | RequestState::Approved | RequestState::Executing
     )
 }
 
@@ -33,12 +30,7 @@ async fn load(ctx: &Context, agent: &AgentRecord, id: &RequestId) -> Result<Requ
 
 /// Returns the request; with `wait`, holds the call (no database connection held) until the
 /// request leaves the in-progress states or `wait` runs out.
-pub async fn get(
-    ctx: &Context,
-    agent: &AgentRecord,
-    id: &RequestId,
-    wait: Duration,
-) -> Result<RequestView> {
+pub async fn get(ctx: &Context, agent: &AgentRecord, id: &RequestId, wait: Duration) -> Result<RequestView> {
     let deadline = Instant::now() + wait.min(MAX_WAIT);
     let mut changes = ctx.changes.subscribe();
     loop {
@@ -65,17 +57,9 @@ pub async fn list(
     limit: i64,
 ) -> Result<Page> {
     let limit = limit.clamp(1, 100);
-    let mut records =
-        requests::list_for_agent(ctx.store.reader(), &agent.id, state, cursor, limit + 1).await?;
+    let mut records = requests::list_for_agent(ctx.store.reader(), &agent.id, state, cursor, limit + 1).await?;
     let more = records.len() as i64 > limit;
     records.truncate(limit as usize);
-    let next_cursor = if more {
-        records.last().map(|r| r.id.to_string())
-    } else {
-        None
-    };
-    Ok(Page {
-        items: records.iter().map(RequestView::from).collect(),
-        next_cursor,
-    })
+    let next_cursor = if more { records.last().map(|r| r.id.to_string()) } else { None };
+    Ok(Page { items: records.iter().map(RequestView::from).collect(), next_cursor })
 }

@@ -19,18 +19,10 @@ pub struct CreatedAgent {
     pub api_key: String,
 }
 
-pub async fn add_agent(
-    store: &Store,
-    name: &str,
-    owner: &str,
-    items: Option<&[ItemId]>,
-) -> Result<CreatedAgent> {
+pub async fn add_agent(store: &Store, name: &str, owner: &str, items: Option<&[ItemId]>) -> Result<CreatedAgent> {
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(Error::bad_request(
-            "invalid_name",
-            "agent name must be 1 to 100 characters",
-        ));
+        return Err(Error::bad_request("invalid_name", "agent name must be 1 to 100 characters"));
     }
     let id = AgentId::generate();
     let key = api_keys::generate();
@@ -39,31 +31,15 @@ pub async fn add_agent(
     if let Some(items) = items {
         for item in items {
             if items::find_by_id_in(&mut tx, item).await?.is_none() {
-                return Err(Error::unprocessable(
-                    "unknown_item",
-                    format!("item {item} is not registered"),
-                ));
+                return Err(Error::unprocessable("unknown_item", format!("item {item} is not registered")));
             }
         }
     }
-    let inserted = agents::insert(
-        &mut tx,
-        NewAgent {
-            id: &id,
-            name,
-            owner,
-            api_key_hash: &key.hash,
-            items,
-            now_ms: now,
-        },
-    )
-    .await;
+    let inserted =
+        agents::insert(&mut tx, NewAgent { id: &id, name, owner, api_key_hash: &key.hash, items, now_ms: now }).await;
     match inserted {
         Err(error) if error.is_unique_violation() => {
-            return Err(Error::conflict(
-                "agent_exists",
-                format!("an agent named {name:?} already exists"),
-            ))
+            return Err(Error::conflict("agent_exists", format!("an agent named {name:?} already exists")))
         }
         other => other?,
     }
@@ -76,32 +52,15 @@ pub async fn add_agent(
     };
     audit::append(&mut tx, fields).await?;
     tx.commit().await.map_err(StoreError::from)?;
-    Ok(CreatedAgent {
-        id,
-        api_key: key.token,
-    })
+    Ok(CreatedAgent { id, api_key: key.token })
 }
 
 /// Registers an item by its access token: asks Plaid which item and accounts it is.
 pub async fn add_item(ctx: &Context, access_token: &str) -> Result<ItemId> {
-    let plaid_error = |e: crate::plaid::PlaidError| {
-        Error::bad_request(
-            "plaid_error",
-            format!("Plaid refused the access token: {e}"),
-        )
-    };
-    let accounts = ctx
-        .plaid
-        .get_accounts(access_token)
-        .await
-        .map_err(plaid_error)?;
-    let institution = ctx
-        .plaid
-        .get_item(access_token)
-        .await
-        .map_err(plaid_error)?
-        .item
-        .institution_name;
+    let plaid_error =
+        |e: crate::plaid::PlaidError| Error::bad_request("plaid_error", format!("Plaid refused the access token: {e}"));
+    let accounts = ctx.plaid.get_accounts(access_token).await.map_err(plaid_error)?;
+    let institution = ctx.plaid.get_item(access_token).await.map_err(plaid_error)?.item.institution_name;
     let id = ItemId::generate();
     let record = ItemRecord {
         id: id.clone(),
@@ -124,10 +83,7 @@ pub async fn add_item(ctx: &Context, access_token: &str) -> Result<ItemId> {
     let mut tx = ctx.store.begin().await?;
     match items::insert(&mut tx, &record, &account_records, now).await {
         Err(error) if error.is_unique_violation() => {
-            return Err(Error::conflict(
-                "item_exists",
-                "this Plaid item is already registered",
-            ))
+            return Err(Error::conflict("item_exists", "this Plaid item is already registered"))
         }
         other => other?,
     }
@@ -149,45 +105,24 @@ pub async fn add_item(ctx: &Context, access_token: &str) -> Result<ItemId> {
 /// Creates a sandbox item (`/sandbox/public_token/create` + exchange) and registers it. Works
 /// against Plaid's sandbox and the simulator.
 pub async fn add_sandbox_item(ctx: &Context) -> Result<ItemId> {
-    let plaid_error = |e: crate::plaid::PlaidError| {
-        Error::bad_request("plaid_error", format!("Plaid sandbox: {e}"))
-    };
-    let public = ctx
-        .plaid
-        .sandbox_public_token(SANDBOX_INSTITUTION)
-        .await
-        .map_err(plaid_error)?;
-    let exchanged = ctx
-        .plaid
-        .exchange_public_token(&public.public_token)
-        .await
-        .map_err(plaid_error)?;
+    let plaid_error = |e: crate::plaid::PlaidError| Error::bad_request("plaid_error", format!("Plaid sandbox: {e}"));
+    let public = ctx.plaid.sandbox_public_token(SANDBOX_INSTITUTION).await.map_err(plaid_error)?;
+    let exchanged = ctx.plaid.exchange_public_token(&public.public_token).await.map_err(plaid_error)?;
     add_item(ctx, &exchanged.access_token).await
 }
 
 /// The item behind a proposal, if this agent may use it and the account belongs to it.
-pub async fn usable_item(
-    ctx: &Context,
-    agent: &AgentRecord,
-    item_id: &ItemId,
-    account_id: &str,
-) -> Result<ItemRecord> {
+pub async fn usable_item(ctx: &Context, agent: &AgentRecord, item_id: &ItemId, account_id: &str) -> Result<ItemRecord> {
     let pool = ctx.store.reader();
-    let item = items::find(pool, item_id).await?.ok_or_else(|| {
-        Error::unprocessable("unknown_item", format!("item {item_id} is not registered"))
-    })?;
+    let item = items::find(pool, item_id)
+        .await?
+        .ok_or_else(|| Error::unprocessable("unknown_item", format!("item {item_id} is not registered")))?;
     if !agents::may_use_item(pool, agent, item_id).await? {
-        return Err(Error::forbidden(
-            "item_not_allowed",
-            format!("this agent may not use item {item_id}"),
-        ));
+        return Err(Error::forbidden("item_not_allowed", format!("this agent may not use item {item_id}")));
     }
     let accounts = items::accounts(pool, item_id).await?;
     if !accounts.iter().any(|a| a.account_id == account_id) {
-        return Err(Error::unprocessable(
-            "unknown_account",
-            format!("account is not part of item {item_id}"),
-        ));
+        return Err(Error::unprocessable("unknown_account", format!("account is not part of item {item_id}")));
     }
     Ok(item)
 }

@@ -5,22 +5,13 @@ use crate::audit::{mask_account, AuditFields};
 use crate::store::requests::RequestRecord;
 
 /// The fields every record about this request shares; callers set outcome and specifics.
-pub fn for_request(
-    record: &RequestRecord,
-    event_type: &str,
-    outcome: &str,
-    now_ms: i64,
-) -> AuditFields {
+pub fn for_request(record: &RequestRecord, event_type: &str, outcome: &str, now_ms: i64) -> AuditFields {
     AuditFields {
         occurred_at: now_ms,
         event_type: event_type.to_owned(),
         transfer_request_id: Some(record.id.to_string()),
         agent_id: Some(record.agent_id.to_string()),
-        thread_id: record
-            .intent
-            .get("thread_id")
-            .and_then(|v| v.as_str())
-            .map(str::to_owned),
+        thread_id: record.intent.get("thread_id").and_then(|v| v.as_str()).map(str::to_owned),
         plaid_product: Some("transfer".into()),
         account_id: Some(mask_account(&record.account_id)),
         risk_tier: Some(record.tier.number()),

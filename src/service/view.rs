@@ -56,12 +56,7 @@ impl From<&RequestRecord> for RequestView {
             approvals_required: r.approvals_required,
             policy_version: r.policy_version.clone(),
             policy_reasons: r.policy_reasons.clone(),
-            amount: r
-                .intent
-                .get("amount")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+            amount: r.intent.get("amount").and_then(Value::as_str).unwrap_or_default().to_owned(),
             intent: r.intent.clone(),
             payload_hash: r.payload_hash.clone(),
             expires_at: r.expires_at.map(format_ms),
@@ -74,10 +69,10 @@ impl From<&RequestRecord> for RequestView {
             transfer_id: r.transfer_id.clone(),
             transfer_status: r.transfer_status.clone(),
             link_token: r.link_token.clone(),
-            error: r.error_code.as_ref().map(|code| ErrorView {
-                code: code.clone(),
-                message: r.error_message.clone().unwrap_or_default(),
-            }),
+            error: r
+                .error_code
+                .as_ref()
+                .map(|code| ErrorView { code: code.clone(), message: r.error_message.clone().unwrap_or_default() }),
             rejection_reason: r.rejection_reason.clone(),
             supersedes: r.supersedes.as_ref().map(ToString::to_string),
             renews: r.renews.as_ref().map(ToString::to_string),
@@ -90,5 +85,41 @@ impl From<&RequestRecord> for RequestView {
 impl RequestView {
     pub fn to_json_string(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+}
+
+/// One approval as approvers and agents see it.
+#[derive(Debug, Serialize)]
+pub struct ApprovalView {
+    pub approver_id: String,
+    pub username: String,
+    pub approved_at: String,
+    pub step_up_at: Option<String>,
+}
+
+/// A request with the approvals it has so far, for approvers.
+#[derive(Debug, Serialize)]
+pub struct ApproverRequestView {
+    #[serde(flatten)]
+    pub request: RequestView,
+    pub approvals: Vec<ApprovalView>,
+}
+
+impl ApproverRequestView {
+    pub fn new(record: &RequestRecord, approvals: &[crate::store::approvals::ApprovalRecord]) -> Self {
+        let pinned = record.payload_hash.as_deref();
+        Self {
+            request: RequestView::from(record),
+            approvals: approvals
+                .iter()
+                .filter(|a| Some(a.payload_hash.as_str()) == pinned)
+                .map(|a| ApprovalView {
+                    approver_id: a.approver_id.to_string(),
+                    username: a.username.clone(),
+                    approved_at: format_ms(a.created_at),
+                    step_up_at: a.step_up_at.map(format_ms),
+                })
+                .collect(),
+        }
     }
 }

@@ -43,10 +43,7 @@ pub async fn insert(tx: &mut Tx, agent: NewAgent<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-pub async fn find_by_key_hash(
-    pool: &AnyPool,
-    api_key_hash: &str,
-) -> StoreResult<Option<AgentRecord>> {
+pub async fn find_by_key_hash(pool: &AnyPool, api_key_hash: &str) -> StoreResult<Option<AgentRecord>> {
     let row = sqlx::query("SELECT id, name, owner, all_items FROM agents WHERE api_key_hash = $1")
         .bind(api_key_hash)
         .fetch_optional(pool)
@@ -66,11 +63,26 @@ pub async fn may_use_item(pool: &AnyPool, agent: &AgentRecord, item: &ItemId) ->
     if agent.all_items {
         return Ok(true);
     }
-    let row =
-        sqlx::query("SELECT 1 AS granted FROM agent_items WHERE agent_id = $1 AND item_id = $2")
-            .bind(agent.id.as_str())
-            .bind(item.as_str())
-            .fetch_optional(pool)
-            .await?;
+    let row = sqlx::query("SELECT 1 AS granted FROM agent_items WHERE agent_id = $1 AND item_id = $2")
+        .bind(agent.id.as_str())
+        .bind(item.as_str())
+        .fetch_optional(pool)
+        .await?;
     Ok(row.is_some())
+}
+
+pub async fn find(pool: &AnyPool, id: &AgentId) -> StoreResult<Option<AgentRecord>> {
+    let row = sqlx::query("SELECT id, name, owner, all_items FROM agents WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| {
+        Ok(AgentRecord {
+            id: AgentId::from_trusted(row.try_get("id")?),
+            name: row.try_get("name")?,
+            owner: row.try_get("owner")?,
+            all_items: super::flag(row.try_get("all_items")?),
+        })
+    })
+    .transpose()
 }

@@ -71,25 +71,16 @@ fn from_row(row: &AnyRow) -> StoreResult<ApproverRecord> {
         last_totp_step: row.try_get("last_totp_step")?,
         failed_attempts: row.try_get("failed_attempts")?,
         locked_until: row.try_get("locked_until")?,
-        roles: roles
-            .split(',')
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned)
-            .collect(),
+        roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
         all_items: super::flag(row.try_get("all_items")?),
     })
 }
 
-pub async fn find_by_username(
-    pool: &AnyPool,
-    username: &str,
-) -> StoreResult<Option<ApproverRecord>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM approvers WHERE username = $1"
-    ))
-    .bind(username)
-    .fetch_optional(pool)
-    .await?;
+pub async fn find_by_username(pool: &AnyPool, username: &str) -> StoreResult<Option<ApproverRecord>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM approvers WHERE username = $1"))
+        .bind(username)
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -101,45 +92,32 @@ pub async fn find(pool: &AnyPool, id: &ApproverId) -> StoreResult<Option<Approve
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn may_approve_for(
-    pool: &AnyPool,
-    approver: &ApproverRecord,
-    item: &ItemId,
-) -> StoreResult<bool> {
+pub async fn may_approve_for(pool: &AnyPool, approver: &ApproverRecord, item: &ItemId) -> StoreResult<bool> {
     if approver.all_items {
         return Ok(true);
     }
-    let row = sqlx::query(
-        "SELECT 1 AS granted FROM approver_items WHERE approver_id = $1 AND item_id = $2",
-    )
-    .bind(approver.id.as_str())
-    .bind(item.as_str())
-    .fetch_optional(pool)
-    .await?;
+    let row = sqlx::query("SELECT 1 AS granted FROM approver_items WHERE approver_id = $1 AND item_id = $2")
+        .bind(approver.id.as_str())
+        .bind(item.as_str())
+        .fetch_optional(pool)
+        .await?;
     Ok(row.is_some())
 }
 
 /// Records a TOTP step as used, only if it is newer than the last one: the compare-and-set that
 /// makes every code single use. Returns whether this call won.
 pub async fn advance_totp_step(tx: &mut Tx, id: &ApproverId, step: i64) -> StoreResult<bool> {
-    let result = sqlx::query(
-        "UPDATE approvers SET last_totp_step = $1 WHERE id = $2 AND last_totp_step < $1",
-    )
-    .bind(step)
-    .bind(id.as_str())
-    .execute(&mut **tx)
-    .await?;
+    let result = sqlx::query("UPDATE approvers SET last_totp_step = $1 WHERE id = $2 AND last_totp_step < $1")
+        .bind(step)
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
     Ok(result.rows_affected() == 1)
 }
 
 /// Counts a failed credential or code; locks the approver once `max_attempts` is reached.
 /// Returns the new count.
-pub async fn record_failure(
-    tx: &mut Tx,
-    id: &ApproverId,
-    max_attempts: i64,
-    lock_until: i64,
-) -> StoreResult<i64> {
+pub async fn record_failure(tx: &mut Tx, id: &ApproverId, max_attempts: i64, lock_until: i64) -> StoreResult<i64> {
     let row = sqlx::query(
         "UPDATE approvers SET failed_attempts = failed_attempts + 1, \
          locked_until = CASE WHEN failed_attempts + 1 >= $1 THEN $2 ELSE locked_until END \

@@ -39,13 +39,7 @@ pub async fn advance_head(tx: &mut Tx) -> StoreResult<(i64, String)> {
     Ok((row.try_get("seq")?, row.try_get("hash")?))
 }
 
-pub async fn insert(
-    tx: &mut Tx,
-    seq: i64,
-    fields: &AuditFields,
-    prev_hash: &str,
-    hash: &str,
-) -> StoreResult<()> {
+pub async fn insert(tx: &mut Tx, seq: i64, fields: &AuditFields, prev_hash: &str, hash: &str) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, thread_id, \
          plaid_product, plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, approval_required, \
@@ -89,9 +83,7 @@ pub async fn set_head_hash(tx: &mut Tx, seq: i64, hash: &str) -> StoreResult<()>
         .execute(&mut **tx)
         .await?;
     if result.rows_affected() != 1 {
-        return Err(StoreError::Corrupt(
-            "audit_head moved during an append".into(),
-        ));
+        return Err(StoreError::Corrupt("audit_head moved during an append".into()));
     }
     Ok(())
 }
@@ -134,9 +126,7 @@ pub async fn page(pool: &sqlx::AnyPool, after_seq: i64, limit: i64) -> StoreResu
                     account_id: row.try_get("account_id")?,
                     action_type: row.try_get("action_type")?,
                     risk_tier: row.try_get("risk_tier")?,
-                    approval_required: row
-                        .try_get::<Option<i64>, _>("approval_required")?
-                        .map(super::flag),
+                    approval_required: row.try_get::<Option<i64>, _>("approval_required")?.map(super::flag),
                     approver_id: row.try_get("approver_id")?,
                     approval_timestamp: row.try_get("approval_timestamp")?,
                     payload_hash: row.try_get("payload_hash")?,

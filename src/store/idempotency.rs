@@ -41,11 +41,7 @@ pub async fn find(tx: &mut Tx, agent: &AgentId, key: &str) -> StoreResult<Option
 }
 
 /// Reads a key outside any transaction (for waiting on another call's reply).
-pub async fn find_outside(
-    pool: &sqlx::AnyPool,
-    agent: &AgentId,
-    key: &str,
-) -> StoreResult<Option<KeyRecord>> {
+pub async fn find_outside(pool: &sqlx::AnyPool, agent: &AgentId, key: &str) -> StoreResult<Option<KeyRecord>> {
     find_with(pool, agent, key).await
 }
 
@@ -97,30 +93,17 @@ pub async fn take_over(
 }
 
 /// Links the claim to the request it created, so a takeover resumes that request.
-pub async fn link_request(
-    tx: &mut Tx,
-    agent: &AgentId,
-    key: &str,
-    request_id: &str,
-) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE idempotency_keys SET request_id = $1 WHERE agent_id = $2 AND idempotency_key = $3",
-    )
-    .bind(request_id)
-    .bind(agent.as_str())
-    .bind(key)
-    .execute(&mut **tx)
-    .await?;
+pub async fn link_request(tx: &mut Tx, agent: &AgentId, key: &str, request_id: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE idempotency_keys SET request_id = $1 WHERE agent_id = $2 AND idempotency_key = $3")
+        .bind(request_id)
+        .bind(agent.as_str())
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
-pub async fn finish(
-    tx: &mut Tx,
-    agent: &AgentId,
-    key: &str,
-    status: u16,
-    body: &str,
-) -> StoreResult<()> {
+pub async fn finish(tx: &mut Tx, agent: &AgentId, key: &str, status: u16, body: &str) -> StoreResult<()> {
     sqlx::query(
         "UPDATE idempotency_keys SET response_status = $1, response_body = $2 WHERE agent_id = $3 AND idempotency_key = $4",
     )

@@ -24,12 +24,7 @@ pub struct AccountRecord {
 pub const HEALTHY: &str = "healthy";
 pub const LOGIN_REQUIRED: &str = "login_required";
 
-pub async fn insert(
-    tx: &mut Tx,
-    item: &ItemRecord,
-    accounts: &[AccountRecord],
-    now_ms: i64,
-) -> StoreResult<()> {
+pub async fn insert(tx: &mut Tx, item: &ItemRecord, accounts: &[AccountRecord], now_ms: i64) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO items (id, plaid_item_id, access_token_enc, institution_name, health, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)",
@@ -75,32 +70,21 @@ pub async fn find(pool: &AnyPool, id: &ItemId) -> StoreResult<Option<ItemRecord>
     row.as_ref().map(item_from_row).transpose()
 }
 
-pub async fn find_by_plaid_id(
-    pool: &AnyPool,
-    plaid_item_id: &str,
-) -> StoreResult<Option<ItemRecord>> {
-    let row = sqlx::query(&format!(
-        "SELECT {ITEM_COLUMNS} FROM items WHERE plaid_item_id = $1"
-    ))
-    .bind(plaid_item_id)
-    .fetch_optional(pool)
-    .await?;
+pub async fn find_by_plaid_id(pool: &AnyPool, plaid_item_id: &str) -> StoreResult<Option<ItemRecord>> {
+    let row = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE plaid_item_id = $1"))
+        .bind(plaid_item_id)
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(item_from_row).transpose()
 }
 
 pub async fn all(pool: &AnyPool) -> StoreResult<Vec<ItemRecord>> {
-    let rows = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id"))
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items ORDER BY id")).fetch_all(pool).await?;
     rows.iter().map(item_from_row).collect()
 }
 
 /// The items an agent may use, in id order.
-pub async fn visible_to(
-    pool: &AnyPool,
-    agent: &AgentId,
-    all_items: bool,
-) -> StoreResult<Vec<ItemRecord>> {
+pub async fn visible_to(pool: &AnyPool, agent: &AgentId, all_items: bool) -> StoreResult<Vec<ItemRecord>> {
     if all_items {
         return all(pool).await;
     }
@@ -114,10 +98,11 @@ pub async fn visible_to(
 }
 
 pub async fn accounts(pool: &AnyPool, item: &ItemId) -> StoreResult<Vec<AccountRecord>> {
-    let rows = sqlx::query("SELECT account_id, name, mask, subtype FROM item_accounts WHERE item_id = $1 ORDER BY account_id")
-        .bind(item.as_str())
-        .fetch_all(pool)
-        .await?;
+    let rows =
+        sqlx::query("SELECT account_id, name, mask, subtype FROM item_accounts WHERE item_id = $1 ORDER BY account_id")
+            .bind(item.as_str())
+            .fetch_all(pool)
+            .await?;
     rows.iter()
         .map(|row| {
             Ok(AccountRecord {
@@ -131,11 +116,7 @@ pub async fn accounts(pool: &AnyPool, item: &ItemId) -> StoreResult<Vec<AccountR
 }
 
 pub async fn set_health(tx: &mut Tx, id: &ItemId, health: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE items SET health = $1 WHERE id = $2")
-        .bind(health)
-        .bind(id.as_str())
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("UPDATE items SET health = $1 WHERE id = $2").bind(health).bind(id.as_str()).execute(&mut **tx).await?;
     Ok(())
 }
 

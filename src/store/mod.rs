@@ -48,9 +48,7 @@ impl StoreError {
     /// recognised here, once.
     pub fn is_unique_violation(&self) -> bool {
         match self {
-            StoreError::Database(err) => err
-                .as_database_error()
-                .is_some_and(|e| e.is_unique_violation()),
+            StoreError::Database(err) => err.as_database_error().is_some_and(|e| e.is_unique_violation()),
             _ => false,
         }
     }
@@ -80,14 +78,8 @@ impl Store {
         let store = match backend {
             Backend::Sqlite => {
                 let writer = sqlite_pool(1).connect_with(options.clone()).await?;
-                let reader = sqlite_pool(max_connections.max(2))
-                    .connect_with(options)
-                    .await?;
-                Store {
-                    writer,
-                    reader,
-                    backend,
-                }
+                let reader = sqlite_pool(max_connections.max(2)).connect_with(options).await?;
+                Store { writer, reader, backend }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -95,11 +87,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
-                Store {
-                    writer: pool.clone(),
-                    reader: pool,
-                    backend,
-                }
+                Store { writer: pool.clone(), reader: pool, backend }
             }
         };
         Ok(store)
@@ -111,16 +99,8 @@ impl Store {
 
     pub async fn migrate(&self) -> StoreResult<()> {
         match self.backend {
-            Backend::Sqlite => {
-                sqlx::migrate!("migrations/sqlite")
-                    .run(&self.writer)
-                    .await?
-            }
-            Backend::Postgres => {
-                sqlx::migrate!("migrations/postgres")
-                    .run(&self.writer)
-                    .await?
-            }
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.writer).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.writer).await?,
         }
         Ok(())
     }
@@ -153,10 +133,8 @@ impl Store {
 }
 
 fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
-    AnyPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(30))
-        .after_connect(|conn, _meta| {
+    AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(30)).after_connect(
+        |conn, _meta| {
             Box::pin(async move {
                 // WAL: readers never block the writer. FULL: a commit survives power loss, which
                 // is what a durable pause on money movement needs. busy_timeout covers other
@@ -167,7 +145,8 @@ fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 Ok(())
             })
-        })
+        },
+    )
 }
 
 /// Reads an optional integer column that holds a boolean.

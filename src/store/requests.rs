@@ -65,8 +65,7 @@ pub struct NewRequest<'a> {
 }
 
 pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<()> {
-    let reasons = serde_json::to_string(new.policy_reasons)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let reasons = serde_json::to_string(new.policy_reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     sqlx::query(
         "INSERT INTO transfer_requests (id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, \
          policy_version, policy_reasons, intent, amount_cents, plaid_idempotency_key, supersedes, renews, version, \
@@ -126,10 +125,7 @@ impl Changes {
             text("authorization_id", &self.authorization_id),
             text("decision", &self.decision),
             text("decision_rationale_code", &self.decision_rationale_code),
-            text(
-                "decision_rationale_description",
-                &self.decision_rationale_description,
-            ),
+            text("decision_rationale_description", &self.decision_rationale_description),
             int("authorized_at", self.authorized_at),
             int("expires_at", self.expires_at),
             text("payload_hash", &self.payload_hash),
@@ -187,12 +183,7 @@ pub async fn transition(
 }
 
 /// Updates Plaid's transfer status on a submitted request (not a state transition).
-pub async fn set_transfer_status(
-    tx: &mut Tx,
-    id: &RequestId,
-    status: &str,
-    now_ms: i64,
-) -> StoreResult<()> {
+pub async fn set_transfer_status(tx: &mut Tx, id: &RequestId, status: &str, now_ms: i64) -> StoreResult<()> {
     sqlx::query("UPDATE transfer_requests SET transfer_status = $1, updated_at = $2 WHERE id = $3")
         .bind(status)
         .bind(now_ms)
@@ -213,9 +204,7 @@ fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
     let intent: String = row.try_get("intent")?;
     let reasons: String = row.try_get("policy_reasons")?;
     let optional_id = |column: &str| -> StoreResult<Option<RequestId>> {
-        Ok(row
-            .try_get::<Option<String>, _>(column)?
-            .map(RequestId::from_trusted))
+        Ok(row.try_get::<Option<String>, _>(column)?.map(RequestId::from_trusted))
     };
     Ok(RequestRecord {
         id: RequestId::from_trusted(row.try_get("id")?),
@@ -253,23 +242,19 @@ fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
 }
 
 pub async fn find(pool: &AnyPool, id: &RequestId) -> StoreResult<Option<RequestRecord>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"
-    ))
-    .bind(id.as_str())
-    .fetch_optional(pool)
-    .await?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
 /// Reads a request inside a write transaction (sees the transaction's own changes).
 pub async fn find_in(tx: &mut Tx, id: &RequestId) -> StoreResult<Option<RequestRecord>> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"
-    ))
-    .bind(id.as_str())
-    .fetch_optional(&mut **tx)
-    .await?;
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"))
+        .bind(id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -306,27 +291,19 @@ pub async fn past_window(pool: &AnyPool, now_ms: i64, limit: i64) -> StoreResult
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| Ok(RequestId::from_trusted(row.try_get("id")?)))
-        .collect()
+    rows.iter().map(|row| Ok(RequestId::from_trusted(row.try_get("id")?))).collect()
 }
 
 /// Takes the request's row lock (PostgreSQL) by touching it while it is in `state`, so decisions
 /// on one request serialize: two approvers racing both see each other's approval when counting.
 /// Returns false when the request is not (or no longer) in `state`.
-pub async fn lock_in_state(
-    tx: &mut Tx,
-    id: &RequestId,
-    state: RequestState,
-    now_ms: i64,
-) -> StoreResult<bool> {
-    let result =
-        sqlx::query("UPDATE transfer_requests SET updated_at = $1 WHERE id = $2 AND state = $3")
-            .bind(now_ms)
-            .bind(id.as_str())
-            .bind(state.as_str())
-            .execute(&mut **tx)
-            .await?;
+pub async fn lock_in_state(tx: &mut Tx, id: &RequestId, state: RequestState, now_ms: i64) -> StoreResult<bool> {
+    let result = sqlx::query("UPDATE transfer_requests SET updated_at = $1 WHERE id = $2 AND state = $3")
+        .bind(now_ms)
+        .bind(id.as_str())
+        .bind(state.as_str())
+        .execute(&mut **tx)
+        .await?;
     Ok(result.rows_affected() == 1)
 }
 
@@ -346,14 +323,7 @@ pub async fn stale(
     .bind(limit)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                RequestId::from_trusted(row.try_get("id")?),
-                row.try_get("updated_at")?,
-            ))
-        })
-        .collect()
+    rows.iter().map(|row| Ok((RequestId::from_trusted(row.try_get("id")?), row.try_get("updated_at")?))).collect()
 }
 
 /// Compare-and-set on `updated_at`: one process takes over a stale request.
@@ -364,12 +334,26 @@ pub async fn take_lease(
     seen_updated_at: i64,
     now_ms: i64,
 ) -> StoreResult<bool> {
-    let result = sqlx::query("UPDATE transfer_requests SET updated_at = $1 WHERE id = $2 AND state = $3 AND updated_at = $4")
-        .bind(now_ms)
-        .bind(id.as_str())
-        .bind(state.as_str())
-        .bind(seen_updated_at)
-        .execute(&mut **tx)
-        .await?;
+    let result =
+        sqlx::query("UPDATE transfer_requests SET updated_at = $1 WHERE id = $2 AND state = $3 AND updated_at = $4")
+            .bind(now_ms)
+            .bind(id.as_str())
+            .bind(state.as_str())
+            .bind(seen_updated_at)
+            .execute(&mut **tx)
+            .await?;
     Ok(result.rows_affected() == 1)
+}
+
+/// Requests waiting for approvals whose window is still open, soonest expiry first.
+pub async fn pending(pool: &AnyPool, now_ms: i64, limit: i64) -> StoreResult<Vec<RequestRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM transfer_requests WHERE state = $1 AND expires_at > $2 ORDER BY expires_at, id LIMIT $3"
+    ))
+    .bind(RequestState::PendingApproval.as_str())
+    .bind(now_ms)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_row).collect()
 }

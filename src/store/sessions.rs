@@ -30,10 +30,7 @@ pub async fn insert(tx: &mut Tx, session: &SessionRecord, token_hash: &str) -> S
     Ok(())
 }
 
-pub async fn find_by_token_hash(
-    pool: &AnyPool,
-    token_hash: &str,
-) -> StoreResult<Option<SessionRecord>> {
+pub async fn find_by_token_hash(pool: &AnyPool, token_hash: &str) -> StoreResult<Option<SessionRecord>> {
     let row = sqlx::query(
         "SELECT id, approver_id, authenticated_at, last_seen_at, expires_at, revoked FROM approver_sessions \
          WHERE token_hash = $1",
@@ -56,21 +53,16 @@ pub async fn find_by_token_hash(
 
 /// Slides the idle timeout. Written at most every few seconds per session by the caller, so a
 /// busy approver doesn't turn every read into a write.
-pub async fn touch(pool: &AnyPool, id: &str, now_ms: i64) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE approver_sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1",
-    )
-    .bind(now_ms)
-    .bind(id)
-    .execute(pool)
-    .await?;
+pub async fn touch(tx: &mut Tx, id: &str, now_ms: i64) -> StoreResult<()> {
+    sqlx::query("UPDATE approver_sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
 pub async fn revoke(tx: &mut Tx, id: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE approver_sessions SET revoked = 1 WHERE id = $1")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query("UPDATE approver_sessions SET revoked = 1 WHERE id = $1").bind(id).execute(&mut **tx).await?;
     Ok(())
 }

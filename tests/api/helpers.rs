@@ -76,17 +76,9 @@ pub async fn database_url(db: Db, dir: &std::path::Path) -> String {
             let admin = std::env::var("TEST_DATABASE_URL")
                 .expect("TEST_DATABASE_URL is not set: run the suite with `bash tests/run`, which starts PostgreSQL");
             let name = format!("cs_test_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .expect("connect to TEST_DATABASE_URL");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create test database");
-            let base = admin
-                .rsplit_once('/')
-                .map(|(base, _)| base)
-                .unwrap_or(&admin);
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to TEST_DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+            let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
             format!("{base}/{name}")
         }
     }
@@ -98,10 +90,7 @@ pub async fn spawn_app(db: Db) -> TestApp {
 
 pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let sim = Simulator::new(options.sim)
-        .spawn(([127, 0, 0, 1], 0).into())
-        .await
-        .expect("simulator");
+    let sim = Simulator::new(options.sim).spawn(([127, 0, 0, 1], 0).into()).await.expect("simulator");
     let sim_url = sim.base_url();
     let settings = Settings {
         bind: ([127, 0, 0, 1], 0).into(),
@@ -122,9 +111,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         seed_demo: false,
         json_logs: false,
     };
-    let app = Application::build(settings)
-        .await
-        .expect("application builds");
+    let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let ctx = app.context().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -134,21 +121,11 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
 
     let client = reqwest::Client::new();
     let access_token = sandbox_access_token(&client, &sim_url).await;
-    let item_id = registry::add_item(&ctx, &access_token)
-        .await
-        .expect("item registers");
-    let accounts = countersign::store::items::accounts(ctx.store.reader(), &item_id)
-        .await
-        .expect("accounts");
-    let account_id = accounts
-        .iter()
-        .find(|a| a.subtype.as_deref() == Some("checking"))
-        .expect("checking")
-        .account_id
-        .clone();
-    let agent = registry::add_agent(&ctx.store, "test-agent", "agent-owner", None)
-        .await
-        .expect("agent");
+    let item_id = registry::add_item(&ctx, &access_token).await.expect("item registers");
+    let accounts = countersign::store::items::accounts(ctx.store.reader(), &item_id).await.expect("accounts");
+    let account_id =
+        accounts.iter().find(|a| a.subtype.as_deref() == Some("checking")).expect("checking").account_id.clone();
+    let agent = registry::add_agent(&ctx.store, "test-agent", "agent-owner", None).await.expect("agent");
     TestApp {
         address,
         client,
@@ -185,10 +162,7 @@ pub async fn sandbox_access_token(client: &reqwest::Client, sim_url: &str) -> St
         .json()
         .await
         .expect("json");
-    exchanged["access_token"]
-        .as_str()
-        .expect("access token")
-        .to_owned()
+    exchanged["access_token"].as_str().expect("access token").to_owned()
 }
 
 impl TestApp {
@@ -220,8 +194,7 @@ impl TestApp {
     }
 
     pub async fn propose(&self, body: &Value) -> Response {
-        self.propose_with(&self.api_key, &uuid::Uuid::new_v4().to_string(), body)
-            .await
+        self.propose_with(&self.api_key, &uuid::Uuid::new_v4().to_string(), body).await
     }
 
     /// Proposes and returns the created request, asserting 201.
@@ -236,12 +209,7 @@ impl TestApp {
         if let Some(wait) = wait {
             url.push_str(&format!("?wait={wait}"));
         }
-        self.client
-            .get(url)
-            .bearer_auth(&self.api_key)
-            .send()
-            .await
-            .expect("request sent")
+        self.client.get(url).bearer_auth(&self.api_key).send().await.expect("request sent")
     }
 
     pub async fn cancel(&self, id: &str, key: &str) -> Response {
@@ -255,10 +223,7 @@ impl TestApp {
     }
 
     pub async fn new_agent(&self, name: &str, items: Option<&[ItemId]>) -> String {
-        registry::add_agent(&self.ctx.store, name, "owner", items)
-            .await
-            .expect("agent")
-            .api_key
+        registry::add_agent(&self.ctx.store, name, "owner", items).await.expect("agent").api_key
     }
 
     /// What the simulator received, optionally for one endpoint.
@@ -277,29 +242,17 @@ impl TestApp {
     }
 
     pub async fn sim_post(&self, path: &str, body: Value) -> Value {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.sim_url))
-            .json(&body)
-            .send()
-            .await
-            .expect("sim");
+        let response = self.client.post(format!("{}{path}", self.sim_url)).json(&body).send().await.expect("sim");
         response.json().await.unwrap_or(Value::Null)
     }
 
     pub async fn set_balance(&self, available: &str) {
-        self.sim_post(
-            "/sim/accounts/balance",
-            json!({"account_id": self.account_id, "available": available}),
-        )
-        .await;
+        self.sim_post("/sim/accounts/balance", json!({"account_id": self.account_id, "available": available})).await;
     }
 
     /// Every audit row, in order.
     pub async fn audit_rows(&self) -> Vec<countersign::store::audit::AuditRow> {
-        countersign::store::audit::page(self.ctx.store.reader(), 0, 1_000_000)
-            .await
-            .expect("audit rows")
+        countersign::store::audit::page(self.ctx.store.reader(), 0, 1_000_000).await.expect("audit rows")
     }
 
     pub async fn audit_events_for(&self, request_id: &str) -> Vec<String> {
@@ -319,10 +272,7 @@ impl TestApp {
     {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         while !check().await {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for: {what}"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -346,13 +296,7 @@ pub async fn body(response: Response) -> (StatusCode, Value) {
 /// The error code of an error response, asserting the documented shape.
 pub fn error_code(value: &Value) -> &str {
     let error = &value["error"];
-    assert!(
-        error["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "error has a message: {value}"
-    );
-    assert!(
-        error["request_id"].as_str().is_some(),
-        "error has a request id: {value}"
-    );
+    assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error has a message: {value}");
+    assert!(error["request_id"].as_str().is_some(), "error has a request id: {value}");
     error["code"].as_str().unwrap_or("<no code>")
 }

@@ -13,10 +13,7 @@ async fn the_same_key_twice_replays_the_same_response_and_authorizes_once(db: Db
     let second = app.propose_with(&app.api_key, "same-key", &proposal).await;
     assert_eq!(second.status(), StatusCode::CREATED);
     assert_eq!(second.text().await.expect("body"), first);
-    assert_eq!(
-        app.sim_calls("/transfer/authorization/create").await.len(),
-        1
-    );
+    assert_eq!(app.sim_calls("/transfer/authorization/create").await.len(), 1);
     app.stop().await;
 }
 
@@ -24,9 +21,7 @@ async fn twenty_concurrent_calls_with_one_key_authorize_once_and_answer_identica
     let app = spawn_app(db).await;
     let proposal = app.proposal("42.00");
     let calls = (0..20).map(|_| async {
-        let response = app
-            .propose_with(&app.api_key, "racing-key", &proposal)
-            .await;
+        let response = app.propose_with(&app.api_key, "racing-key", &proposal).await;
         (response.status(), response.text().await.expect("body"))
     });
     let results = futures::future::join_all(calls).await;
@@ -35,50 +30,24 @@ async fn twenty_concurrent_calls_with_one_key_authorize_once_and_answer_identica
     for (status, text) in &results {
         assert_eq!((status, text), (&StatusCode::CREATED, first));
     }
-    assert_eq!(
-        app.sim_calls("/transfer/authorization/create").await.len(),
-        1
-    );
+    assert_eq!(app.sim_calls("/transfer/authorization/create").await.len(), 1);
     app.stop().await;
 }
 
 async fn the_same_key_with_another_body_is_refused(db: Db) {
     let app = spawn_app(db).await;
-    assert_eq!(
-        app.propose_with(&app.api_key, "k", &app.proposal("1.00"))
-            .await
-            .status(),
-        StatusCode::CREATED
-    );
-    let (status, error) = body(
-        app.propose_with(&app.api_key, "k", &app.proposal("2.00"))
-            .await,
-    )
-    .await;
-    assert_eq!(
-        (status, error_code(&error)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
-    );
-    assert_eq!(
-        app.sim_calls("/transfer/authorization/create").await.len(),
-        1
-    );
+    assert_eq!(app.propose_with(&app.api_key, "k", &app.proposal("1.00")).await.status(), StatusCode::CREATED);
+    let (status, error) = body(app.propose_with(&app.api_key, "k", &app.proposal("2.00")).await).await;
+    assert_eq!((status, error_code(&error)), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
+    assert_eq!(app.sim_calls("/transfer/authorization/create").await.len(), 1);
     app.stop().await;
 }
 
 async fn keys_are_scoped_to_the_agent(db: Db) {
     let app = spawn_app(db).await;
     let other = app.new_agent("other", None).await;
-    let (_, mine) = body(
-        app.propose_with(&app.api_key, "shared", &app.proposal("1.00"))
-            .await,
-    )
-    .await;
-    let (status, theirs) = body(
-        app.propose_with(&other, "shared", &app.proposal("1.00"))
-            .await,
-    )
-    .await;
+    let (_, mine) = body(app.propose_with(&app.api_key, "shared", &app.proposal("1.00")).await).await;
+    let (status, theirs) = body(app.propose_with(&other, "shared", &app.proposal("1.00")).await).await;
     assert_eq!(status, StatusCode::CREATED);
     assert_ne!(mine["id"], theirs["id"]);
     app.stop().await;
@@ -94,38 +63,21 @@ async fn plaid_unavailable_loses_nothing_and_the_retry_resumes_the_same_authoriz
     .await;
     let proposal = app.proposal("42.00");
     let (status, error) = body(app.propose_with(&app.api_key, "flaky", &proposal).await).await;
-    assert_eq!(
-        (status, error_code(&error)),
-        (StatusCode::SERVICE_UNAVAILABLE, "plaid_unavailable")
-    );
+    assert_eq!((status, error_code(&error)), (StatusCode::SERVICE_UNAVAILABLE, "plaid_unavailable"));
 
     let (status, created) = body(app.propose_with(&app.api_key, "flaky", &proposal).await).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert_eq!(created["state"], "pending_approval");
     // The simulator logs the first call when its delayed answer goes out.
-    app.eventually("both calls logged", || async {
-        app.sim_calls("/transfer/authorization/create").await.len() == 2
-    })
-    .await;
+    app.eventually("both calls logged", || async { app.sim_calls("/transfer/authorization/create").await.len() == 2 })
+        .await;
     let calls = app.sim_calls("/transfer/authorization/create").await;
-    assert_eq!(
-        calls[0]["fields"]["idempotency_key"],
-        calls[1]["fields"]["idempotency_key"]
-    );
+    assert_eq!(calls[0]["fields"]["idempotency_key"], calls[1]["fields"]["idempotency_key"]);
     let (_, page) = body(
-        app.client
-            .get(format!("{}/v1/transfers", app.address))
-            .bearer_auth(&app.api_key)
-            .send()
-            .await
-            .expect("list"),
+        app.client.get(format!("{}/v1/transfers", app.address)).bearer_auth(&app.api_key).send().await.expect("list"),
     )
     .await;
-    assert_eq!(
-        page["items"].as_array().map(Vec::len),
-        Some(1),
-        "one request, not two"
-    );
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "one request, not two");
     app.stop().await;
 }
 

@@ -6,8 +6,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 
 fn spec() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml"))
-        .expect("openapi.yaml");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi.yaml")).expect("openapi.yaml");
     serde_yaml::from_str(&text).expect("openapi.yaml parses")
 }
 
@@ -24,22 +23,13 @@ fn documented() -> BTreeSet<(String, String)> {
 
 #[test]
 fn every_route_is_documented_and_every_documented_route_exists() {
-    let served: BTreeSet<(String, String)> = countersign::http::routes()
-        .table()
-        .iter()
-        .map(|(m, p)| (m.to_string(), p.to_string()))
-        .collect();
+    let served: BTreeSet<(String, String)> =
+        countersign::http::routes().table().iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
     let documented = documented();
     let undocumented: Vec<_> = served.difference(&documented).collect();
     let missing: Vec<_> = documented.difference(&served).collect();
-    assert!(
-        undocumented.is_empty(),
-        "routes missing from openapi.yaml: {undocumented:?}"
-    );
-    assert!(
-        missing.is_empty(),
-        "openapi.yaml documents routes the router lacks: {missing:?}"
-    );
+    assert!(undocumented.is_empty(), "routes missing from openapi.yaml: {undocumented:?}");
+    assert!(missing.is_empty(), "openapi.yaml documents routes the router lacks: {missing:?}");
 }
 
 #[test]
@@ -50,10 +40,7 @@ fn every_error_response_uses_the_error_schema() {
             for (status, response) in operation["responses"].as_object().expect("responses") {
                 let code: u16 = status.parse().expect("numeric status");
                 if code >= 400 && !(path == "/readyz" && code == 503) {
-                    assert_eq!(
-                        response["$ref"], "#/components/responses/Error",
-                        "{method} {path} {status}"
-                    );
+                    assert_eq!(response["$ref"], "#/components/responses/Error", "{method} {path} {status}");
                 }
             }
         }
@@ -65,11 +52,7 @@ fn every_error_response_uses_the_error_schema() {
 async fn every_route_in_the_table_is_served() {
     let app = spawn_app(Db::Sqlite).await;
     for (method, path) in countersign::http::routes().table() {
-        let url = format!(
-            "{}{}",
-            app.address,
-            path.replace("{id}", "tr_0190f3c2a1b27c3d8e9f0a1b2c3d4e5f")
-        );
+        let url = format!("{}{}", app.address, path.replace("{id}", "tr_0190f3c2a1b27c3d8e9f0a1b2c3d4e5f"));
         let request = match *method {
             "get" => app.client.get(url),
             "post" => app.client.post(url),
@@ -78,8 +61,7 @@ async fn every_route_in_the_table_is_served() {
         let response = request.send().await.expect("sent");
         let status = response.status().as_u16();
         let body: Value = response.json().await.unwrap_or(Value::Null);
-        let fallback =
-            status == 405 || (status == 404 && body["error"]["message"] == "route not found");
+        let fallback = status == 405 || (status == 404 && body["error"]["message"] == "route not found");
         assert!(!fallback, "{method} {path} is not routed ({status})");
     }
     app.stop().await;

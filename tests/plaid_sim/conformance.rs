@@ -37,8 +37,7 @@ async fn every_plaid_path_answers_a_response_that_conforms_to_plaids_schema() {
             "user": {"client_user_id": "user-1"}, "products": ["transfer"]}),
     )
     .await;
-    sim.ok("/item/get", json!({"access_token": item.access_token}))
-        .await;
+    sim.ok("/item/get", json!({"access_token": item.access_token})).await;
     sim.ok(
         "/accounts/balance/get",
         json!({"access_token": item.access_token, "options": {"account_ids": [item.savings]}}),
@@ -46,68 +45,34 @@ async fn every_plaid_path_answers_a_response_that_conforms_to_plaids_schema() {
     .await;
 
     let unused = sim.approved_authorization(&item, "1.00").await;
-    sim.ok(
-        "/transfer/authorization/cancel",
-        json!({"authorization_id": unused}),
-    )
-    .await;
+    sim.ok("/transfer/authorization/cancel", json!({"authorization_id": unused})).await;
     let authorization_id = sim.approved_authorization(&item, "10.00").await;
     let created = sim.create_transfer(&item, &authorization_id).await;
     let transfer_id = created.body["transfer"]["id"].as_str().unwrap().to_owned();
-    for (event_type, failure_reason) in [
-        ("posted", None),
-        ("returned", Some(json!({"failure_code": "R01"}))),
-    ] {
+    for (event_type, failure_reason) in [("posted", None), ("returned", Some(json!({"failure_code": "R01"})))] {
         let mut request = json!({"transfer_id": transfer_id, "event_type": event_type});
         if let Some(reason) = failure_reason {
             request["failure_reason"] = reason;
         }
         sim.ok("/sandbox/transfer/simulate", request).await;
     }
-    let returned = sim
-        .ok("/transfer/get", json!({"transfer_id": transfer_id}))
-        .await;
-    assert_eq!(
-        returned["transfer"]["failure_reason"]["failure_code"],
-        "R01"
-    );
+    let returned = sim.ok("/transfer/get", json!({"transfer_id": transfer_id})).await;
+    assert_eq!(returned["transfer"]["failure_reason"]["failure_code"], "R01");
     sim.events().await;
 
-    sim.ok(
-        "/sandbox/transfer/fire_webhook",
-        json!({"webhook": receiver.url}),
-    )
-    .await;
+    sim.ok("/sandbox/transfer/fire_webhook", json!({"webhook": receiver.url})).await;
     let token = receiver.wait_for("TRANSFER_EVENTS_UPDATE").await;
     let jws = token.headers["plaid-verification"].to_str().unwrap();
     let kid = jsonwebtoken::decode_header(jws).unwrap().kid.unwrap();
-    sim.ok("/webhook_verification_key/get", json!({"key_id": kid}))
+    sim.ok("/webhook_verification_key/get", json!({"key_id": kid})).await;
+
+    sim.ok("/sandbox/item/reset_login", json!({"access_token": item.access_token})).await;
+    sim.ok("/sandbox/item/fire_webhook", json!({"access_token": item.access_token, "webhook_code": "LOGIN_REPAIRED"}))
         .await;
 
-    sim.ok(
-        "/sandbox/item/reset_login",
-        json!({"access_token": item.access_token}),
-    )
-    .await;
-    sim.ok(
-        "/sandbox/item/fire_webhook",
-        json!({"access_token": item.access_token, "webhook_code": "LOGIN_REPAIRED"}),
-    )
-    .await;
-
-    let calls: Vec<serde_json::Value> = sim
-        .http
-        .get(format!("{}/sim/calls", sim.base))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let answered: BTreeSet<&str> = calls
-        .iter()
-        .filter(|c| c["status"] == 200)
-        .map(|c| c["endpoint"].as_str().unwrap())
-        .collect();
+    let calls: Vec<serde_json::Value> =
+        sim.http.get(format!("{}/sim/calls", sim.base)).send().await.unwrap().json().await.unwrap();
+    let answered: BTreeSet<&str> =
+        calls.iter().filter(|c| c["status"] == 200).map(|c| c["endpoint"].as_str().unwrap()).collect();
     assert_eq!(answered, PLAID_PATHS.into_iter().collect());
 }

@@ -21,10 +21,7 @@ async fn debit_above_the_available_balance_is_declined_nsf() {
     let item = sim.link_item(None).await;
     let answer = sim.authorize(&item, "debit", "50000.01").await;
     assert_eq!(answer.body["authorization"]["decision"], "declined");
-    assert_eq!(
-        answer.body["authorization"]["decision_rationale"]["code"],
-        "NSF"
-    );
+    assert_eq!(answer.body["authorization"]["decision_rationale"]["code"], "NSF");
 }
 
 #[tokio::test]
@@ -34,60 +31,37 @@ async fn debit_from_an_empty_account_is_declined_risk() {
     sim.set_available(&item.checking, "0.00").await;
     let answer = sim.authorize(&item, "debit", "1.00").await;
     assert_eq!(answer.body["authorization"]["decision"], "declined");
-    assert_eq!(
-        answer.body["authorization"]["decision_rationale"]["code"],
-        "RISK"
-    );
+    assert_eq!(answer.body["authorization"]["decision_rationale"]["code"], "RISK");
 }
 
 #[tokio::test]
 async fn amount_above_the_per_transfer_limit_is_declined_transfer_limit_reached() {
-    let sim = TestSim::with_config(SimConfig {
-        per_transfer_limit: "100.00".into(),
-        ..SimConfig::default()
-    })
-    .await;
+    let sim = TestSim::with_config(SimConfig { per_transfer_limit: "100.00".into(), ..SimConfig::default() }).await;
     let item = sim.link_item(None).await;
     let answer = sim.authorize(&item, "debit", "100.01").await;
     assert_eq!(answer.body["authorization"]["decision"], "declined");
-    assert_eq!(
-        answer.body["authorization"]["decision_rationale"]["code"],
-        "TRANSFER_LIMIT_REACHED"
-    );
+    assert_eq!(answer.body["authorization"]["decision_rationale"]["code"], "TRANSFER_LIMIT_REACHED");
 }
 
 #[tokio::test]
 async fn credit_is_checked_against_the_ledger_balance() {
-    let sim = TestSim::with_config(SimConfig {
-        ledger_available_balance: "100.00".into(),
-        ..SimConfig::default()
-    })
-    .await;
+    let sim =
+        TestSim::with_config(SimConfig { ledger_available_balance: "100.00".into(), ..SimConfig::default() }).await;
     let item = sim.link_item(None).await;
     sim.set_available(&item.checking, "0.00").await;
     let approved = sim.authorize(&item, "credit", "100.00").await;
     assert_eq!(approved.body["authorization"]["decision"], "approved");
     let declined = sim.authorize(&item, "credit", "100.01").await;
-    assert_eq!(
-        declined.body["authorization"]["decision_rationale"]["code"],
-        "NSF"
-    );
+    assert_eq!(declined.body["authorization"]["decision_rationale"]["code"], "NSF");
 }
 
 #[tokio::test]
 async fn item_needing_login_gets_user_action_required() {
     let sim = TestSim::start().await;
     let item = sim.link_item(None).await;
-    sim.ok(
-        "/sandbox/item/reset_login",
-        json!({"access_token": item.access_token}),
-    )
-    .await;
+    sim.ok("/sandbox/item/reset_login", json!({"access_token": item.access_token})).await;
     let answer = sim.authorize(&item, "debit", "10.00").await;
-    assert_eq!(
-        answer.body["authorization"]["decision"],
-        "user_action_required"
-    );
+    assert_eq!(answer.body["authorization"]["decision"], "user_action_required");
     assert!(answer.body["authorization"]["decision_rationale"].is_null());
 }
 
@@ -97,9 +71,7 @@ async fn same_idempotency_key_twice_returns_the_original_authorization() {
     let item = sim.link_item(None).await;
     let mut request = authorization_request(&item, "debit", "10.00");
     request["idempotency_key"] = json!("proposal-1");
-    let first = sim
-        .ok("/transfer/authorization/create", request.clone())
-        .await;
+    let first = sim.ok("/transfer/authorization/create", request.clone()).await;
     // Even if the balance changes in between, the original decision comes back.
     sim.set_available(&item.checking, "0.00").await;
     let second = sim.ok("/transfer/authorization/create", request).await;

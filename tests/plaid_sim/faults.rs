@@ -7,8 +7,7 @@ async fn error_500_after_commit_keeps_the_transfer_and_a_retry_returns_it() {
     let sim = TestSim::start().await;
     let item = sim.link_item(None).await;
     let authorization_id = sim.approved_authorization(&item, "10.00").await;
-    sim.arm_fault("/transfer/create", "error_500_after_commit")
-        .await;
+    sim.arm_fault("/transfer/create", "error_500_after_commit").await;
 
     let failed = sim.create_transfer(&item, &authorization_id).await;
     assert_eq!(failed.status, 500);
@@ -37,15 +36,11 @@ async fn error_500_does_nothing() {
 async fn rate_limit_fault_answers_429_once() {
     let sim = TestSim::start().await;
     sim.arm_fault("/transfer/event/sync", "rate_limit").await;
-    let limited = sim
-        .call("/transfer/event/sync", json!({"after_id": 0}))
-        .await;
+    let limited = sim.call("/transfer/event/sync", json!({"after_id": 0})).await;
     assert_eq!(limited.status, 429);
     assert_eq!(limited.body["error_type"], "RATE_LIMIT_EXCEEDED");
     assert_eq!(limited.error_code(), "RATE_LIMIT");
-    let next = sim
-        .call("/transfer/event/sync", json!({"after_id": 0}))
-        .await;
+    let next = sim.call("/transfer/event/sync", json!({"after_id": 0})).await;
     assert_eq!(next.status, 200);
 }
 
@@ -78,12 +73,7 @@ async fn delay_after_commit_lets_a_client_time_out_after_the_transfer_exists() {
         .send()
         .await;
     assert!(timed_out.is_err());
-    let found = sim
-        .ok(
-            "/transfer/get",
-            json!({"authorization_id": authorization_id}),
-        )
-        .await;
+    let found = sim.ok("/transfer/get", json!({"authorization_id": authorization_id})).await;
     assert_eq!(found["transfer"]["status"], "pending");
 }
 
@@ -97,27 +87,13 @@ async fn sim_calls_lists_statuses_and_never_the_access_token() {
     sim.create_transfer(&item, &authorization_id).await;
 
     let calls = sim.sim_calls("/transfer/create").await;
-    let statuses: Vec<_> = calls
-        .iter()
-        .map(|c| c["status"].as_u64().unwrap())
-        .collect();
+    let statuses: Vec<_> = calls.iter().map(|c| c["status"].as_u64().unwrap()).collect();
     assert_eq!(statuses, [429, 200]);
-    assert_eq!(
-        calls[0]["fields"]["authorization_id"],
-        authorization_id.as_str()
-    );
+    assert_eq!(calls[0]["fields"]["authorization_id"], authorization_id.as_str());
     assert_eq!(calls[0]["fields"]["access_token_present"], true);
     assert!(calls[0]["at"].as_str().unwrap().ends_with('Z'));
 
-    let all = sim
-        .http
-        .get(format!("{}/sim/calls", sim.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let all = sim.http.get(format!("{}/sim/calls", sim.base)).send().await.unwrap().text().await.unwrap();
     assert!(all.contains("/item/public_token/exchange"));
     assert!(!all.contains(&item.access_token));
     assert!(!all.contains(super::helpers::SECRET));

@@ -50,11 +50,7 @@ impl TestSim {
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         let running = Simulator::new(config).spawn(addr).await.unwrap();
         let base = running.base_url();
-        Self {
-            _running: running,
-            base,
-            http: reqwest::Client::new(),
-        }
+        Self { _running: running, base, http: reqwest::Client::new() }
     }
 
     /// A Plaid call with credentials in headers (as official clients send them); the answer is
@@ -94,16 +90,9 @@ impl TestSim {
             request["options"] = json!({"webhook": url});
         }
         let public = self.ok("/sandbox/public_token/create", request).await;
-        let exchanged = self
-            .ok(
-                "/item/public_token/exchange",
-                json!({"public_token": public["public_token"]}),
-            )
-            .await;
+        let exchanged = self.ok("/item/public_token/exchange", json!({"public_token": public["public_token"]})).await;
         let access_token = exchanged["access_token"].as_str().unwrap().to_owned();
-        let accounts = self
-            .ok("/accounts/get", json!({"access_token": access_token}))
-            .await;
+        let accounts = self.ok("/accounts/get", json!({"access_token": access_token})).await;
         let id_of = |subtype: &str| {
             accounts["accounts"]
                 .as_array()
@@ -122,21 +111,14 @@ impl TestSim {
     }
 
     pub async fn authorize(&self, item: &LinkedItem, transfer_type: &str, amount: &str) -> Answer {
-        self.call(
-            "/transfer/authorization/create",
-            authorization_request(item, transfer_type, amount),
-        )
-        .await
+        self.call("/transfer/authorization/create", authorization_request(item, transfer_type, amount)).await
     }
 
     /// An approved authorization's id.
     pub async fn approved_authorization(&self, item: &LinkedItem, amount: &str) -> String {
         let answer = self.authorize(item, "debit", amount).await;
         assert_eq!(answer.body["authorization"]["decision"], "approved");
-        answer.body["authorization"]["id"]
-            .as_str()
-            .unwrap()
-            .to_owned()
+        answer.body["authorization"]["id"].as_str().unwrap().to_owned()
     }
 
     pub async fn create_transfer(&self, item: &LinkedItem, authorization_id: &str) -> Answer {
@@ -187,19 +169,13 @@ impl TestSim {
     }
 
     pub async fn events(&self) -> Vec<Value> {
-        let body = self
-            .ok("/transfer/event/sync", json!({"after_id": 0, "count": 500}))
-            .await;
+        let body = self.ok("/transfer/event/sync", json!({"after_id": 0, "count": 500})).await;
         body["transfer_events"].as_array().unwrap().clone()
     }
 }
 
 pub fn authorization_request(item: &LinkedItem, transfer_type: &str, amount: &str) -> Value {
-    let ach_class = if transfer_type == "credit" {
-        "ppd"
-    } else {
-        "web"
-    };
+    let ach_class = if transfer_type == "credit" { "ppd" } else { "web" };
     json!({
         "access_token": item.access_token,
         "account_id": item.checking,

@@ -8,10 +8,7 @@ use serde_json::{json, Map, Value};
 pub fn spec() -> &'static Value {
     static SPEC: OnceLock<Value> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/plaid-openapi-subset.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/plaid-openapi-subset.json");
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
     })
 }
@@ -35,11 +32,7 @@ fn convert_object(map: &Map<String, Value>) -> Value {
             // OpenAPI 3.0 uses a boolean; draft 7 wants the bound itself.
             "exclusiveMinimum" | "exclusiveMaximum" if value.is_boolean() => {
                 if value == &Value::Bool(true) {
-                    let bound = if key == "exclusiveMinimum" {
-                        "minimum"
-                    } else {
-                        "maximum"
-                    };
+                    let bound = if key == "exclusiveMinimum" { "minimum" } else { "maximum" };
                     if let Some(b) = map.get(bound) {
                         out.insert(key.clone(), b.clone());
                     }
@@ -102,8 +95,7 @@ pub fn validator(name: &str) -> Validator {
 
 /// The component name of a path's 200 response.
 pub fn response_schema_name(path: &str) -> String {
-    let reference = spec()["paths"][path]["post"]["responses"]["200"]["content"]
-        ["application/json"]["schema"]["$ref"]
+    let reference = spec()["paths"][path]["post"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
         .as_str()
         .unwrap_or_else(|| panic!("no 200 schema for {path}"));
     reference.rsplit('/').next().unwrap().to_owned()
@@ -112,10 +104,8 @@ pub fn response_schema_name(path: &str) -> String {
 /// Panics with every schema violation if `instance` does not conform.
 pub fn assert_valid(name: &str, instance: &Value) {
     let validator = validator(name);
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path))
-        .collect();
+    let errors: Vec<String> =
+        validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path)).collect();
     assert!(
         errors.is_empty(),
         "response does not conform to {name}:\n{}\n{}",
@@ -131,9 +121,6 @@ pub fn assert_conforms(path: &str, status: u16, body: &Value) {
         assert_valid(&response_schema_name(path), body);
     } else {
         assert_valid("PlaidError", body);
-        assert!(
-            body["request_id"].as_str().is_some_and(|id| !id.is_empty()),
-            "error without request_id: {body}"
-        );
+        assert!(body["request_id"].as_str().is_some_and(|id| !id.is_empty()), "error without request_id: {body}");
     }
 }

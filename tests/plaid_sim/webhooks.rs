@@ -22,41 +22,23 @@ async fn verify(sim: &TestSim, received: &Received) {
     assert_eq!(header.typ.as_deref(), Some("JWT"));
     let kid = header.kid.unwrap();
 
-    let key = sim
-        .ok("/webhook_verification_key/get", json!({"key_id": kid}))
-        .await;
+    let key = sim.ok("/webhook_verification_key/get", json!({"key_id": kid})).await;
     let jwk = &key["key"];
     assert_eq!(
         (&jwk["alg"], &jwk["crv"], &jwk["kty"], &jwk["use"]),
-        (
-            &json!("ES256"),
-            &json!("P-256"),
-            &json!("EC"),
-            &json!("sig")
-        )
+        (&json!("ES256"), &json!("P-256"), &json!("EC"), &json!("sig"))
     );
     assert!(jwk["expired_at"].is_null());
 
-    let decoding_key =
-        DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap())
-            .unwrap();
+    let decoding_key = DecodingKey::from_ec_components(jwk["x"].as_str().unwrap(), jwk["y"].as_str().unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::ES256);
     validation.required_spec_claims = HashSet::new();
     validation.validate_exp = false;
-    let claims = decode::<Claims>(token, &decoding_key, &validation)
-        .unwrap()
-        .claims;
+    let claims = decode::<Claims>(token, &decoding_key, &validation).unwrap().claims;
 
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    assert!(
-        (now - claims.iat).abs() <= 300,
-        "iat {} vs now {now}",
-        claims.iat
-    );
-    assert_eq!(
-        claims.request_body_sha256,
-        hex::encode(Sha256::digest(&received.body))
-    );
+    assert!((now - claims.iat).abs() <= 300, "iat {} vs now {now}", claims.iat);
+    assert_eq!(claims.request_body_sha256, hex::encode(Sha256::digest(&received.body)));
 }
 
 #[tokio::test]
@@ -64,18 +46,12 @@ async fn reset_login_sends_a_signed_item_error_webhook() {
     let sim = TestSim::start().await;
     let receiver = Receiver::start().await;
     let item = sim.link_item(Some(&receiver.url)).await;
-    sim.ok(
-        "/sandbox/item/reset_login",
-        json!({"access_token": item.access_token}),
-    )
-    .await;
+    sim.ok("/sandbox/item/reset_login", json!({"access_token": item.access_token})).await;
 
     let received = receiver.wait_for("ERROR").await;
     verify(&sim, &received).await;
     // Plaid pretty-prints with two spaces, and the hash covers those exact bytes.
-    assert!(std::str::from_utf8(&received.body)
-        .unwrap()
-        .contains("\n  \"webhook_type\""));
+    assert!(std::str::from_utf8(&received.body).unwrap().contains("\n  \"webhook_type\""));
     let body: Value = serde_json::from_slice(&received.body).unwrap();
     assert_valid("ItemErrorWebhook", &body);
     assert_eq!(body["webhook_type"], "ITEM");
@@ -89,16 +65,9 @@ async fn login_repaired_webhook_repairs_the_item() {
     let sim = TestSim::start().await;
     let receiver = Receiver::start().await;
     let item = sim.link_item(Some(&receiver.url)).await;
-    sim.ok(
-        "/sandbox/item/reset_login",
-        json!({"access_token": item.access_token}),
-    )
-    .await;
+    sim.ok("/sandbox/item/reset_login", json!({"access_token": item.access_token})).await;
     let fired = sim
-        .ok(
-            "/sandbox/item/fire_webhook",
-            json!({"access_token": item.access_token, "webhook_code": "LOGIN_REPAIRED"}),
-        )
+        .ok("/sandbox/item/fire_webhook", json!({"access_token": item.access_token, "webhook_code": "LOGIN_REPAIRED"}))
         .await;
     assert_eq!(fired["webhook_fired"], true);
 
@@ -106,19 +75,14 @@ async fn login_repaired_webhook_repairs_the_item() {
     verify(&sim, &received).await;
     let body: Value = serde_json::from_slice(&received.body).unwrap();
     assert_valid("ItemLoginRepairedWebhook", &body);
-    sim.ok("/accounts/get", json!({"access_token": item.access_token}))
-        .await;
+    sim.ok("/accounts/get", json!({"access_token": item.access_token})).await;
 }
 
 #[tokio::test]
 async fn fire_transfer_webhook_sends_transfer_events_update() {
     let sim = TestSim::start().await;
     let receiver = Receiver::start().await;
-    sim.ok(
-        "/sandbox/transfer/fire_webhook",
-        json!({"webhook": receiver.url}),
-    )
-    .await;
+    sim.ok("/sandbox/transfer/fire_webhook", json!({"webhook": receiver.url})).await;
     let received = receiver.wait_for("TRANSFER_EVENTS_UPDATE").await;
     verify(&sim, &received).await;
     let body: Value = serde_json::from_slice(&received.body).unwrap();
@@ -129,9 +93,7 @@ async fn fire_transfer_webhook_sends_transfer_events_update() {
 #[tokio::test]
 async fn unknown_key_id_is_invalid_input() {
     let sim = TestSim::start().await;
-    let answer = sim
-        .call("/webhook_verification_key/get", json!({"key_id": "nope"}))
-        .await;
+    let answer = sim.call("/webhook_verification_key/get", json!({"key_id": "nope"})).await;
     assert_eq!(answer.status, 400);
     assert_eq!(answer.body["error_type"], "INVALID_INPUT");
 }

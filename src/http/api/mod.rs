@@ -1,5 +1,6 @@
 //! The agent API (`/v1/...`): JSON, bearer API keys, Idempotency-Key on every POST.
 
+pub mod approvals;
 pub mod items;
 pub mod transfers;
 
@@ -10,10 +11,5 @@ use axum::response::{IntoResponse, Response};
 /// Sends a stored JSON reply as it is, so replays are byte-identical.
 pub fn json_reply(reply: Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        reply.body,
-    )
-        .into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], reply.body).into_response()
 }

@@ -58,19 +58,9 @@ pub async fn propose(
         thread_id: &b.thread_id,
         reason: &b.reason,
     };
-    let intent = TransferIntent::parse(agent.id.clone(), &raw)
-        .map_err(|e| Error::unprocessable(e.code, e.message))?;
+    let intent = TransferIntent::parse(agent.id.clone(), &raw).map_err(|e| Error::unprocessable(e.code, e.message))?;
     let fingerprint = fingerprint("POST /v1/transfers", &body.value);
-    let reply = propose::propose(
-        &ctx,
-        &agent,
-        Proposal {
-            intent,
-            key,
-            fingerprint,
-        },
-    )
-    .await?;
+    let reply = propose::propose(&ctx, &agent, Proposal { intent, key, fingerprint, renews: None }).await?;
     Ok(json_reply(reply))
 }
 
@@ -95,14 +85,9 @@ pub async fn get(
     let Query(params) = params.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
     let wait = Duration::from_secs(params.wait.unwrap_or(0));
     if wait > query::MAX_WAIT {
-        return Err(Error::bad_request(
-            "invalid_wait",
-            "wait must be at most 60 seconds",
-        ));
+        return Err(Error::bad_request("invalid_wait", "wait must be at most 60 seconds"));
     }
-    Ok(Json(
-        query::get(&ctx, &agent, &request_id(&id)?, wait).await?,
-    ))
+    Ok(Json(query::get(&ctx, &agent, &request_id(&id)?, wait).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,30 +111,17 @@ pub async fn list(
         .state
         .as_deref()
         .map(|s| {
-            RequestState::parse(s).ok_or_else(|| {
-                Error::bad_request("invalid_state_filter", format!("unknown state {s:?}"))
-            })
+            RequestState::parse(s)
+                .ok_or_else(|| Error::bad_request("invalid_state_filter", format!("unknown state {s:?}")))
         })
         .transpose()?;
     let cursor = params
         .cursor
         .as_deref()
-        .map(|c| {
-            RequestId::parse(c)
-                .ok_or_else(|| Error::bad_request("invalid_cursor", "cursor is not a request id"))
-        })
+        .map(|c| RequestId::parse(c).ok_or_else(|| Error::bad_request("invalid_cursor", "cursor is not a request id")))
         .transpose()?;
-    let page = query::list(
-        &ctx,
-        &agent,
-        state,
-        cursor.as_ref(),
-        params.limit.unwrap_or(50),
-    )
-    .await?;
-    Ok(Json(
-        json!({ "items": page.items, "next_cursor": page.next_cursor }),
-    ))
+    let page = query::list(&ctx, &agent, state, cursor.as_ref(), params.limit.unwrap_or(50)).await?;
+    Ok(Json(json!({ "items": page.items, "next_cursor": page.next_cursor })))
 }
 
 pub async fn cancel(
@@ -161,5 +133,29 @@ pub async fn cancel(
     let id = request_id(&id)?;
     let fingerprint = fingerprint(&format!("POST /v1/transfers/{id}/cancel"), &Value::Null);
     let reply = cancel::cancel(&ctx, &agent, &id, &key, &fingerprint).await?;
+    Ok(json_reply(reply))
+}
+
+pub async fn resume(
+    State(ctx): State<Context>,
+    Agent(agent): Agent,
+    Idempotency(key): Idempotency,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = request_id(&id)?;
+    let fingerprint = fingerprint(&format!("POST /v1/transfers/{id}/resume"), &Value::Null);
+    let reply = crate::service::execute::resume(&ctx, &agent, &id, &key, &fingerprint).await?;
+    Ok(json_reply(reply))
+}
+
+pub async fn renew(
+    State(ctx): State<Context>,
+    Agent(agent): Agent,
+    Idempotency(key): Idempotency,
+    Path(id): Path<String>,
+) -> Result<Response> {
+    let id = request_id(&id)?;
+    let fingerprint = fingerprint(&format!("POST /v1/transfers/{id}/renew"), &Value::Null);
+    let reply = crate::service::renew::renew(&ctx, &agent, &id, key, fingerprint).await?;
     Ok(json_reply(reply))
 }

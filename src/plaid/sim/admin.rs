@@ -35,23 +35,14 @@ struct CallsQuery {
 
 async fn calls(AxumState(sim): AxumState<Simulator>, Query(q): Query<CallsQuery>) -> Response {
     let state = sim.inner.lock();
-    let calls: Vec<_> = state
-        .calls
-        .iter()
-        .filter(|c| q.endpoint.as_deref().map_or(true, |e| c.endpoint == e))
-        .collect();
+    let calls: Vec<_> =
+        state.calls.iter().filter(|c| q.endpoint.as_deref().map_or(true, |e| c.endpoint == e)).collect();
     Json(calls).into_response()
 }
 
-async fn add_fault(
-    AxumState(sim): AxumState<Simulator>,
-    Json(request): Json<FaultRequest>,
-) -> Response {
+async fn add_fault(AxumState(sim): AxumState<Simulator>, Json(request): Json<FaultRequest>) -> Response {
     if !PLAID_PATHS.contains(&request.endpoint.as_str()) {
-        return admin_error(
-            StatusCode::BAD_REQUEST,
-            format!("{} is not a simulated Plaid path", request.endpoint),
-        );
+        return admin_error(StatusCode::BAD_REQUEST, format!("{} is not a simulated Plaid path", request.endpoint));
     }
     sim.inner.lock().faults.push(Fault::from(request));
     StatusCode::NO_CONTENT.into_response()
@@ -69,23 +60,16 @@ struct BalanceRequest {
     available: String,
 }
 
-async fn set_balance(
-    AxumState(sim): AxumState<Simulator>,
-    Json(request): Json<BalanceRequest>,
-) -> Response {
+async fn set_balance(AxumState(sim): AxumState<Simulator>, Json(request): Json<BalanceRequest>) -> Response {
     let Some(cents) = parse_cents(&request.available) else {
-        return admin_error(
-            StatusCode::BAD_REQUEST,
-            "available must be a decimal string like \"10.00\"",
-        );
+        return admin_error(StatusCode::BAD_REQUEST, "available must be a decimal string like \"10.00\"");
     };
     let mut state = sim.inner.lock();
     let Some(account) = state.accounts.get_mut(&request.account_id) else {
         return admin_error(StatusCode::NOT_FOUND, "no such account_id");
     };
     account.available_cents = cents;
-    Json(json!({"account_id": account.account_id, "available": format_cents(cents)}))
-        .into_response()
+    Json(json!({"account_id": account.account_id, "available": format_cents(cents)})).into_response()
 }
 
 #[derive(Deserialize)]
@@ -94,10 +78,7 @@ struct RepairRequest {
     access_token: String,
 }
 
-async fn repair_item(
-    AxumState(sim): AxumState<Simulator>,
-    Json(request): Json<RepairRequest>,
-) -> Response {
+async fn repair_item(AxumState(sim): AxumState<Simulator>, Json(request): Json<RepairRequest>) -> Response {
     let mut state = sim.inner.lock();
     let Some(item) = state.items.get_mut(&request.access_token) else {
         return admin_error(StatusCode::NOT_FOUND, "no item for this access_token");

@@ -23,22 +23,12 @@ impl PlaidError {
         error_code: &'static str,
         message: impl Into<String>,
     ) -> Self {
-        Self {
-            status,
-            error_type,
-            error_code,
-            message: message.into(),
-        }
+        Self { status, error_type, error_code, message: message.into() }
     }
 
     /// 400 INVALID_REQUEST/INVALID_FIELD; the message names the field.
     pub fn invalid_field(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_REQUEST",
-            "INVALID_FIELD",
-            message,
-        )
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "INVALID_FIELD", message)
     }
 
     pub fn missing_fields(fields: &[&str]) -> Self {
@@ -46,10 +36,7 @@ impl PlaidError {
             StatusCode::BAD_REQUEST,
             "INVALID_REQUEST",
             "MISSING_FIELDS",
-            format!(
-                "the following required fields are missing: {}",
-                fields.join(", ")
-            ),
+            format!("the following required fields are missing: {}", fields.join(", ")),
         )
     }
 
@@ -163,9 +150,6 @@ mod tests {
         ] {
             assert!(body.get(key).is_some(), "{key}");
         }
-        assert_eq!(
-            body["documentation_url"],
-            "https://plaid.com/docs/errors/invalid-input/#invalid_account_id"
-        );
+        assert_eq!(body["documentation_url"], "https://plaid.com/docs/errors/invalid-input/#invalid_account_id");
     }
 }

@@ -53,20 +53,13 @@ pub struct Fault {
 
 impl From<FaultRequest> for Fault {
     fn from(r: FaultRequest) -> Self {
-        Fault {
-            endpoint: r.endpoint,
-            kind: r.kind,
-            remaining: r.times,
-            delay: Duration::from_millis(r.delay_ms),
-        }
+        Fault { endpoint: r.endpoint, kind: r.kind, remaining: r.times, delay: Duration::from_millis(r.delay_ms) }
     }
 }
 
 /// Takes one use of the oldest armed fault for `endpoint`, dropping faults that are spent.
 pub fn take(faults: &mut Vec<Fault>, endpoint: &str) -> Option<Fault> {
-    let index = faults
-        .iter()
-        .position(|f| f.endpoint == endpoint && f.remaining > 0)?;
+    let index = faults.iter().position(|f| f.endpoint == endpoint && f.remaining > 0)?;
     let fault = &mut faults[index];
     fault.remaining -= 1;
     let taken = fault.clone();
@@ -81,23 +74,12 @@ mod tests {
     use super::*;
 
     fn fault(endpoint: &str, kind: FaultKind, times: u32) -> Fault {
-        Fault {
-            endpoint: endpoint.into(),
-            kind,
-            remaining: times,
-            delay: Duration::ZERO,
-        }
+        Fault { endpoint: endpoint.into(), kind, remaining: times, delay: Duration::ZERO }
     }
 
     #[test]
     fn kinds_are_spelled_as_documented() {
-        for name in [
-            "error_500",
-            "error_500_after_commit",
-            "rate_limit",
-            "delay",
-            "delay_after_commit",
-        ] {
+        for name in ["error_500", "error_500_after_commit", "rate_limit", "delay", "delay_after_commit"] {
             let parsed: Result<FaultKind, _> = serde_json::from_value(serde_json::json!(name));
             assert!(parsed.is_ok(), "{name}");
         }
@@ -105,22 +87,11 @@ mod tests {
 
     #[test]
     fn faults_are_spent_in_order_and_per_endpoint() {
-        let mut faults = vec![
-            fault("/transfer/create", FaultKind::RateLimit, 2),
-            fault("/transfer/create", FaultKind::Error500, 1),
-        ];
+        let mut faults =
+            vec![fault("/transfer/create", FaultKind::RateLimit, 2), fault("/transfer/create", FaultKind::Error500, 1)];
         assert!(take(&mut faults, "/transfer/get").is_none());
-        let kinds: Vec<_> = std::iter::from_fn(|| take(&mut faults, "/transfer/create"))
-            .map(|f| f.kind)
-            .collect();
-        assert_eq!(
-            kinds,
-            [
-                FaultKind::RateLimit,
-                FaultKind::RateLimit,
-                FaultKind::Error500
-            ]
-        );
+        let kinds: Vec<_> = std::iter::from_fn(|| take(&mut faults, "/transfer/create")).map(|f| f.kind).collect();
+        assert_eq!(kinds, [FaultKind::RateLimit, FaultKind::RateLimit, FaultKind::Error500]);
         assert!(faults.is_empty());
     }
 }

@@ -162,19 +162,13 @@ impl Simulator {
             authorization_ttl: config.authorization_ttl,
         };
         Self {
-            inner: Arc::new(Inner {
-                settings,
-                signer: WebhookSigner::generate(),
-                state: Mutex::new(State::default()),
-            }),
+            inner: Arc::new(Inner { settings, signer: WebhookSigner::generate(), state: Mutex::new(State::default()) }),
         }
     }
 
     /// All Plaid paths plus the `/sim/*` admin paths.
     pub fn router(&self) -> axum::Router {
-        handlers::routes()
-            .merge(admin::routes())
-            .with_state(self.clone())
+        handlers::routes().merge(admin::routes()).with_state(self.clone())
     }
 
     /// Binds `addr` (port 0 picks a free port) and serves in the background.
@@ -251,11 +245,7 @@ impl RunningSimulator {
 
     /// `http://127.0.0.1:PORT` (the loopback address even when bound to 0.0.0.0).
     pub fn base_url(&self) -> String {
-        let ip = if self.addr.ip().is_unspecified() {
-            std::net::IpAddr::from([127, 0, 0, 1])
-        } else {
-            self.addr.ip()
-        };
+        let ip = if self.addr.ip().is_unspecified() { std::net::IpAddr::from([127, 0, 0, 1]) } else { self.addr.ip() };
         format!("http://{}", SocketAddr::new(ip, self.addr.port()))
     }
 
@@ -275,9 +265,7 @@ pub async fn run_standalone(config: SimConfig, addr: SocketAddr) -> anyhow::Resu
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "plaid simulator listening");
     let app = Simulator::new(config).router();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("plaid simulator stopped");
     Ok(())
 }

@@ -32,9 +32,7 @@ pub fn format_cents(cents: i64) -> String {
 pub fn cents_to_json_number(cents: i64) -> serde_json::Value {
     // i64 cents up to 2^53 convert to f64 exactly, and dividing by 100 gives the nearest double to
     // the decimal, which is what Plaid itself sends.
-    serde_json::Number::from_f64(cents as f64 / 100.0)
-        .map(serde_json::Value::Number)
-        .unwrap_or(serde_json::Value::Null)
+    serde_json::Number::from_f64(cents as f64 / 100.0).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
 }
 
 #[cfg(test)]
@@ -50,9 +48,7 @@ mod tests {
 
     #[test]
     fn rejects_other_shapes() {
-        for bad in [
-            "10", "10.0", "10.000", ".50", "-1.00", "1e3.00", "1,00", " 1.00", "1.0a",
-        ] {
+        for bad in ["10", "10.0", "10.000", ".50", "-1.00", "1e3.00", "1,00", " 1.00", "1.0a"] {
             assert_eq!(parse_cents(bad), None, "{bad}");
         }
     }

@@ -139,32 +139,19 @@ pub struct State {
 impl State {
     /// The item behind an access token, or Plaid's INVALID_ACCESS_TOKEN.
     pub fn item(&self, access_token: &str) -> Result<&Item, PlaidError> {
-        self.items
-            .get(access_token)
-            .ok_or_else(PlaidError::invalid_access_token)
+        self.items.get(access_token).ok_or_else(PlaidError::invalid_access_token)
     }
 
     pub fn item_mut(&mut self, access_token: &str) -> Result<&mut Item, PlaidError> {
-        self.items
-            .get_mut(access_token)
-            .ok_or_else(PlaidError::invalid_access_token)
+        self.items.get_mut(access_token).ok_or_else(PlaidError::invalid_access_token)
     }
 
     /// An account that belongs to `item`, or Plaid's INVALID_ACCOUNT_ID.
     pub fn account_on_item(&self, item: &Item, account_id: &str) -> Result<&Account, PlaidError> {
-        self.accounts
-            .get(account_id)
-            .filter(|a| a.item_id == item.item_id)
-            .ok_or_else(PlaidError::invalid_account_id)
+        self.accounts.get(account_id).filter(|a| a.item_id == item.item_id).ok_or_else(PlaidError::invalid_account_id)
     }
 
-    pub fn push_event(
-        &mut self,
-        transfer: &Transfer,
-        event_type: &str,
-        failure_reason: Value,
-        now: OffsetDateTime,
-    ) {
+    pub fn push_event(&mut self, transfer: &Transfer, event_type: &str, failure_reason: Value, now: OffsetDateTime) {
         let event_id = self.events.last().map_or(1, |e| e.event_id + 1);
         self.events.push(TransferEvent {
             event_id,
@@ -199,6 +186,5 @@ pub fn request_id() -> String {
 /// RFC 3339 in UTC with whole seconds, the way Plaid prints `created`.
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }

@@ -12,10 +12,7 @@ use serde_json::{Map, Value};
 
 use super::errors::PlaidError;
 
-const SPEC_JSON: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/fixtures/plaid-openapi-subset.json"
-));
+const SPEC_JSON: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/plaid-openapi-subset.json"));
 
 /// The parsed spec, or `Null` if the embedded file were ever broken (then every body is accepted
 /// unchecked and an error is logged, rather than panicking inside a request).
@@ -63,8 +60,7 @@ fn flatten<'a>(schema: &'a Value, out: &mut ObjectSchema<'a>) {
         }
     }
     if let Some(required) = schema.get("required").and_then(Value::as_array) {
-        out.required
-            .extend(required.iter().filter_map(Value::as_str));
+        out.required.extend(required.iter().filter_map(Value::as_str));
     }
     if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
         for part in parts {
@@ -75,10 +71,7 @@ fn flatten<'a>(schema: &'a Value, out: &mut ObjectSchema<'a>) {
 
 /// The request schema of a path, or `None` when the spec does not describe it.
 fn request_schema(path: &str) -> Option<&'static Value> {
-    spec()
-        .get("paths")?
-        .get(path)?
-        .pointer("/post/requestBody/content/application~1json/schema")
+    spec().get("paths")?.get(path)?.pointer("/post/requestBody/content/application~1json/schema")
 }
 
 /// Whether the spec describes this path.
@@ -95,30 +88,19 @@ pub fn validate_request(path: &str, body: &Map<String, Value>) -> Result<(), Pla
     let mut object = ObjectSchema::default();
     flatten(schema, &mut object);
 
-    let mut unknown: Vec<&str> = body
-        .keys()
-        .map(String::as_str)
-        .filter(|k| !object.properties.contains_key(*k))
-        .collect();
+    let mut unknown: Vec<&str> =
+        body.keys().map(String::as_str).filter(|k| !object.properties.contains_key(*k)).collect();
     if !unknown.is_empty() {
         unknown.sort_unstable();
         return Err(PlaidError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "INVALID_REQUEST",
             "UNKNOWN_FIELDS",
-            format!(
-                "the following fields are not recognized by this endpoint: {}",
-                unknown.join(", ")
-            ),
+            format!("the following fields are not recognized by this endpoint: {}", unknown.join(", ")),
         ));
     }
 
-    let missing: Vec<&str> = object
-        .required
-        .iter()
-        .copied()
-        .filter(|k| !body.contains_key(*k))
-        .collect();
+    let missing: Vec<&str> = object.required.iter().copied().filter(|k| !body.contains_key(*k)).collect();
     if !missing.is_empty() {
         return Err(PlaidError::missing_fields(&missing));
     }
@@ -136,13 +118,7 @@ fn check_field(name: &str, value: &Value, prop: &Value) -> Result<(), PlaidError
     let prop = effective(prop);
     let nullable = prop.get("nullable").and_then(Value::as_bool) == Some(true);
     if value.is_null() {
-        return if nullable {
-            Ok(())
-        } else {
-            Err(PlaidError::invalid_field(format!(
-                "{name} must not be null"
-            )))
-        };
+        return if nullable { Ok(()) } else { Err(PlaidError::invalid_field(format!("{name} must not be null"))) };
     }
     if let Some(ty) = prop.get("type").and_then(Value::as_str) {
         let ok = match ty {
@@ -155,49 +131,28 @@ fn check_field(name: &str, value: &Value, prop: &Value) -> Result<(), PlaidError
             _ => true,
         };
         if !ok {
-            return Err(PlaidError::invalid_field(format!(
-                "{name} must be of type {ty}"
-            )));
+            return Err(PlaidError::invalid_field(format!("{name} must be of type {ty}")));
         }
     }
-    if let (Some(s), Some(max)) = (
-        value.as_str(),
-        prop.get("maxLength").and_then(Value::as_u64),
-    ) {
+    if let (Some(s), Some(max)) = (value.as_str(), prop.get("maxLength").and_then(Value::as_u64)) {
         if s.chars().count() as u64 > max {
-            return Err(PlaidError::invalid_field(format!(
-                "{name} must be at most {max} characters long"
-            )));
+            return Err(PlaidError::invalid_field(format!("{name} must be at most {max} characters long")));
         }
     }
-    if let (Some(s), Some(min)) = (
-        value.as_str(),
-        prop.get("minLength").and_then(Value::as_u64),
-    ) {
+    if let (Some(s), Some(min)) = (value.as_str(), prop.get("minLength").and_then(Value::as_u64)) {
         if (s.chars().count() as u64) < min {
-            return Err(PlaidError::invalid_field(format!(
-                "{name} must be at least {min} characters long"
-            )));
+            return Err(PlaidError::invalid_field(format!("{name} must be at least {min} characters long")));
         }
     }
     if let Some(allowed) = prop.get("enum").and_then(Value::as_array) {
         if !allowed.contains(value) {
             let names: Vec<&str> = allowed.iter().filter_map(Value::as_str).collect();
-            return Err(PlaidError::invalid_field(format!(
-                "{name} must be one of: {}",
-                names.join(", ")
-            )));
+            return Err(PlaidError::invalid_field(format!("{name} must be one of: {}", names.join(", "))));
         }
     }
     if let Some(n) = value.as_f64() {
-        let below = prop
-            .get("minimum")
-            .and_then(Value::as_f64)
-            .is_some_and(|min| n < min);
-        let above = prop
-            .get("maximum")
-            .and_then(Value::as_f64)
-            .is_some_and(|max| n > max);
+        let below = prop.get("minimum").and_then(Value::as_f64).is_some_and(|min| n < min);
+        let above = prop.get("maximum").and_then(Value::as_f64).is_some_and(|max| n > max);
         if below || above {
             return Err(PlaidError::invalid_field(format!("{name} is out of range")));
         }
@@ -238,8 +193,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_named() {
-        let err =
-            validate_request("/item/get", &body(json!({"access_token": "a", "x": 1}))).unwrap_err();
+        let err = validate_request("/item/get", &body(json!({"access_token": "a", "x": 1}))).unwrap_err();
         assert_eq!(err.error_code, "UNKNOWN_FIELDS");
         assert!(err.message.ends_with(": x"));
     }
@@ -248,10 +202,8 @@ mod tests {
     fn enum_through_ref_and_all_of_is_checked() {
         let err = validate_request(
             "/transfer/create",
-            &body(
-                json!({"access_token": "a", "account_id": "b", "authorization_id": "c",
-                "description": "d", "network": "carrier-pigeon"}),
-            ),
+            &body(json!({"access_token": "a", "account_id": "b", "authorization_id": "c",
+                "description": "d", "network": "carrier-pigeon"})),
         )
         .unwrap_err();
         assert_eq!(err.error_code, "INVALID_FIELD");
@@ -260,16 +212,8 @@ mod tests {
 
     #[test]
     fn nullable_fields_accept_null_and_bounds_apply() {
-        assert!(validate_request(
-            "/transfer/event/sync",
-            &body(json!({"after_id": 0, "count": null}))
-        )
-        .is_ok());
-        let err = validate_request(
-            "/transfer/event/sync",
-            &body(json!({"after_id": 0, "count": 501})),
-        )
-        .unwrap_err();
+        assert!(validate_request("/transfer/event/sync", &body(json!({"after_id": 0, "count": null}))).is_ok());
+        let err = validate_request("/transfer/event/sync", &body(json!({"after_id": 0, "count": 501}))).unwrap_err();
         assert!(err.message.starts_with("count"));
     }
 }

@@ -51,10 +51,8 @@ impl WebhookSigner {
     /// The public key as Plaid's `JWKPublicKey`.
     pub fn jwk(&self) -> Value {
         let point = self.key.verifying_key().to_encoded_point(false);
-        let coordinate = |c: Option<&p256::FieldBytes>| {
-            c.map(|bytes| URL_SAFE_NO_PAD.encode(bytes))
-                .unwrap_or_default()
-        };
+        let coordinate =
+            |c: Option<&p256::FieldBytes>| c.map(|bytes| URL_SAFE_NO_PAD.encode(bytes)).unwrap_or_default();
         json!({
             "alg": "ES256",
             "crv": "P-256",
@@ -75,17 +73,11 @@ impl WebhookSigner {
             "iat": iat,
             "request_body_sha256": hex::encode(Sha256::digest(body)),
         });
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(header.to_string()),
-            URL_SAFE_NO_PAD.encode(payload.to_string())
-        );
+        let signing_input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(payload.to_string()));
         // JWS ES256 wants the raw 64-byte r||s, which is what `Signature::to_bytes` gives.
         let signature: Signature = self.key.sign(signing_input.as_bytes());
-        format!(
-            "{signing_input}.{}",
-            URL_SAFE_NO_PAD.encode(signature.to_bytes())
-        )
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
     }
 
     /// Signs and POSTs `body` to `url` in a background task. Must be called inside a Tokio runtime.

@@ -69,11 +69,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         let Some(class) = ach_class else {
             return Err(PlaidError::missing_fields(&["ach_class"]));
         };
-        let allowed: &[&str] = if transfer_type == "credit" {
-            &["ccd", "ppd"]
-        } else {
-            &["ccd", "tel", "web"]
-        };
+        let allowed: &[&str] = if transfer_type == "credit" { &["ccd", "ppd"] } else { &["ccd", "tel", "web"] };
         if !allowed.contains(&class) {
             return Err(transfer_error(
                 "TRANSFER_FORBIDDEN_ACH_CLASS",
@@ -81,9 +77,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
             ));
         }
     } else if transfer_type != "credit" {
-        return Err(PlaidError::invalid_field(format!(
-            "network {network} only supports credit transfers"
-        )));
+        return Err(PlaidError::invalid_field(format!("network {network} only supports credit transfers")));
     }
     if network_max_cents(network).is_some_and(|max| amount_cents > max) {
         return Err(transfer_error(
@@ -98,13 +92,8 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         .ok_or_else(|| PlaidError::missing_fields(&["user.legal_name"]))?;
 
     let item = ctx.state.item(str_field(body, "access_token")?)?;
-    let account = ctx
-        .state
-        .account_on_item(item, str_field(body, "account_id")?)?;
-    if !matches!(
-        account.subtype.as_str(),
-        "checking" | "savings" | "cash management"
-    ) {
+    let account = ctx.state.account_on_item(item, str_field(body, "account_id")?)?;
+    if !matches!(account.subtype.as_str(), "checking" | "savings" | "cash management") {
         return Err(transfer_error(
             "TRANSFER_UNSUPPORTED_ACCOUNT_TYPE",
             "only checking, savings and cash management accounts can be used for transfers",
@@ -118,10 +107,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
     } else if amount_cents > settings.per_transfer_limit_cents {
         let limit = format_cents(settings.per_transfer_limit_cents);
         let description = format!("Transfer amount exceeds the per-transfer limit of {limit}.");
-        (
-            Decision::Declined,
-            Some(("TRANSFER_LIMIT_REACHED", description)),
-        )
+        (Decision::Declined, Some(("TRANSFER_LIMIT_REACHED", description)))
     } else if transfer_type == "credit" {
         if amount_cents > settings.ledger_available_cents {
             (Decision::Declined, Some(("NSF", nsf_description())))
@@ -146,9 +132,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         network: network.to_owned(),
         ach_class: ach_class.filter(|_| is_ach(network)).map(str::to_owned),
         amount_cents,
-        iso_currency_code: opt_str(body, "iso_currency_code")
-            .unwrap_or("USD")
-            .to_owned(),
+        iso_currency_code: opt_str(body, "iso_currency_code").unwrap_or("USD").to_owned(),
         user: user_in_response(legal_name, body.get("user")),
         wire_details: body.get("wire_details").cloned().unwrap_or(Value::Null),
         decision,
@@ -160,13 +144,9 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
     // Idempotency does not apply to user_action_required: after the user fixes the Item, a
     // retry with the same key must get a fresh decision (NOTES §3).
     if let Some(key) = idempotency_key.filter(|_| decision != Decision::UserActionRequired) {
-        ctx.state
-            .idempotency
-            .insert(key.to_owned(), authorization.id.clone());
+        ctx.state.idempotency.insert(key.to_owned(), authorization.id.clone());
     }
-    ctx.state
-        .authorizations
-        .insert(authorization.id.clone(), authorization);
+    ctx.state.authorizations.insert(authorization.id.clone(), authorization);
     Ok(response)
 }
 
@@ -176,14 +156,8 @@ fn nsf_description() -> String {
 
 /// `TransferUserInResponse`: every key present, the optional ones null when not sent.
 fn user_in_response(legal_name: &str, user: Option<&Value>) -> Value {
-    let field = |name: &str| {
-        user.and_then(|u| u.get(name))
-            .cloned()
-            .unwrap_or(Value::Null)
-    };
-    let address = user
-        .and_then(|u| u.get("address"))
-        .filter(|a| a.is_object());
+    let field = |name: &str| user.and_then(|u| u.get(name)).cloned().unwrap_or(Value::Null);
+    let address = user.and_then(|u| u.get("address")).filter(|a| a.is_object());
     let address = address.map(|a| {
         let part = |name: &str| a.get(name).cloned().unwrap_or(Value::Null);
         json!({
@@ -221,10 +195,7 @@ pub fn authorization_json(a: &Authorization) -> Value {
     if let Some(class) = &a.ach_class {
         proposed["ach_class"] = json!(class);
     }
-    let rationale = a
-        .rationale
-        .as_ref()
-        .map(|(code, description)| json!({"code": code, "description": description}));
+    let rationale = a.rationale.as_ref().map(|(code, description)| json!({"code": code, "description": description}));
     json!({
         "id": a.id,
         "created": rfc3339(a.created),
@@ -240,9 +211,11 @@ pub fn authorization_json(a: &Authorization) -> Value {
 pub fn cancel(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
     let id = str_field(body, "authorization_id")?;
     // Plaid documents neither error below; INVALID_FIELD naming the field is our guess.
-    let authorization = ctx.state.authorizations.get_mut(id).ok_or_else(|| {
-        PlaidError::invalid_field("authorization_id does not match any authorization")
-    })?;
+    let authorization = ctx
+        .state
+        .authorizations
+        .get_mut(id)
+        .ok_or_else(|| PlaidError::invalid_field("authorization_id does not match any authorization"))?;
     if authorization.transfer_id.is_some() {
         return Err(PlaidError::invalid_field(
             "authorization_id has already been used to create a transfer and cannot be cancelled",

@@ -35,11 +35,8 @@ const UPDATE_MODE_LIFETIME: Duration = Duration::minutes(30);
 const NEW_ITEM_LIFETIME: Duration = Duration::hours(4);
 
 pub fn link_token_create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
-    let has_client_user_id = body
-        .get("user")
-        .and_then(|u| u.get("client_user_id"))
-        .and_then(Value::as_str)
-        .is_some_and(|id| !id.is_empty());
+    let has_client_user_id =
+        body.get("user").and_then(|u| u.get("client_user_id")).and_then(Value::as_str).is_some_and(|id| !id.is_empty());
     if !has_client_user_id && opt_str(body, "user_id").is_none() {
         return Err(PlaidError::missing_fields(&["user.client_user_id"]));
     }
@@ -50,11 +47,7 @@ pub fn link_token_create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
         }
         None => false,
     };
-    let lifetime = if update_mode {
-        UPDATE_MODE_LIFETIME
-    } else {
-        NEW_ITEM_LIFETIME
-    };
+    let lifetime = if update_mode { UPDATE_MODE_LIFETIME } else { NEW_ITEM_LIFETIME };
     Ok(json!({
         "link_token": format!("link-sandbox-{}", uuid::Uuid::new_v4()),
         "expiration": rfc3339(ctx.now + lifetime),
@@ -126,11 +119,7 @@ pub fn public_token_exchange(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, Pl
 
 /// The `Item` schema object (every required key, nullable ones as null).
 pub fn item_json(item: &Item) -> Value {
-    let error = if item.login_required {
-        PlaidError::item_login_required().to_item_value()
-    } else {
-        Value::Null
-    };
+    let error = if item.login_required { PlaidError::item_login_required().to_item_value() } else { Value::Null };
     json!({
         "item_id": item.item_id,
         "institution_id": item.institution_id,

@@ -87,36 +87,24 @@ pub fn routes() -> Router<Simulator> {
     for &path in PLAID_PATHS {
         router = router.route(
             path,
-            post(
-                move |AxumState(sim): AxumState<Simulator>, headers: HeaderMap, body: Bytes| async move {
-                    // Like Plaid, finish (and log) the call even if the client hangs up: a
-                    // client timeout must not undo work the server has done.
-                    tokio::spawn(plaid_call(sim, path, headers, body))
-                        .await
-                        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-                },
-            ),
+            post(move |AxumState(sim): AxumState<Simulator>, headers: HeaderMap, body: Bytes| async move {
+                // Like Plaid, finish (and log) the call even if the client hangs up: a
+                // client timeout must not undo work the server has done.
+                tokio::spawn(plaid_call(sim, path, headers, body))
+                    .await
+                    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+            }),
         );
     }
     router.fallback(not_found)
 }
 
 async fn not_found() -> Response {
-    let error = PlaidError::new(
-        StatusCode::NOT_FOUND,
-        "INVALID_REQUEST",
-        "NOT_FOUND",
-        "not found",
-    );
+    let error = PlaidError::new(StatusCode::NOT_FOUND, "INVALID_REQUEST", "NOT_FOUND", "not found");
     (error.status, Json(error.to_body(&request_id()))).into_response()
 }
 
-async fn plaid_call(
-    sim: Simulator,
-    path: &'static str,
-    headers: HeaderMap,
-    raw: Bytes,
-) -> Response {
+async fn plaid_call(sim: Simulator, path: &'static str, headers: HeaderMap, raw: Bytes) -> Response {
     let request_id = request_id();
     let at = OffsetDateTime::now_utc();
     let parsed = parse_body(&headers, &raw);
@@ -173,17 +161,9 @@ fn parse_body(headers: &HeaderMap, raw: &[u8]) -> Result<Body, PlaidError> {
 /// Credentials from the body or the `PLAID-CLIENT-ID`/`PLAID-SECRET` headers, then the schema.
 fn check(sim: &Inner, path: &str, headers: &HeaderMap, body: &Body) -> Result<(), PlaidError> {
     let from_header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let client_id = body
-        .get("client_id")
-        .and_then(Value::as_str)
-        .or_else(|| from_header("plaid-client-id"));
-    let secret = body
-        .get("secret")
-        .and_then(Value::as_str)
-        .or_else(|| from_header("plaid-secret"));
-    if client_id != Some(sim.settings.client_id.as_str())
-        || secret != Some(sim.settings.secret.as_str())
-    {
+    let client_id = body.get("client_id").and_then(Value::as_str).or_else(|| from_header("plaid-client-id"));
+    let secret = body.get("secret").and_then(Value::as_str).or_else(|| from_header("plaid-secret"));
+    if client_id != Some(sim.settings.client_id.as_str()) || secret != Some(sim.settings.secret.as_str()) {
         return Err(PlaidError::new(
             StatusCode::BAD_REQUEST,
             "INVALID_INPUT",
@@ -227,40 +207,25 @@ fn execute(sim: &Inner, path: &str, body: &Body) -> Result<Value, PlaidError> {
         return Err(PlaidError::internal());
     };
     let mut state = sim.lock();
-    let mut ctx = Ctx {
-        sim,
-        state: &mut state,
-        now: OffsetDateTime::now_utc(),
-    };
+    let mut ctx = Ctx { sim, state: &mut state, now: OffsetDateTime::now_utc() };
     endpoint(&mut ctx, body)
 }
 
 /// The request fields `/sim/calls` may show. Never the secret or the access token itself.
 fn call_fields(body: &Body) -> Map<String, Value> {
     let mut fields = Map::new();
-    for key in [
-        "authorization_id",
-        "transfer_id",
-        "idempotency_key",
-        "account_id",
-        "amount",
-    ] {
+    for key in ["authorization_id", "transfer_id", "idempotency_key", "account_id", "amount"] {
         if let Some(value) = body.get(key) {
             fields.insert(key.to_owned(), value.clone());
         }
     }
-    fields.insert(
-        "access_token_present".to_owned(),
-        Value::Bool(body.contains_key("access_token")),
-    );
+    fields.insert("access_token_present".to_owned(), Value::Bool(body.contains_key("access_token")));
     fields
 }
 
 /// A required string field (presence is already checked by the schema).
 pub fn str_field<'a>(body: &'a Body, name: &str) -> Result<&'a str, PlaidError> {
-    body.get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| PlaidError::missing_fields(&[name]))
+    body.get(name).and_then(Value::as_str).ok_or_else(|| PlaidError::missing_fields(&[name]))
 }
 
 /// An optional string field; null counts as absent.

@@ -17,18 +17,8 @@ use super::{opt_str, str_field, Body, Ctx};
 
 /// The two accounts every sandbox Item gets: (name, official name, subtype, mask).
 const SANDBOX_ACCOUNTS: [(&str, &str, &str, &str); 2] = [
-    (
-        "Plaid Checking",
-        "Plaid Gold Standard 0% Interest Checking",
-        "checking",
-        "0000",
-    ),
-    (
-        "Plaid Saving",
-        "Plaid Silver Standard 0.1% Interest Saving",
-        "savings",
-        "1111",
-    ),
+    ("Plaid Checking", "Plaid Gold Standard 0% Interest Checking", "checking", "0000"),
+    ("Plaid Saving", "Plaid Silver Standard 0.1% Interest Saving", "savings", "1111"),
 ];
 
 pub fn public_token_create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
@@ -44,23 +34,12 @@ pub fn public_token_create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, Plai
     let products: Vec<String> = body
         .get("initial_products")
         .and_then(Value::as_array)
-        .map(|p| {
-            p.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_owned)
-                .collect()
-        })
+        .map(|p| p.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
     if products.is_empty() {
-        return Err(PlaidError::invalid_field(
-            "initial_products must contain at least one product",
-        ));
+        return Err(PlaidError::invalid_field("initial_products must contain at least one product"));
     }
-    let webhook = body
-        .get("options")
-        .and_then(|o| o.get("webhook"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let webhook = body.get("options").and_then(|o| o.get("webhook")).and_then(Value::as_str).map(str::to_owned);
 
     let item_id = plaid_id();
     let mut account_ids = Vec::new();
@@ -96,9 +75,7 @@ pub fn public_token_create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, Plai
         },
     );
     let public_token = format!("public-sandbox-{}", uuid::Uuid::new_v4());
-    ctx.state
-        .public_tokens
-        .insert(public_token.clone(), (access_token, ctx.now));
+    ctx.state.public_tokens.insert(public_token.clone(), (access_token, ctx.now));
     Ok(json!({"public_token": public_token}))
 }
 
@@ -144,15 +121,13 @@ pub fn item_fire_webhook(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
 pub fn send_item_error(sim: &Inner, item: &Item) {
     if let Some(url) = &item.webhook {
         let error = PlaidError::item_login_required().to_webhook_value();
-        sim.signer
-            .send(url, &item_webhook("ERROR", &item.item_id, Some(error)));
+        sim.signer.send(url, &item_webhook("ERROR", &item.item_id, Some(error)));
     }
 }
 
 pub fn send_login_repaired(sim: &Inner, item: &Item) {
     if let Some(url) = &item.webhook {
-        sim.signer
-            .send(url, &item_webhook("LOGIN_REPAIRED", &item.item_id, None));
+        sim.signer.send(url, &item_webhook("LOGIN_REPAIRED", &item.item_id, None));
     }
 }
 
@@ -161,19 +136,14 @@ fn may_move(from: &str, to: &str, network: &str, transfer_type: &str) -> bool {
     match (from, to) {
         ("pending", "posted" | "failed") => true,
         ("posted", "settled" | "returned") => true,
-        ("settled", "funds_available") => {
-            transfer_type == "debit" && matches!(network, "ach" | "same-day-ach")
-        }
+        ("settled", "funds_available") => transfer_type == "debit" && matches!(network, "ach" | "same-day-ach"),
         _ => false,
     }
 }
 
 pub fn transfer_simulate(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
     let event_type = str_field(body, "event_type")?;
-    if !matches!(
-        event_type,
-        "posted" | "settled" | "failed" | "funds_available" | "returned"
-    ) {
+    if !matches!(event_type, "posted" | "settled" | "failed" | "funds_available" | "returned") {
         return Err(PlaidError::invalid_field(
             "event_type must be one of: posted, settled, failed, funds_available, returned",
         ));
@@ -185,12 +155,7 @@ pub fn transfer_simulate(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
         .transfers
         .get_mut(transfer_id)
         .ok_or_else(|| PlaidError::invalid_field("transfer_id does not match any transfer"))?;
-    if !may_move(
-        &transfer.status,
-        event_type,
-        &transfer.network,
-        &transfer.transfer_type,
-    ) {
+    if !may_move(&transfer.status, event_type, &transfer.network, &transfer.transfer_type) {
         return Err(PlaidError::invalid_field(format!(
             "event_type {event_type} cannot be simulated for a transfer in status {}",
             transfer.status
@@ -202,13 +167,7 @@ pub fn transfer_simulate(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
             .and_then(|f| f.get("failure_code"))
             .cloned()
             // A return without a code is reported as R01 (insufficient funds), Sandbox's default.
-            .unwrap_or_else(|| {
-                if event_type == "returned" {
-                    json!("R01")
-                } else {
-                    Value::Null
-                }
-            });
+            .unwrap_or_else(|| if event_type == "returned" { json!("R01") } else { Value::Null });
         let description = given
             .and_then(|f| f.get("description"))
             .cloned()
@@ -220,8 +179,7 @@ pub fn transfer_simulate(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
     transfer.status = event_type.to_owned();
     transfer.failure_reason = failure_reason.clone();
     let transfer = transfer.clone();
-    ctx.state
-        .push_event(&transfer, event_type, failure_reason, ctx.now);
+    ctx.state.push_event(&transfer, event_type, failure_reason, ctx.now);
     if let Some(url) = opt_str(body, "webhook") {
         ctx.sim.signer.send(url, &transfer_events_update());
     }
@@ -229,9 +187,7 @@ pub fn transfer_simulate(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
 }
 
 pub fn transfer_fire_webhook(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
-    ctx.sim
-        .signer
-        .send(str_field(body, "webhook")?, &transfer_events_update());
+    ctx.sim.signer.send(str_field(body, "webhook")?, &transfer_events_update());
     Ok(json!({}))
 }
 

@@ -16,9 +16,7 @@ use super::{opt_str, str_field, Body, Ctx};
 pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
     let authorization_id = str_field(body, "authorization_id")?;
     let item = ctx.state.item(str_field(body, "access_token")?)?;
-    let account = ctx
-        .state
-        .account_on_item(item, str_field(body, "account_id")?)?;
+    let account = ctx.state.account_on_item(item, str_field(body, "account_id")?)?;
     let authorization = ctx
         .state
         .authorizations
@@ -26,22 +24,14 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         .filter(|a| a.item_id == item.item_id)
         // Plaid does not document the unknown-authorization error; INVALID_FIELD is our guess.
         .ok_or_else(|| {
-            PlaidError::invalid_field(
-                "authorization_id does not match any authorization for this access_token",
-            )
+            PlaidError::invalid_field("authorization_id does not match any authorization for this access_token")
         })?;
     if authorization.account_id != account.account_id {
-        return Err(PlaidError::invalid_field(
-            "account_id does not match the account of the authorization",
-        ));
+        return Err(PlaidError::invalid_field("account_id does not match the account of the authorization"));
     }
     // Idempotency comes before every state check, so a retry after a lost answer still gets the
     // transfer even if the authorization has expired since.
-    if let Some(existing) = authorization
-        .transfer_id
-        .as_ref()
-        .and_then(|id| ctx.state.transfers.get(id))
-    {
+    if let Some(existing) = authorization.transfer_id.as_ref().and_then(|id| ctx.state.transfers.get(id)) {
         return Ok(json!({"transfer": transfer_json(existing)}));
     }
     if item.login_required {
@@ -57,9 +47,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
     // Plaid does not document the errors for cancelled or expired authorizations; we answer
     // INVALID_FIELD like the documented declined case.
     if authorization.cancelled {
-        return Err(PlaidError::invalid_field(
-            "authorization_id refers to a cancelled authorization",
-        ));
+        return Err(PlaidError::invalid_field("authorization_id refers to a cancelled authorization"));
     }
     let ttl = Duration::try_from(ctx.sim.settings.authorization_ttl).unwrap_or(Duration::MAX);
     if ctx.now - authorization.created > ttl {
@@ -72,16 +60,10 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         None => authorization.amount_cents,
     };
     if amount_cents > authorization.amount_cents {
-        return Err(PlaidError::invalid_field(
-            "amount must not exceed the authorized amount",
-        ));
+        return Err(PlaidError::invalid_field("amount must not exceed the authorized amount"));
     }
     let description = str_field(body, "description")?;
-    let max_description = if matches!(authorization.network.as_str(), "ach" | "same-day-ach") {
-        10
-    } else {
-        15
-    };
+    let max_description = if matches!(authorization.network.as_str(), "ach" | "same-day-ach") { 10 } else { 15 };
     if description.chars().count() > max_description {
         return Err(PlaidError::invalid_field(format!(
             "description must be at most {max_description} characters for network {}",
@@ -107,8 +89,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         wire_details: authorization.wire_details.clone(),
     };
     let response = json!({"transfer": transfer_json(&transfer)});
-    ctx.state
-        .push_event(&transfer, "pending", Value::Null, ctx.now);
+    ctx.state.push_event(&transfer, "pending", Value::Null, ctx.now);
     if let Some(a) = ctx.state.authorizations.get_mut(authorization_id) {
         a.transfer_id = Some(transfer.id.clone());
     }
@@ -117,21 +98,12 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
 }
 
 pub fn get(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
-    let transfer_id = match (
-        opt_str(body, "transfer_id"),
-        opt_str(body, "authorization_id"),
-    ) {
+    let transfer_id = match (opt_str(body, "transfer_id"), opt_str(body, "authorization_id")) {
         (Some(id), None) => Some(id),
-        (None, Some(authorization_id)) => ctx
-            .state
-            .authorizations
-            .get(authorization_id)
-            .and_then(|a| a.transfer_id.as_deref()),
-        _ => {
-            return Err(PlaidError::invalid_field(
-                "exactly one of transfer_id or authorization_id must be provided",
-            ))
+        (None, Some(authorization_id)) => {
+            ctx.state.authorizations.get(authorization_id).and_then(|a| a.transfer_id.as_deref())
         }
+        _ => return Err(PlaidError::invalid_field("exactly one of transfer_id or authorization_id must be provided")),
     };
     // Plaid does not document the not-found error; INVALID_FIELD is our guess.
     let transfer = transfer_id
@@ -145,17 +117,9 @@ const DEFAULT_SYNC_COUNT: u64 = 100;
 pub fn event_sync(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
     // Type and bounds (after_id >= 0, count 1..=500) are checked against the schema already.
     let after_id = body.get("after_id").and_then(Value::as_u64).unwrap_or(0);
-    let count = body
-        .get("count")
-        .and_then(Value::as_u64)
-        .unwrap_or(DEFAULT_SYNC_COUNT);
+    let count = body.get("count").and_then(Value::as_u64).unwrap_or(DEFAULT_SYNC_COUNT);
     let count = usize::try_from(count).unwrap_or(usize::MAX);
-    let newer: Vec<&TransferEvent> = ctx
-        .state
-        .events
-        .iter()
-        .filter(|e| e.event_id > after_id)
-        .collect();
+    let newer: Vec<&TransferEvent> = ctx.state.events.iter().filter(|e| e.event_id > after_id).collect();
     let page: Vec<Value> = newer.iter().take(count).map(|e| event_json(e)).collect();
     Ok(json!({
         "transfer_events": page,

@@ -1,0 +1,260 @@
+//! Approvers: enrollment, sign-in (password + TOTP, lockout, every attempt audited), and
+//! session authentication with idle and absolute timeouts.
+
+use super::{now_ms, Context};
+use crate::audit::{self, AuditFields};
+use crate::auth::totp::{self, TotpCode, TotpRejection, TotpSecret};
+use crate::auth::{millis, password, tokens};
+use crate::domain::{ApproverId, ItemId};
+use crate::error::{Error, Result};
+use crate::store::approvers::{self, ApproverRecord, NewApprover};
+use crate::store::sessions::{self, SessionRecord};
+use crate::store::{items, Store, StoreError, Tx};
+use axum::http::StatusCode;
+
+pub const ROLES: [&str; 3] = ["approver", "compliance", "admin"];
+const SESSION_PREFIX: &str = "css_";
+
+pub struct Enrollment {
+    pub id: ApproverId,
+    /// Only when Countersign generated it; shown once.
+    pub generated_password: Option<String>,
+    pub otpauth_uri: String,
+    pub totp_secret_base32: String,
+}
+
+pub async fn add_approver(
+    store: &Store,
+    master_key: &crate::crypto::MasterKey,
+    username: &str,
+    role: &str,
+    password: Option<&str>,
+    items_scope: Option<&[ItemId]>,
+) -> Result<Enrollment> {
+    let username = username.trim();
+    let valid_name = (1..=64).contains(&username.len())
+        && username.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
+    if !valid_name {
+        return Err(Error::bad_request("invalid_username", "username: 1 to 64 of letters, digits, . _ - @"));
+    }
+    if !ROLES.contains(&role) {
+        return Err(Error::bad_request("invalid_role", "role must be approver, compliance or admin"));
+    }
+    if password.is_some_and(|p| p.chars().count() < 12) {
+        return Err(Error::bad_request("weak_password", "passwords must be at least 12 characters"));
+    }
+    let generated_password = password.is_none().then(password::generate_password);
+    let chosen = password.map(str::to_owned).or_else(|| generated_password.clone()).unwrap_or_default();
+    let password_hash = hash_blocking(chosen).await?;
+    let secret = TotpSecret::generate();
+    let otpauth_uri = secret.enrollment_uri(username).ok_or_else(|| anyhow::anyhow!("enrollment URI"))?;
+    let totp_secret_base32 = secret.base32().ok_or_else(|| anyhow::anyhow!("base32 secret"))?;
+    let id = ApproverId::generate();
+    let now = now_ms();
+    let roles = vec![role.to_owned()];
+    let mut tx = store.begin().await?;
+    if let Some(scope) = items_scope {
+        for item in scope {
+            if items::find_by_id_in(&mut tx, item).await?.is_none() {
+                return Err(Error::unprocessable("unknown_item", format!("item {item} is not registered")));
+            }
+        }
+    }
+    let inserted = approvers::insert(
+        &mut tx,
+        NewApprover {
+            id: &id,
+            username,
+            password_hash: &password_hash,
+            totp_secret_enc: &master_key.encrypt(&secret.to_base64())?,
+            roles: &roles,
+            items: items_scope,
+            now_ms: now,
+        },
+    )
+    .await;
+    match inserted {
+        Err(e) if e.is_unique_violation() => {
+            return Err(Error::conflict("approver_exists", format!("an approver named {username:?} already exists")))
+        }
+        other => other?,
+    }
+    let fields = approver_event("approver.enrolled", Some(&id), "success", None, now);
+    audit::append(&mut tx, fields).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Enrollment { id, generated_password, otpauth_uri, totp_secret_base32 })
+}
+
+async fn hash_blocking(password: String) -> Result<String> {
+    let hashed =
+        tokio::task::spawn_blocking(move || password::hash_password(&password)).await.map_err(anyhow::Error::from)?;
+    Ok(hashed?)
+}
+
+fn approver_event(
+    event: &str,
+    approver: Option<&ApproverId>,
+    outcome: &str,
+    error: Option<&str>,
+    now: i64,
+) -> AuditFields {
+    AuditFields {
+        occurred_at: now,
+        event_type: event.to_owned(),
+        approver_id: approver.map(ToString::to_string),
+        outcome: outcome.to_owned(),
+        error_code: error.map(str::to_owned),
+        ..AuditFields::default()
+    }
+}
+
+pub struct NewSession {
+    pub token: String,
+    pub session_id: String,
+    pub expires_at: i64,
+}
+
+fn invalid_credentials() -> Error {
+    Error::client(StatusCode::UNAUTHORIZED, "invalid_credentials", "username, password or code is wrong")
+}
+
+fn locked() -> Error {
+    Error::forbidden("account_locked", "too many failed attempts; try again later")
+}
+
+/// Password + TOTP sign-in. Unknown users, wrong passwords and wrong codes look the same from
+/// outside; each attempt is audited; repeated failures lock the approver out.
+pub async fn sign_in(ctx: &Context, username: &str, password_text: &str, code: &str) -> Result<NewSession> {
+    let now = now_ms();
+    let Some(approver) = approvers::find_by_username(ctx.store.reader(), username.trim()).await? else {
+        let attempt = password_text.to_owned();
+        let _ = tokio::task::spawn_blocking(move || password::verify_against_dummy(&attempt)).await;
+        audit_outside(ctx, approver_event("approver.sign_in", None, "error", Some("unknown_user"), now)).await?;
+        return Err(invalid_credentials());
+    };
+    if approver.locked_until > now {
+        audit_outside(ctx, approver_event("approver.sign_in", Some(&approver.id), "error", Some("locked"), now))
+            .await?;
+        return Err(locked());
+    }
+    let (attempt, phc) = (password_text.to_owned(), approver.password_hash.clone());
+    let password_ok = tokio::task::spawn_blocking(move || password::verify_password(&attempt, &phc))
+        .await
+        .map_err(anyhow::Error::from)?;
+    let step = match (password_ok, check_code(ctx, &approver, code, now)) {
+        (true, Ok(step)) => step,
+        (false, _) => return Err(fail(ctx, &approver, "approver.sign_in", "bad_password", now).await),
+        (true, Err(rejection)) => return Err(fail(ctx, &approver, "approver.sign_in", rejection, now).await),
+    };
+    let mut tx = ctx.store.begin().await?;
+    if !approvers::advance_totp_step(&mut tx, &approver.id, step).await? {
+        drop(tx);
+        return Err(fail(ctx, &approver, "approver.sign_in", "totp_reused", now).await);
+    }
+    approvers::reset_failures(&mut tx, &approver.id).await?;
+    let token = tokens::generate(SESSION_PREFIX);
+    let session = SessionRecord {
+        id: format!("ses_{}", uuid::Uuid::now_v7().simple()),
+        approver_id: approver.id.clone(),
+        authenticated_at: now,
+        last_seen_at: now,
+        expires_at: now + millis(ctx.sessions.absolute),
+        revoked: false,
+    };
+    sessions::insert(&mut tx, &session, &token.hash).await?;
+    audit::append(&mut tx, approver_event("approver.sign_in", Some(&approver.id), "success", None, now)).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(NewSession { token: token.token, session_id: session.id, expires_at: session.expires_at })
+}
+
+/// Verifies a typed TOTP code against the approver's secret; the caller advances the step.
+pub fn check_code(ctx: &Context, approver: &ApproverRecord, code: &str, now_ms: i64) -> Result<i64, &'static str> {
+    let code = TotpCode::parse(code).ok_or("bad_totp")?;
+    let secret = ctx
+        .master_key
+        .decrypt(&approver.totp_secret_enc)
+        .ok()
+        .and_then(|s| TotpSecret::from_base64(&s))
+        .ok_or("bad_totp")?;
+    let now_unix = u64::try_from(now_ms / 1000).unwrap_or(0);
+    let last = u64::try_from(approver.last_totp_step).unwrap_or(0);
+    match totp::verify(&secret, &code, now_unix, last) {
+        Ok(step) => i64::try_from(step).map_err(|_| "bad_totp"),
+        Err(TotpRejection::Invalid) => Err("bad_totp"),
+        Err(TotpRejection::Replayed) => Err("totp_reused"),
+    }
+}
+
+/// Counts a failure (locking out at the limit), audits it, and returns the error to show.
+pub async fn fail(ctx: &Context, approver: &ApproverRecord, event: &str, reason: &str, now: i64) -> Error {
+    let result: Result<i64> = async {
+        let mut tx = ctx.store.begin().await?;
+        let lock_until = now + millis(ctx.sessions.lockout);
+        let failures = approvers::record_failure(&mut tx, &approver.id, ctx.sessions.max_failures, lock_until).await?;
+        audit::append(&mut tx, approver_event(event, Some(&approver.id), "error", Some(reason), now)).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+        Ok(failures)
+    }
+    .await;
+    match result {
+        Err(error) => error,
+        Ok(failures) if failures >= ctx.sessions.max_failures => locked(),
+        Ok(_) if event == "approver.sign_in" => invalid_credentials(),
+        Ok(_) if reason == "totp_reused" => {
+            Error::client(StatusCode::UNAUTHORIZED, "totp_reused", "this code was already used; wait for the next one")
+        }
+        Ok(_) => Error::client(StatusCode::UNAUTHORIZED, "invalid_totp", "the TOTP code is wrong"),
+    }
+}
+
+async fn audit_outside(ctx: &Context, fields: AuditFields) -> Result<()> {
+    let mut tx = ctx.store.begin().await?;
+    audit::append(&mut tx, fields).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
+
+/// An authenticated approver and the session they used.
+#[derive(Debug, Clone)]
+pub struct ApproverSession {
+    pub approver: ApproverRecord,
+    pub session: SessionRecord,
+}
+
+/// Resolves a bearer session token, enforcing revocation, idle and absolute timeouts.
+pub async fn authenticate(ctx: &Context, presented: &str) -> Result<ApproverSession> {
+    let unauthorized = || {
+        Error::client(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "sign in again: the session is missing, expired or revoked",
+        )
+    };
+    let hash = tokens::hash_presented(SESSION_PREFIX, presented).ok_or_else(unauthorized)?;
+    let session = sessions::find_by_token_hash(ctx.store.reader(), &hash).await?.ok_or_else(unauthorized)?;
+    let now = now_ms();
+    let idle_over = now - session.last_seen_at > millis(ctx.sessions.idle);
+    if session.revoked || now >= session.expires_at || idle_over {
+        return Err(unauthorized());
+    }
+    let approver = approvers::find(ctx.store.reader(), &session.approver_id).await?.ok_or_else(unauthorized)?;
+    if approver.locked_until > now {
+        return Err(locked());
+    }
+    // Sliding the idle timeout costs a write; once every few seconds is plenty.
+    if now - session.last_seen_at > 5_000 {
+        let mut tx = ctx.store.begin().await?;
+        sessions::touch(&mut tx, &session.id, now).await?;
+        tx.commit().await.map_err(StoreError::from)?;
+    }
+    Ok(ApproverSession { approver, session })
+}
+
+pub async fn sign_out(ctx: &Context, who: &ApproverSession) -> Result<()> {
+    let mut tx: Tx = ctx.store.begin().await?;
+    sessions::revoke(&mut tx, &who.session.id).await?;
+    audit::append(&mut tx, approver_event("approver.sign_out", Some(&who.approver.id), "success", None, now_ms()))
+        .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}

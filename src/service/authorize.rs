@@ -1,0 +1,155 @@
+//! Asking Plaid for a risk decision on a stored `proposed` request, and applying it.
+//!
+//! Shared by propose, edit, renew and the reconciler. The request already carries its Plaid
+//! idempotency key, so asking again after a crash or timeout returns the same authorization.
+
+use super::idempotency::{self, IdempotencyKey};
+use super::propose::{reply_for, Reply};
+use super::{now_ms, parse_rfc3339_ms, trail, Context};
+use crate::audit;
+use crate::domain::{AgentId, Event, RequestState, TransferIntent};
+use crate::error::Result;
+use crate::plaid::types::{AuthorizationCreateRequest, AuthorizationUser, Decision};
+use crate::plaid::PlaidError;
+use crate::store::requests::{self, Changes, RequestRecord};
+use crate::store::{items, StoreError};
+
+/// Where a request's reply must also be stored (the agent's Idempotency-Key), if anywhere.
+pub type ReplyTo<'a> = Option<(&'a AgentId, &'a IdempotencyKey)>;
+
+pub enum Authorized {
+    /// Plaid decided (or definitely refused); the request left `proposed`.
+    Settled { record: RequestRecord, reply: Reply },
+    /// No definite answer; the request is still `proposed` and may be asked again.
+    Indeterminate(PlaidError),
+}
+
+struct Settlement {
+    event: Event,
+    changes: Changes,
+    plaid_request_id: Option<String>,
+}
+
+pub async fn authorize(ctx: &Context, record: &RequestRecord, reply_to: ReplyTo<'_>) -> Result<Authorized> {
+    let intent =
+        TransferIntent::from_json(&record.intent).map_err(|e| anyhow::anyhow!("stored intent: {}", e.message))?;
+    let item = items::find(ctx.store.reader(), &record.item_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the request's item is gone"))?;
+    let access_token = ctx.master_key.decrypt(&item.access_token_enc)?;
+    let plaid_request = AuthorizationCreateRequest {
+        access_token: &access_token,
+        account_id: intent.account_id.as_str(),
+        transfer_type: intent.transfer_type.as_str(),
+        network: intent.network.as_str(),
+        amount: intent.amount.to_string(),
+        ach_class: intent.ach_class.map(|c| c.as_str()),
+        user: AuthorizationUser { legal_name: intent.legal_name.as_str() },
+        idempotency_key: &record.plaid_idempotency_key,
+    };
+    let settlement = match ctx.plaid.authorize_transfer(&plaid_request).await {
+        Ok(response) => {
+            let authorization = response.authorization;
+            let rationale = authorization.decision_rationale.clone();
+            let mut changes = Changes {
+                authorization_id: Some(authorization.id.clone()),
+                decision_rationale_code: rationale.as_ref().map(|r| r.code.clone()),
+                decision_rationale_description: rationale.map(|r| r.description),
+                ..Changes::default()
+            };
+            let event = match authorization.decision {
+                Decision::Approved => {
+                    let authorized_at = parse_rfc3339_ms(&authorization.created).unwrap_or_else(now_ms);
+                    changes.decision = Some("approved".into());
+                    changes.authorized_at = Some(authorized_at);
+                    changes.expires_at = Some(ctx.window.expires_at(authorized_at));
+                    changes.payload_hash = Some(intent.payload_hash(&authorization.id));
+                    Event::PlaidApproved
+                }
+                Decision::Declined => {
+                    changes.decision = Some("declined".into());
+                    Event::PlaidDeclined
+                }
+                Decision::UserActionRequired => {
+                    changes.decision = Some("user_action_required".into());
+                    attach_link_token(ctx, &access_token, record, &mut changes).await;
+                    Event::PlaidNeedsUserAction
+                }
+                Decision::Unknown => {
+                    changes.error_code = Some("unknown_plaid_decision".into());
+                    changes.error_message = Some("Plaid returned a decision this version does not know".into());
+                    Event::PlaidFailed
+                }
+            };
+            Settlement { event, changes, plaid_request_id: Some(response.request_id) }
+        }
+        Err(error) if error.is_login_required() => {
+            let mut changes = Changes { decision: Some("user_action_required".into()), ..Changes::default() };
+            attach_link_token(ctx, &access_token, record, &mut changes).await;
+            Settlement {
+                event: Event::PlaidNeedsUserAction,
+                changes,
+                plaid_request_id: error.request_id().map(Into::into),
+            }
+        }
+        Err(error) if error.is_indeterminate() => return Ok(Authorized::Indeterminate(error)),
+        Err(error) => Settlement {
+            event: Event::PlaidFailed,
+            plaid_request_id: error.request_id().map(Into::into),
+            changes: Changes {
+                error_code: error.code().map(Into::into),
+                error_message: Some(error.to_string()),
+                ..Changes::default()
+            },
+        },
+    };
+    settle(ctx, record, settlement, reply_to).await
+}
+
+/// Applies Plaid's decision with a compare-and-set from `proposed`, audits it and stores the reply.
+async fn settle(
+    ctx: &Context,
+    record: &RequestRecord,
+    settlement: Settlement,
+    reply_to: ReplyTo<'_>,
+) -> Result<Authorized> {
+    let now = now_ms();
+    let target = RequestState::Proposed.apply(settlement.event).map_err(anyhow::Error::from)?;
+    let mut tx = ctx.store.begin().await?;
+    let won =
+        requests::transition(&mut tx, &record.id, &[RequestState::Proposed], target, &settlement.changes, now).await?;
+    let current = requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| anyhow::anyhow!("request vanished"))?;
+    if won {
+        let outcome = match target {
+            RequestState::PendingApproval => "success",
+            RequestState::Declined => "declined_by_plaid",
+            RequestState::ActionRequired => "action_required",
+            _ => "error",
+        };
+        let mut fields = trail::for_request(&current, "transfer.authorization", outcome, now);
+        fields.plaid_endpoint = Some("/transfer/authorization/create".into());
+        fields.action_type = Some("authorization".into());
+        fields.plaid_request_id = settlement.plaid_request_id;
+        fields.error_code = current.decision_rationale_code.clone().or_else(|| current.error_code.clone());
+        audit::append(&mut tx, fields).await?;
+    }
+    let reply = reply_for(&current);
+    if let Some((agent, key)) = reply_to {
+        idempotency::finish(&mut tx, agent, key, reply.status, &reply.body).await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    ctx.notify_change();
+    Ok(Authorized::Settled { record: current, reply })
+}
+
+/// An update-mode Link token lets the end user repair the item. If Plaid can't make one now, the
+/// request still ends where it must and says why.
+pub async fn attach_link_token(ctx: &Context, access_token: &str, record: &RequestRecord, changes: &mut Changes) {
+    match ctx.plaid.update_mode_link_token(access_token, record.item_id.as_str()).await {
+        Ok(link) => changes.link_token = Some(link.link_token),
+        Err(error) => {
+            changes.error_code = Some("link_token_unavailable".into());
+            changes.error_message = Some(format!("could not create an update-mode Link token: {error}"));
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Approvers decide: approval tokens (with TOTP step-up), approve (quorum, separation of duties),
+//! reject, and approve with edits (a new request version; earlier approvals stop counting).
+//!
+//! Every refusal has its own code. Every decision locks the request row first, so racing
+//! approvers serialize and the quorum count sees all committed approvals.
+
+use super::approvers::{check_code, fail, ApproverSession};
+use super::authorize::{authorize, Authorized};
+use super::cancel::release_authorization;
+use super::propose::{insert_proposed, NewVersion};
+use super::{execute, now_ms, trail, Context};
+use crate::audit;
+use crate::auth::approval_token::{self, Binding, TokenRejection};
+use crate::auth::millis;
+use crate::domain::intent::Description;
+use crate::domain::{Event, Money, RequestId, RequestState, Tier, TransferIntent};
+use crate::error::{Error, Result};
+use crate::store::approvals::{self, NewApproval};
+use crate::store::requests::{self, Changes, RequestRecord};
+use crate::store::{agents, approvers, StoreError, Tx};
+use axum::http::StatusCode;
+
+pub struct TokenGrant {
+    pub approval_token: String,
+    pub expires_at: i64,
+    pub step_up: bool,
+}
+
+/// The request, if this approver may decide on it at all.
+pub(crate) async fn load_for(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Result<RequestRecord> {
+    let record = requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
+    if !who.approver.has_role("approver") {
+        return Err(Error::forbidden("not_an_approver", "this account does not have the approver role"));
+    }
+    if !approvers::may_approve_for(ctx.store.reader(), &who.approver, &record.item_id).await? {
+        return Err(Error::forbidden("approver_not_allowed", "you may not approve transfers for this item"));
+    }
+    let agent =
+        agents::find(ctx.store.reader(), &record.agent_id).await?.ok_or_else(|| anyhow::anyhow!("agent missing"))?;
+    if agent.owner == who.approver.username {
+        return Err(Error::forbidden("owner_cannot_approve", "you own the agent that proposed this transfer"));
+    }
+    Ok(record)
+}
+
+/// Still waiting for approvals, inside its window.
+fn check_open(record: &RequestRecord, now: i64) -> Result<()> {
+    if record.state != RequestState::PendingApproval {
+        return Err(Error::conflict("already_decided", format!("the request is already {}", record.state)));
+    }
+    if record.expires_at.is_none_or(|at| at <= now) {
+        return Err(Error::conflict("window_passed", "Plaid's authorization window for this request has passed"));
+    }
+    Ok(())
+}
+
+fn pinned_hash(record: &RequestRecord) -> Result<&str> {
+    record
+        .payload_hash
+        .as_deref()
+        .ok_or_else(|| Error::conflict("already_decided", "the request has no pinned payload"))
+}
+
+fn needs_recent_sign_in(record: &RequestRecord) -> bool {
+    record.tier == Tier::MultiParty || record.approvals_required > 1
+}
+
+/// Step 1 of approving: prove presence (TOTP when step-up applies) and get a 2-minute,
+/// single-use token bound to what you were shown.
+pub async fn issue_token(
+    ctx: &Context,
+    who: &ApproverSession,
+    id: &RequestId,
+    shown_hash: &str,
+    code: Option<&str>,
+) -> Result<TokenGrant> {
+    let now = now_ms();
+    let record = load_for(ctx, who, id).await?;
+    check_open(&record, now)?;
+    let pinned = pinned_hash(&record)?;
+    if shown_hash != pinned {
+        return Err(payload_mismatch());
+    }
+    let already = approvals::for_request(ctx.store.reader(), id).await?;
+    if already.iter().any(|a| a.approver_id == who.approver.id) {
+        return Err(Error::conflict("already_approved", "you already approved this request"));
+    }
+    if needs_recent_sign_in(&record) && now - who.session.authenticated_at > millis(ctx.sessions.recent_auth) {
+        return Err(Error::client(
+            StatusCode::UNAUTHORIZED,
+            "reauthentication_required",
+            "multi-party approvals need a sign-in within the last 15 minutes; sign in again",
+        ));
+    }
+    let mut tx = ctx.store.begin().await?;
+    if record.step_up {
+        let code = code.ok_or_else(|| Error::bad_request("totp_required", "this amount needs a fresh TOTP code"))?;
+        let step = match check_code(ctx, &who.approver, code, now) {
+            Ok(step) => step,
+            Err(reason) => {
+                drop(tx);
+                return Err(fail(ctx, &who.approver, "approval_token.step_up", reason, now).await);
+            }
+        };
+        if !approvers::advance_totp_step(&mut tx, &who.approver.id, step).await? {
+            drop(tx);
+            return Err(fail(ctx, &who.approver, "approval_token.step_up", "totp_reused", now).await);
+        }
+        approvers::reset_failures(&mut tx, &who.approver.id).await?;
+    }
+    let mut fields = trail::for_request(&record, "approval_token.issued", "success", now);
+    fields.approver_id = Some(who.approver.id.to_string());
+    audit::append(&mut tx, fields).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    let binding = binding(who, id, pinned);
+    let (token, claims) =
+        approval_token::mint(&ctx.approval_key, &binding, record.step_up, now / 1000, approval_token::MAX_TTL_SECONDS)?;
+    Ok(TokenGrant { approval_token: token, expires_at: claims.exp * 1000, step_up: claims.step_up })
+}
+
+fn binding<'a>(who: &'a ApproverSession, id: &'a RequestId, hash: &'a str) -> Binding<'a> {
+    Binding {
+        approver_id: who.approver.id.as_str(),
+        request_id: id.as_str(),
+        payload_hash: hash,
+        session_id: &who.session.id,
+    }
+}
+
+fn payload_mismatch() -> Error {
+    Error::conflict("payload_hash_mismatch", "the request changed since you looked at it; review it again")
+}
+
+fn token_error(rejection: TokenRejection) -> Error {
+    match rejection {
+        TokenRejection::WrongPayloadHash => payload_mismatch(),
+        other => Error::forbidden(other.code(), "the approval token is not valid for this action; request a new one"),
+    }
+}
+
+/// Verifies an approval token for this approver, request and pinned hash.
+fn verify_token(
+    ctx: &Context,
+    who: &ApproverSession,
+    record: &RequestRecord,
+    token: &str,
+    now: i64,
+) -> Result<approval_token::ApprovalClaims> {
+    let pinned = pinned_hash(record)?;
+    let claims = approval_token::verify(&ctx.approval_key, token, &binding(who, &record.id, pinned), now / 1000)
+        .map_err(token_error)?;
+    if record.step_up && !claims.step_up {
+        return Err(Error::forbidden(
+            "step_up_required",
+            "this amount needs an approval token minted with a TOTP code",
+        ));
+    }
+    Ok(claims)
+}
+
+/// Marks the token used; a second use of the same token is refused.
+async fn spend_token(
+    tx: &mut Tx,
+    claims: &approval_token::ApprovalClaims,
+    who: &ApproverSession,
+    id: &RequestId,
+    now: i64,
+) -> Result<()> {
+    match approvals::use_token(tx, &claims.jti, &who.approver.id, id, now).await {
+        Err(e) if e.is_unique_violation() => {
+            Err(Error::conflict("approval_token_reused", "this approval token was already used"))
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Locks a pending request for a decision; refuses if someone decided first or the window passed.
+async fn lock_open(tx: &mut Tx, id: &RequestId, now: i64) -> Result<RequestRecord> {
+    let locked = requests::lock_in_state(tx, id, RequestState::PendingApproval, now).await?;
+    let current = requests::find_in(tx, id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
+    if !locked {
+        return Err(Error::conflict("already_decided", format!("the request is already {}", current.state)));
+    }
+    check_open(&current, now)?;
+    Ok(current)
+}
+
+/// Records one approval and, when the quorum is met, moves the request to `approved`.
+/// Returns whether it did.
+async fn record_approval(
+    tx: &mut Tx,
+    record: &RequestRecord,
+    who: &ApproverSession,
+    claims: &approval_token::ApprovalClaims,
+    now: i64,
+) -> Result<bool> {
+    let pinned = pinned_hash(record)?;
+    let approval = NewApproval {
+        request_id: &record.id,
+        approver_id: &who.approver.id,
+        payload_hash: pinned,
+        step_up_at: claims.step_up.then_some(claims.iat * 1000),
+        token_jti: &claims.jti,
+        now_ms: now,
+    };
+    match approvals::insert(tx, approval).await {
+        Err(e) if e.is_unique_violation() => {
+            return Err(Error::conflict("already_approved", "you already approved this request"))
+        }
+        other => other?,
+    }
+    let mut fields = trail::for_request(record, "transfer.approval", "success", now);
+    fields.approver_id = Some(who.approver.id.to_string());
+    fields.approval_timestamp = Some(now);
+    audit::append(tx, fields).await?;
+
+    let counted = approvals::for_request_in(tx, &record.id).await?.iter().filter(|a| a.payload_hash == pinned).count();
+    if (counted as i64) < record.approvals_required {
+        return Ok(false);
+    }
+    let target = record.state.apply(Event::QuorumMet).map_err(anyhow::Error::from)?;
+    if !requests::transition(tx, &record.id, &[RequestState::PendingApproval], target, &Changes::default(), now).await?
+    {
+        return Err(Error::conflict("already_decided", "the request was decided concurrently"));
+    }
+    let mut fields = trail::for_request(record, "transfer.approved", "success", now);
+    fields.approver_id = Some(who.approver.id.to_string());
+    fields.approval_timestamp = Some(now);
+    audit::append(tx, fields).await?;
+    Ok(true)
+}
+
+pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token: &str) -> Result<RequestRecord> {
+    let now = now_ms();
+    let record = load_for(ctx, who, id).await?;
+    let claims = verify_token(ctx, who, &record, token, now)?;
+    let mut tx = ctx.store.begin().await?;
+    let current = lock_open(&mut tx, id, now).await?;
+    if current.payload_hash.as_deref() != Some(claims.payload_hash.as_str()) {
+        return Err(payload_mismatch());
+    }
+    spend_token(&mut tx, &claims, who, id, now).await?;
+    let quorum = record_approval(&mut tx, &current, who, &claims, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    ctx.notify_change();
+    if quorum {
+        execute::execute(ctx, id).await?;
+    }
+    requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))
+}
+
+pub async fn reject(ctx: &Context, who: &ApproverSession, id: &RequestId, reason: &str) -> Result<RequestRecord> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(Error::bad_request("reason_required", "give a reason (1 to 500 characters) for rejecting"));
+    }
+    let now = now_ms();
+    load_for(ctx, who, id).await?;
+    let mut tx = ctx.store.begin().await?;
+    let current = lock_open(&mut tx, id, now).await?;
+    let changes = Changes { rejection_reason: Some(reason.to_owned()), ..Changes::default() };
+    let target = current.state.apply(Event::Rejected).map_err(anyhow::Error::from)?;
+    requests::transition(&mut tx, id, &[RequestState::PendingApproval], target, &changes, now).await?;
+    let mut fields = trail::for_request(&current, "transfer.rejected", "rejected_by_human", now);
+    fields.approver_id = Some(who.approver.id.to_string());
+    fields.approval_timestamp = Some(now);
+    audit::append(&mut tx, fields).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    ctx.notify_change();
+    release_authorization(ctx, &current).await;
+    requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))
+}
+
+/// What an approver may change: a lower amount and/or another description.
+pub struct Edit<'a> {
+    pub amount: Option<&'a str>,
+    pub description: Option<&'a str>,
+}
+
+/// Approve with edits: the old version is superseded (its approvals stop counting and its
+/// authorization is cancelled), a new version gets its own Plaid authorization and hash, and the
+/// editor's approval counts for it.
+pub async fn edit(
+    ctx: &Context,
+    who: &ApproverSession,
+    id: &RequestId,
+    token: &str,
+    edit: Edit<'_>,
+) -> Result<RequestRecord> {
+    let now = now_ms();
+    let record = load_for(ctx, who, id).await?;
+    let claims = verify_token(ctx, who, &record, token, now)?;
+    let old_intent =
+        TransferIntent::from_json(&record.intent).map_err(|e| anyhow::anyhow!("stored intent: {}", e.message))?;
+    let new_intent = edited(&old_intent, &edit)?;
+
+    let mut tx = ctx.store.begin().await?;
+    let current = lock_open(&mut tx, id, now).await?;
+    spend_token(&mut tx, &claims, who, id, now).await?;
+    let target = current.state.apply(Event::Edited).map_err(anyhow::Error::from)?;
+    requests::transition(&mut tx, id, &[RequestState::PendingApproval], target, &Changes::default(), now).await?;
+    let mut fields = trail::for_request(&current, "transfer.superseded", "success", now);
+    fields.approver_id = Some(who.approver.id.to_string());
+    audit::append(&mut tx, fields).await?;
+    let version = NewVersion { intent: &new_intent, supersedes: Some(id), renews: None, version: current.version + 1 };
+    let new = insert_proposed(&mut tx, ctx, version, now).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    ctx.notify_change();
+    release_authorization(ctx, &current).await;
+
+    if let Authorized::Settled { record: settled, .. } = authorize(ctx, &new, None).await? {
+        if settled.state == RequestState::PendingApproval {
+            let now = now_ms();
+            let mut tx = ctx.store.begin().await?;
+            let locked = lock_open(&mut tx, &settled.id, now).await?;
+            let new_claims =
+                approval_token::ApprovalClaims { payload_hash: pinned_hash(&locked)?.to_owned(), ..claims };
+            let quorum = record_approval(&mut tx, &locked, who, &new_claims, now).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            ctx.notify_change();
+            if quorum {
+                execute::execute(ctx, &settled.id).await?;
+            }
+        }
+    }
+    requests::find(ctx.store.reader(), &new.id).await?.ok_or_else(|| Error::not_found("transfer request"))
+}
+
+fn edited(old: &TransferIntent, edit: &Edit<'_>) -> Result<TransferIntent> {
+    let mut new = old.clone();
+    if let Some(amount) = edit.amount {
+        let amount = Money::parse(amount.trim()).map_err(|e| Error::unprocessable("invalid_amount", e.to_string()))?;
+        if amount.is_zero() || amount > old.amount {
+            return Err(Error::unprocessable("invalid_amount", "an edit may only lower the amount (and not to zero)"));
+        }
+        new.amount = amount;
+    }
+    if let Some(description) = edit.description {
+        new.description =
+            Description::parse(description, new.network).map_err(|e| Error::unprocessable(e.code, e.message))?;
+    }
+    if &new == old {
+        return Err(Error::unprocessable("nothing_to_edit", "give a lower amount or a new description"));
+    }
+    Ok(new)
+}
+
+/// The approver's inbox: pending requests they may decide, soonest expiry first.
+pub async fn inbox(ctx: &Context, who: &ApproverSession) -> Result<Vec<super::view::ApproverRequestView>> {
+    let mut views = Vec::new();
+    for record in requests::pending(ctx.store.reader(), now_ms(), 200).await? {
+        if load_for(ctx, who, &record.id).await.is_ok() {
+            let approvals = approvals::for_request(ctx.store.reader(), &record.id).await?;
+            views.push(super::view::ApproverRequestView::new(&record, &approvals));
+        }
+    }
+    Ok(views)
+}
+
+/// One request as an approver sees it, with its approvals.
+pub async fn show(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Result<super::view::ApproverRequestView> {
+    let record = load_for(ctx, who, id).await?;
+    let approvals = approvals::for_request(ctx.store.reader(), id).await?;
+    Ok(super::view::ApproverRequestView::new(&record, &approvals))
+}

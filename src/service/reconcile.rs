@@ -1,0 +1,107 @@
+//! The reconciler finishes work a process started and did not finish — because it crashed, or
+//! Plaid never answered. It runs on every replica; a lease (compare-and-set on `updated_at`)
+//! gives each stale request to one of them at a time.
+//!
+//! - `approved` but never claimed → execute.
+//! - `executing` → ask Plaid for the transfer by authorization id; if there is none and the
+//!   authorization is still alive, create again (Plaid dedupes on the authorization id); if it
+//!   has lapsed, the transfer can no longer be made: fail.
+//! - `proposed` → ask Plaid for the authorization again with the stored idempotency key.
+
+use super::authorize::authorize;
+use super::execute::{self, finish};
+use super::{now_ms, Context};
+use crate::auth::millis;
+use crate::domain::{Event, RequestId, RequestState};
+use crate::error::Result;
+use crate::store::requests::{self, Changes};
+use crate::store::StoreError;
+use std::time::Duration;
+
+const BATCH: i64 = 50;
+
+/// One pass; returns how many requests it moved along.
+pub async fn reconcile_once(ctx: &Context) -> Result<usize> {
+    let stale_before = now_ms() - millis(ctx.reconcile_after);
+    let mut handled = 0;
+    for state in [RequestState::Approved, RequestState::Executing, RequestState::Proposed] {
+        for (id, seen) in requests::stale(ctx.store.reader(), state, stale_before, BATCH).await? {
+            if take_over(ctx, &id, state, seen).await? {
+                reconcile_one(ctx, &id, state).await?;
+                handled += 1;
+            }
+        }
+    }
+    Ok(handled)
+}
+
+async fn take_over(ctx: &Context, id: &RequestId, state: RequestState, seen: i64) -> Result<bool> {
+    let mut tx = ctx.store.begin().await?;
+    let won = requests::take_lease(&mut tx, id, state, seen, now_ms()).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(won)
+}
+
+async fn reconcile_one(ctx: &Context, id: &RequestId, state: RequestState) -> Result<()> {
+    let Some(record) = requests::find(ctx.store.reader(), id).await? else { return Ok(()) };
+    match state {
+        RequestState::Approved => execute::execute(ctx, id).await,
+        RequestState::Proposed => authorize(ctx, &record, None).await.map(|_| ()),
+        RequestState::Executing => {
+            let Some(authorization_id) = record.authorization_id.clone() else { return Ok(()) };
+            match ctx.plaid.transfer_by_authorization(&authorization_id).await {
+                Ok(found) => {
+                    let changes = Changes {
+                        transfer_id: Some(found.transfer.id),
+                        transfer_status: Some(found.transfer.status),
+                        ..Changes::default()
+                    };
+                    finish(
+                        ctx,
+                        &record,
+                        Event::TransferCreated,
+                        changes,
+                        "success",
+                        record.payload_hash.clone(),
+                        Some(found.request_id),
+                    )
+                    .await
+                }
+                Err(error) if error.is_indeterminate() => Ok(()),
+                Err(_) => {
+                    // Plaid knows no transfer for this authorization.
+                    let alive = record.authorized_at.is_some_and(|at| now_ms() < at + millis(ctx.window.ttl));
+                    if alive {
+                        execute::create(ctx, &record).await
+                    } else {
+                        let changes = Changes {
+                            error_code: Some("authorization_expired".into()),
+                            error_message: Some(
+                                "the authorization lapsed before the transfer could be confirmed; no transfer exists"
+                                    .into(),
+                            ),
+                            ..Changes::default()
+                        };
+                        finish(ctx, &record, Event::PlaidFailed, changes, "error", None, None).await
+                    }
+                }
+            }
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Runs the reconciler until `shutdown` fires.
+pub async fn run(ctx: Context, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(error) = reconcile_once(&ctx).await {
+            tracing::error!(error = %error, "reconciliation pass failed");
+        }
+    }
+}
