@@ -52,6 +52,7 @@ pub struct TestApp {
 /// Knobs a test may turn before the app starts.
 pub struct Options {
     pub sim: SimConfig,
+    pub sessions: countersign::auth::SessionPolicy,
     pub authorization_ttl: Duration,
     pub expiry_margin: Duration,
     pub policy: Policy,
@@ -61,6 +62,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             sim: SimConfig::default(),
+            sessions: countersign::auth::SessionPolicy::default(),
             authorization_ttl: Duration::from_secs(3600),
             expiry_margin: Duration::from_secs(300),
             policy: Policy::default(),
@@ -108,6 +110,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         expiry_margin: options.expiry_margin,
         sweep_interval: Duration::from_millis(100),
         policy: options.policy,
+        sessions: options.sessions,
         seed_demo: false,
         json_logs: false,
     };
@@ -299,4 +302,145 @@ pub fn error_code(value: &Value) -> &str {
     assert!(error["message"].as_str().is_some_and(|m| !m.is_empty()), "error has a message: {value}");
     assert!(error["request_id"].as_str().is_some(), "error has a request id: {value}");
     error["code"].as_str().unwrap_or("<no code>")
+}
+
+/// A person with a password and an authenticator app (totp-rs, fed the enrollment secret).
+pub struct TestApprover {
+    pub id: String,
+    pub username: String,
+    pub password: String,
+    authenticator: totp_rs::TOTP,
+    last_step: std::sync::Mutex<u64>,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+impl TestApprover {
+    /// A code for a step this approver has not used yet, as a person would wait for the next
+    /// code: prefers the current step (still valid if a step boundary passes before the server
+    /// checks it), then the next one; otherwise waits for the clock.
+    pub async fn next_code(&self) -> String {
+        loop {
+            let now = unix_now();
+            let current = now / 30;
+            let step = {
+                let mut last = self.last_step.lock().expect("lock");
+                let step = (*last + 1).max(current);
+                if step <= current + 1 {
+                    *last = step;
+                    Some(step)
+                } else {
+                    None
+                }
+            };
+            match step {
+                Some(step) => return self.authenticator.generate(step * 30),
+                None => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+
+    /// A code for a step already used (to prove replays are refused).
+    pub fn last_code(&self) -> String {
+        let last = *self.last_step.lock().expect("lock");
+        self.authenticator.generate(last * 30)
+    }
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl TestApp {
+    pub async fn add_approver(&self, username: &str, role: &str, items: Option<&[ItemId]>) -> TestApprover {
+        let enrollment = countersign::service::approvers::add_approver(
+            &self.ctx.store,
+            &self.ctx.master_key,
+            username,
+            role,
+            Some(PASSWORD),
+            items,
+        )
+        .await
+        .expect("approver");
+        let authenticator = totp_rs::TOTP::from_url(&enrollment.otpauth_uri).expect("otpauth URI parses");
+        TestApprover {
+            id: enrollment.id.to_string(),
+            username: username.to_owned(),
+            password: PASSWORD.to_owned(),
+            authenticator,
+            last_step: std::sync::Mutex::new(0),
+        }
+    }
+
+    pub async fn sign_in_response(&self, approver: &TestApprover, password: &str, code: &str) -> Response {
+        self.client
+            .post(format!("{}/v1/approver/sessions", self.address))
+            .json(&json!({"username": approver.username, "password": password, "totp": code}))
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    /// Signs in and returns the session token.
+    pub async fn sign_in(&self, approver: &TestApprover) -> String {
+        let code = approver.next_code().await;
+        let (status, value) = body(self.sign_in_response(approver, &approver.password, &code).await).await;
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+        value["token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn approver_post(&self, session: &str, path: &str, payload: Value) -> Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(session)
+            .json(&payload)
+            .send()
+            .await
+            .expect("sent")
+    }
+
+    pub async fn request_token(&self, session: &str, id: &str, hash: &str, code: Option<String>) -> Response {
+        let mut payload = json!({"payload_hash": hash});
+        if let Some(code) = code {
+            payload["totp"] = code.into();
+        }
+        self.approver_post(session, &format!("/v1/transfers/{id}/approval-token"), payload).await
+    }
+
+    /// Gets an approval token for `request` (with a fresh code when step-up applies).
+    pub async fn token_for(&self, approver: &TestApprover, session: &str, request: &Value) -> String {
+        let code = if request["step_up_required"] == true { Some(approver.next_code().await) } else { None };
+        let id = request["id"].as_str().expect("id");
+        let hash = request["payload_hash"].as_str().expect("hash");
+        let (status, value) = body(self.request_token(session, id, hash, code).await).await;
+        assert_eq!(status, StatusCode::CREATED, "{value}");
+        value["approval_token"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn approve(&self, session: &str, id: &str, token: &str) -> Response {
+        self.approver_post(session, &format!("/v1/transfers/{id}/approve"), json!({"approval_token": token})).await
+    }
+
+    /// Signs in, gets a token and approves; returns the approve response body.
+    pub async fn approve_as(&self, approver: &TestApprover, request: &Value) -> (StatusCode, Value) {
+        let session = self.sign_in(approver).await;
+        let token = self.token_for(approver, &session, request).await;
+        body(self.approve(&session, request["id"].as_str().expect("id"), &token).await).await
+    }
+
+    /// How many transfers the simulator made: its `pending` events, one per new transfer.
+    pub async fn transfers_at_plaid(&self) -> usize {
+        let events: Value = self
+            .client
+            .post(format!("{}/transfer/event/sync", self.sim_url))
+            .json(&json!({"client_id": "sim-client-id", "secret": "sim-secret", "after_id": 0, "count": 500}))
+            .send()
+            .await
+            .expect("sync")
+            .json()
+            .await
+            .expect("json");
+        events["transfer_events"].as_array().map_or(0, |e| e.iter().filter(|e| e["event_type"] == "pending").count())
+    }
 }

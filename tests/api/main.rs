@@ -2,7 +2,9 @@
 
 mod helpers;
 
+mod approvals;
 mod audit_trail;
+mod execution;
 mod idempotency;
 mod items_and_ops;
 mod lifecycle;

@@ -56,6 +56,7 @@ async fn every_route_in_the_table_is_served() {
         let request = match *method {
             "get" => app.client.get(url),
             "post" => app.client.post(url),
+            "delete" => app.client.delete(url),
             other => panic!("unexpected method {other}"),
         };
         let response = request.send().await.expect("sent");

@@ -1,0 +1,157 @@
+//! Execution exactly once: faults at Plaid, crashes, re-authentication, the window, renewal.
+
+use crate::helpers::{body, error_code, spawn_app, spawn_app_with, Db, Options, TestApp};
+use crate::on_both_backends;
+use countersign::domain::{RequestId, RequestState};
+use countersign::store::requests::{self, Changes};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+
+async fn state_of(app: &TestApp, id: &str) -> String {
+    body(app.get_request(id, None).await).await.1["state"].as_str().unwrap_or_default().to_owned()
+}
+
+async fn arm(app: &TestApp, kind: &str, delay_ms: u64) {
+    app.sim_post(
+        "/sim/faults",
+        json!({"endpoint": "/transfer/create", "kind": kind, "delay_ms": delay_ms, "times": 1}),
+    )
+    .await;
+}
+
+async fn a_500_after_plaid_committed_still_yields_one_transfer(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("250.00").await;
+    let id = request["id"].as_str().expect("id");
+    arm(&app, "error_500_after_commit", 0).await;
+    let (status, answered) = app.approve_as(&alice, &request).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answered["state"], "executing", "an unknown outcome is never marked failed");
+    app.eventually("reconciled to submitted", || async { state_of(&app, id).await == "submitted" }).await;
+    assert_eq!(app.transfers_at_plaid().await, 1);
+    let (_, done) = body(app.get_request(id, None).await).await;
+    assert!(done["transfer_id"].as_str().is_some());
+    app.stop().await;
+}
+
+async fn a_timeout_after_plaid_committed_still_yields_one_transfer(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("250.00").await;
+    let id = request["id"].as_str().expect("id");
+    arm(&app, "delay_after_commit", 4000).await; // our client gives up after 2 s
+    let (status, _) = app.approve_as(&alice, &request).await;
+    assert_eq!(status, StatusCode::OK);
+    app.eventually("reconciled to submitted", || async { state_of(&app, id).await == "submitted" }).await;
+    assert_eq!(app.transfers_at_plaid().await, 1);
+    app.stop().await;
+}
+
+async fn a_claim_whose_process_died_before_calling_plaid_is_finished_once(db: Db) {
+    let app = spawn_app(db).await;
+    let request = app.propose_ok("250.00").await;
+    let id = RequestId::parse(request["id"].as_str().expect("id")).expect("request id");
+    // The state a crash right after the claim leaves behind: executing, nothing sent to Plaid.
+    let mut tx = app.ctx.store.begin().await.expect("tx");
+    let claimed = requests::transition(
+        &mut tx,
+        &id,
+        &[RequestState::PendingApproval],
+        RequestState::Executing,
+        &Changes::default(),
+        0,
+    )
+    .await
+    .expect("claim");
+    tx.commit().await.expect("commit");
+    assert!(claimed);
+    app.eventually("reconciled to submitted", || async { state_of(&app, id.as_str()).await == "submitted" }).await;
+    assert_eq!(app.sim_calls("/transfer/create").await.len(), 1);
+    assert_eq!(app.transfers_at_plaid().await, 1);
+    app.stop().await;
+}
+
+async fn item_login_required_during_create_hands_back_a_link_token_and_resumes(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("250.00").await;
+    let id = request["id"].as_str().expect("id");
+    app.sim_post(
+        "/sandbox/item/reset_login",
+        json!({"client_id": "sim-client-id", "secret": "sim-secret", "access_token": app.access_token}),
+    )
+    .await;
+    let (_, answered) = app.approve_as(&alice, &request).await;
+    assert_eq!(answered["state"], "reauth_required");
+    let (_, seen) = body(app.get_request(id, Some(1)).await).await;
+    assert!(seen["link_token"].as_str().is_some_and(|t| t.starts_with("link-")), "{seen}");
+    let (_, items) = body(
+        app.client.get(format!("{}/v1/items", app.address)).bearer_auth(&app.api_key).send().await.expect("items"),
+    )
+    .await;
+    assert_eq!(items["items"][0]["health"], "login_required");
+
+    let resume = |key: &'static str| {
+        app.client
+            .post(format!("{}/v1/transfers/{id}/resume", app.address))
+            .bearer_auth(&app.api_key)
+            .header("Idempotency-Key", key)
+            .send()
+    };
+    // Still broken: back to reauth_required with a new link token.
+    let (status, again) = body(resume("r1").await.expect("sent")).await;
+    assert_eq!((status, again["state"].as_str()), (StatusCode::OK, Some("reauth_required")));
+    // The user re-links; the approvals are kept and the transfer goes through.
+    app.sim_post("/sim/items/repair", json!({"access_token": app.access_token})).await;
+    let (status, done) = body(resume("r2").await.expect("sent")).await;
+    assert_eq!((status, done["state"].as_str()), (StatusCode::OK, Some("submitted")));
+    assert_eq!(app.transfers_at_plaid().await, 1);
+    let (status, error) = body(resume("r3").await.expect("sent")).await;
+    assert_eq!((status, done["state"].as_str()), (StatusCode::OK, Some("submitted")), "{error}");
+    app.stop().await;
+}
+
+async fn approving_after_the_window_is_refused_and_nothing_is_created(db: Db) {
+    let options =
+        Options { authorization_ttl: Duration::from_secs(3), expiry_margin: Duration::ZERO, ..Options::default() };
+    let app = spawn_app_with(db, options).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("250.00").await;
+    let id = request["id"].as_str().expect("id");
+    let session = app.sign_in(&alice).await;
+    let token = app.token_for(&alice, &session, &request).await;
+    let (_, expired) = body(app.get_request(id, Some(20)).await).await;
+    assert_eq!(expired["state"], "expired");
+    let (status, error) = body(app.approve(&session, id, &token).await).await;
+    assert_eq!((status, error_code(&error)), (StatusCode::CONFLICT, "already_decided"));
+    assert!(app.sim_calls("/transfer/create").await.is_empty());
+
+    // Renewing makes a new request with a new authorization and no approvals, linked to the old one.
+    let renew = app
+        .client
+        .post(format!("{}/v1/transfers/{id}/renew", app.address))
+        .bearer_auth(&app.api_key)
+        .header("Idempotency-Key", "n1");
+    let (status, renewed) = body(renew.send().await.expect("sent")).await;
+    assert_eq!(status, StatusCode::CREATED, "{renewed}");
+    assert_eq!((renewed["state"].as_str(), renewed["renews"].as_str()), (Some("pending_approval"), Some(id)));
+    assert_ne!(renewed["authorization_id"], request["authorization_id"]);
+    let (status, done) = app.approve_as(&alice, &renewed).await;
+    assert_eq!((status, done["state"].as_str()), (StatusCode::OK, Some("submitted")));
+    let renew_live =
+        app.client.post(format!("{}/v1/transfers/{}/renew", app.address, renewed["id"].as_str().expect("id")));
+    let (status, error) =
+        body(renew_live.bearer_auth(&app.api_key).header("Idempotency-Key", "n2").send().await.expect("sent")).await;
+    assert_eq!((status, error_code(&error)), (StatusCode::CONFLICT, "invalid_state"));
+    app.stop().await;
+}
+
+on_both_backends!(
+    a_500_after_plaid_committed_still_yields_one_transfer,
+    a_timeout_after_plaid_committed_still_yields_one_transfer,
+    a_claim_whose_process_died_before_calling_plaid_is_finished_once,
+    item_login_required_during_create_hands_back_a_link_token_and_resumes,
+    approving_after_the_window_is_refused_and_nothing_is_created,
+);
