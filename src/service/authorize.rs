@@ -19,7 +19,7 @@ pub type ReplyTo<'a> = Option<(&'a AgentId, &'a IdempotencyKey)>;
 
 pub enum Authorized {
     /// Plaid decided (or definitely refused); the request left `proposed`.
-    Settled { record: RequestRecord, reply: Reply },
+    Settled { record: Box<RequestRecord>, reply: Reply },
     /// No definite answer; the request is still `proposed` and may be asked again.
     Indeterminate(PlaidError),
 }
@@ -139,7 +139,7 @@ async fn settle(
     }
     tx.commit().await.map_err(StoreError::from)?;
     ctx.notify_change();
-    Ok(Authorized::Settled { record: current, reply })
+    Ok(Authorized::Settled { record: Box::new(current), reply })
 }
 
 /// An update-mode Link token lets the end user repair the item. If Plaid can't make one now, the

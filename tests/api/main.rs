@@ -4,6 +4,7 @@ mod helpers;
 
 mod approvals;
 mod audit_trail;
+mod crash;
 mod execution;
 mod idempotency;
 mod items_and_ops;

@@ -35,8 +35,7 @@ struct CallsQuery {
 
 async fn calls(AxumState(sim): AxumState<Simulator>, Query(q): Query<CallsQuery>) -> Response {
     let state = sim.inner.lock();
-    let calls: Vec<_> =
-        state.calls.iter().filter(|c| q.endpoint.as_deref().map_or(true, |e| c.endpoint == e)).collect();
+    let calls: Vec<_> = state.calls.iter().filter(|c| q.endpoint.as_deref().is_none_or(|e| c.endpoint == e)).collect();
     Json(calls).into_response()
 }
 

@@ -43,7 +43,7 @@ pub fn link_token_create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
     let update_mode = match opt_str(body, "access_token") {
         Some(token) => {
             ctx.state.item(token)?;
-            body.get("products").map_or(true, Value::is_null)
+            body.get("products").is_none_or(Value::is_null)
         }
         None => false,
     };
@@ -91,7 +91,7 @@ fn accounts(state: &State, body: &Body, fetched_at: Option<String>) -> Result<Va
     let accounts: Vec<Value> = item
         .account_ids
         .iter()
-        .filter(|id| wanted.as_ref().map_or(true, |w| w.contains(&id.as_str())))
+        .filter(|id| wanted.as_ref().is_none_or(|w| w.contains(&id.as_str())))
         .filter_map(|id| state.accounts.get(id))
         .map(|a| account_json(a, fetched_at.as_deref()))
         .collect();
