@@ -11,6 +11,12 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
+/// The token of an `Authorization: Bearer …` header.
+fn bearer(parts: &Parts) -> Option<&str> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    Some(value.strip_prefix("Bearer ")?.trim())
+}
+
 /// The calling agent, authenticated by `Authorization: Bearer cs_…`.
 pub struct Agent(pub AgentRecord);
 
@@ -18,13 +24,8 @@ impl FromRequestParts<Context> for Agent {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Error> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(Error::unauthorized)?;
-        let hash = api_keys::hash_presented(presented.trim()).ok_or_else(Error::unauthorized)?;
+        let presented = bearer(parts).ok_or_else(Error::unauthorized)?;
+        let hash = api_keys::hash_presented(presented).ok_or_else(Error::unauthorized)?;
         let agent = agents::find_by_key_hash(ctx.store.reader(), &hash).await?.ok_or_else(Error::unauthorized)?;
         Ok(Agent(agent))
     }
@@ -98,14 +99,9 @@ impl FromRequestParts<Context> for Approver {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Error> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                Error::client(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first: Authorization: Bearer css_...")
-            })?;
-        Ok(Approver(crate::service::approvers::authenticate(ctx, presented.trim()).await?))
+        let presented = bearer(parts).ok_or_else(|| {
+            Error::client(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first: Authorization: Bearer css_...")
+        })?;
+        Ok(Approver(crate::service::approvers::authenticate(ctx, presented).await?))
     }
 }

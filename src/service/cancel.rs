@@ -1,7 +1,7 @@
 //! Cancel: the agent withdraws a request that has not executed. The state changes first (so
 //! nobody can execute it any more), then Plaid's authorization is cancelled to free the limit.
 
-use super::idempotency::{self, Claim, IdempotencyKey};
+use super::idempotency::{self, IdempotencyKey, Started};
 use super::propose::Reply;
 use super::view::RequestView;
 use super::{now_ms, trail, Context};
@@ -20,15 +20,10 @@ pub async fn cancel(
     fingerprint: &str,
 ) -> Result<Reply> {
     let now = now_ms();
-    let mut tx = ctx.store.begin().await?;
-    match idempotency::claim(&mut tx, &agent.id, key, fingerprint, now).await? {
-        Claim::Replay { status, body } => return Ok(Reply { status, body }),
-        Claim::InFlight => {
-            drop(tx);
-            return idempotency::await_reply(&ctx.store, &agent.id, key).await;
-        }
-        Claim::Fresh | Claim::Resume { .. } => {}
-    }
+    let mut tx = match idempotency::begin(&ctx.store, &agent.id, key, fingerprint, now).await? {
+        Started::Answered(reply) => return Ok(reply),
+        Started::Proceed(tx, _) => tx,
+    };
     let record = requests::find_in(&mut tx, id)
         .await?
         .filter(|r| r.agent_id == agent.id)

@@ -167,18 +167,13 @@ pub async fn resume(
     key: &super::idempotency::IdempotencyKey,
     fingerprint: &str,
 ) -> Result<super::propose::Reply> {
-    use super::idempotency::{self, Claim};
+    use super::idempotency::{self, Started};
     use crate::error::Error;
     let now = now_ms();
-    let mut tx = ctx.store.begin().await?;
-    match idempotency::claim(&mut tx, &agent.id, key, fingerprint, now).await? {
-        Claim::Replay { status, body } => return Ok(super::propose::Reply { status, body }),
-        Claim::InFlight => {
-            drop(tx);
-            return idempotency::await_reply(&ctx.store, &agent.id, key).await;
-        }
-        Claim::Fresh | Claim::Resume { .. } => {}
-    }
+    let mut tx = match idempotency::begin(&ctx.store, &agent.id, key, fingerprint, now).await? {
+        Started::Answered(reply) => return Ok(reply),
+        Started::Proceed(tx, _) => tx,
+    };
     let record = requests::find_in(&mut tx, id)
         .await?
         .filter(|r| r.agent_id == agent.id)

@@ -87,6 +87,33 @@ pub async fn claim(
     Ok(Claim::Resume { request_id: existing.request_id })
 }
 
+/// Opens the write transaction of an idempotent action and claims its key. Replays and
+/// duplicates still in flight are answered here (waiting outside any transaction); otherwise
+/// the caller proceeds with the transaction and the claim.
+pub async fn begin(
+    store: &Store,
+    agent: &AgentId,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    now_ms: i64,
+) -> Result<Started> {
+    let mut tx = store.begin().await?;
+    match claim(&mut tx, agent, key, fingerprint, now_ms).await? {
+        Claim::Replay { status, body } => Ok(Started::Answered(Reply { status, body })),
+        Claim::InFlight => {
+            drop(tx);
+            Ok(Started::Answered(await_reply(store, agent, key).await?))
+        }
+        claim => Ok(Started::Proceed(tx, claim)),
+    }
+}
+
+pub enum Started {
+    Answered(Reply),
+    /// `Fresh` or `Resume`, with the open transaction.
+    Proceed(Tx, Claim),
+}
+
 /// How long a duplicate waits for the call already in flight before answering 409.
 const AWAIT_IN_FLIGHT: Duration = Duration::from_secs(10);
 

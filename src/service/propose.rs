@@ -9,7 +9,7 @@
 //! key, same authorization.
 
 use super::authorize::{authorize, Authorized};
-use super::idempotency::{self, Claim, IdempotencyKey};
+use super::idempotency::{self, Claim, IdempotencyKey, Started};
 use super::view::RequestView;
 use super::{now_ms, registry, trail, Context};
 use crate::audit;
@@ -42,12 +42,13 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
     registry::usable_item(ctx, agent, &intent.item_id, intent.account_id.as_str()).await?;
 
     let now = now_ms();
-    let mut tx = ctx.store.begin().await?;
-    let record = match idempotency::claim(&mut tx, &agent.id, &key, &fingerprint, now).await? {
-        Claim::Replay { status, body } => return Ok(Reply { status, body }),
-        Claim::InFlight => {
-            drop(tx);
-            return idempotency::await_reply(&ctx.store, &agent.id, &key).await;
+    let (mut tx, claim) = match idempotency::begin(&ctx.store, &agent.id, &key, &fingerprint, now).await? {
+        Started::Answered(reply) => return Ok(reply),
+        Started::Proceed(tx, claim) => (tx, claim),
+    };
+    let record = match claim {
+        Claim::Replay { .. } | Claim::InFlight => {
+            return Err(anyhow::anyhow!("idempotency::begin answers these").into())
         }
         Claim::Resume { request_id: Some(id) } => {
             let record = requests::find_in(&mut tx, &RequestId::from_trusted(id))
