@@ -37,6 +37,8 @@ pub enum Command {
         #[command(subcommand)]
         command: ItemCommand,
     },
+    /// Benchmark the full approval cycle under load (see README, Performance).
+    Bench(crate::bench::BenchArgs),
     /// Manage approvers (people).
     Approver {
         #[command(subcommand)]
@@ -92,6 +94,7 @@ pub enum ItemCommand {
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings).await,
+        Command::Bench(args) => crate::bench::run(args).await,
         Command::Migrate => {
             let store = crate::store::Store::connect(&settings.database_url, 2).await?;
             store.migrate().await?;

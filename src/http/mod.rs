@@ -49,6 +49,7 @@ pub fn routes() -> Routes {
     Routes::new()
         .add("get", "/healthz", get(ops::healthz))
         .add("get", "/readyz", get(ops::readyz))
+        .add("get", "/metrics", get(ops::metrics))
         .add("get", "/v1/items", get(items::list))
         .add("post", "/v1/transfers", post(transfers::propose))
         .add("get", "/v1/transfers", get(transfers::list))

@@ -19,3 +19,20 @@ pub async fn readyz(State(ctx): State<Context>) -> (StatusCode, Json<Value>) {
         }
     }
 }
+
+/// Prometheus / OpenMetrics exposition.
+pub async fn metrics(State(ctx): State<Context>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register("countersign_db_commits", "Committed write transactions", ctx.store.commits().clone());
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, &registry) {
+        Ok(()) => (
+            StatusCode::OK,
+            [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}

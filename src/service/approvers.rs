@@ -9,7 +9,7 @@ use crate::domain::{ApproverId, ItemId};
 use crate::error::{Error, Result};
 use crate::store::approvers::{self, ApproverRecord, NewApprover};
 use crate::store::sessions::{self, SessionRecord};
-use crate::store::{items, Store, StoreError, Tx};
+use crate::store::{items, Store, Tx};
 use axum::http::StatusCode;
 
 pub const ROLES: [&str; 3] = ["approver", "compliance", "admin"];
@@ -81,7 +81,7 @@ pub async fn add_approver(
     }
     let fields = approver_event("approver.enrolled", Some(&id), "success", None, now);
     audit::append(&mut tx, fields).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    store.commit(tx).await?;
     Ok(Enrollment { id, generated_password, otpauth_uri, totp_secret_base32 })
 }
 
@@ -163,7 +163,7 @@ pub async fn sign_in(ctx: &Context, username: &str, password_text: &str, code: &
     };
     sessions::insert(&mut tx, &session, &token.hash).await?;
     audit::append(&mut tx, approver_event("approver.sign_in", Some(&approver.id), "success", None, now)).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     Ok(NewSession { token: token.token, session_id: session.id, expires_at: session.expires_at })
 }
 
@@ -192,7 +192,7 @@ pub async fn fail(ctx: &Context, approver: &ApproverRecord, event: &str, reason:
         let lock_until = now + millis(ctx.sessions.lockout);
         let failures = approvers::record_failure(&mut tx, &approver.id, ctx.sessions.max_failures, lock_until).await?;
         audit::append(&mut tx, approver_event(event, Some(&approver.id), "error", Some(reason), now)).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        ctx.store.commit(tx).await?;
         Ok(failures)
     }
     .await;
@@ -210,7 +210,7 @@ pub async fn fail(ctx: &Context, approver: &ApproverRecord, event: &str, reason:
 async fn audit_outside(ctx: &Context, fields: AuditFields) -> Result<()> {
     let mut tx = ctx.store.begin().await?;
     audit::append(&mut tx, fields).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     Ok(())
 }
 
@@ -245,7 +245,7 @@ pub async fn authenticate(ctx: &Context, presented: &str) -> Result<ApproverSess
     if now - session.last_seen_at > 5_000 {
         let mut tx = ctx.store.begin().await?;
         sessions::touch(&mut tx, &session.id, now).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        ctx.store.commit(tx).await?;
     }
     Ok(ApproverSession { approver, session })
 }
@@ -255,6 +255,6 @@ pub async fn sign_out(ctx: &Context, who: &ApproverSession) -> Result<()> {
     sessions::revoke(&mut tx, &who.session.id).await?;
     audit::append(&mut tx, approver_event("approver.sign_out", Some(&who.approver.id), "success", None, now_ms()))
         .await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     Ok(())
 }

@@ -11,8 +11,8 @@ use crate::domain::{AgentId, Event, RequestState, TransferIntent};
 use crate::error::Result;
 use crate::plaid::types::{AuthorizationCreateRequest, AuthorizationUser, Decision};
 use crate::plaid::PlaidError;
+use crate::store::items;
 use crate::store::requests::{self, Changes, RequestRecord};
-use crate::store::{items, StoreError};
 
 /// Where a request's reply must also be stored (the agent's Idempotency-Key), if anywhere.
 pub type ReplyTo<'a> = Option<(&'a AgentId, &'a IdempotencyKey)>;
@@ -137,7 +137,7 @@ async fn settle(
     if let Some((agent, key)) = reply_to {
         idempotency::finish(&mut tx, agent, key, reply.status, &reply.body).await?;
     }
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     ctx.notify_change();
     Ok(Authorized::Settled { record: Box::new(current), reply })
 }

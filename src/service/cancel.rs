@@ -10,7 +10,6 @@ use crate::domain::{Event, RequestId, RequestState};
 use crate::error::{Error, Result};
 use crate::store::agents::AgentRecord;
 use crate::store::requests::{self, Changes, RequestRecord};
-use crate::store::StoreError;
 
 pub async fn cancel(
     ctx: &Context,
@@ -50,7 +49,7 @@ pub async fn cancel(
     }
     let reply = Reply { status: 200, body: RequestView::from(&current).to_json_string() };
     idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     ctx.notify_change();
     if won {
         release_authorization(ctx, &current).await;
@@ -81,7 +80,7 @@ pub async fn release_authorization(ctx: &Context, record: &RequestRecord) {
         fields.error_code = error_code;
         fields.plaid_request_id = plaid_request_id;
         audit::append(&mut tx, fields).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        ctx.store.commit(tx).await?;
         Ok(())
     }
     .await;

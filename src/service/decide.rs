@@ -17,7 +17,7 @@ use crate::domain::{Event, Money, RequestId, RequestState, Tier, TransferIntent}
 use crate::error::{Error, Result};
 use crate::store::approvals::{self, NewApproval};
 use crate::store::requests::{self, Changes, RequestRecord};
-use crate::store::{agents, approvers, StoreError, Tx};
+use crate::store::{agents, approvers, Tx};
 use axum::http::StatusCode;
 
 pub struct TokenGrant {
@@ -111,7 +111,7 @@ pub async fn issue_token(
     let mut fields = trail::for_request(&record, "approval_token.issued", "success", now);
     fields.approver_id = Some(who.approver.id.to_string());
     audit::append(&mut tx, fields).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     let binding = binding(who, id, pinned);
     let (token, claims) =
         approval_token::mint(&ctx.approval_key, &binding, record.step_up, now / 1000, approval_token::MAX_TTL_SECONDS)?;
@@ -241,7 +241,7 @@ pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token
     }
     spend_token(&mut tx, &claims, who, id, now).await?;
     let quorum = record_approval(&mut tx, &current, who, &claims, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     ctx.notify_change();
     if quorum {
         execute::execute(ctx, id).await?;
@@ -265,7 +265,7 @@ pub async fn reject(ctx: &Context, who: &ApproverSession, id: &RequestId, reason
     fields.approver_id = Some(who.approver.id.to_string());
     fields.approval_timestamp = Some(now);
     audit::append(&mut tx, fields).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     ctx.notify_change();
     release_authorization(ctx, &current).await;
     requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))
@@ -304,7 +304,7 @@ pub async fn edit(
     audit::append(&mut tx, fields).await?;
     let version = NewVersion { intent: &new_intent, supersedes: Some(id), renews: None, version: current.version + 1 };
     let new = insert_proposed(&mut tx, ctx, version, now).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     ctx.notify_change();
     release_authorization(ctx, &current).await;
 
@@ -316,7 +316,7 @@ pub async fn edit(
             let new_claims =
                 approval_token::ApprovalClaims { payload_hash: pinned_hash(&locked)?.to_owned(), ..claims };
             let quorum = record_approval(&mut tx, &locked, who, &new_claims, now).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            ctx.store.commit(tx).await?;
             ctx.notify_change();
             if quorum {
                 execute::execute(ctx, &settled.id).await?;

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::plaid::types::TransferCreateRequest;
 use crate::plaid::PlaidError;
 use crate::store::requests::{self, Changes, RequestRecord};
-use crate::store::{approvals, items, StoreError};
+use crate::store::{approvals, items};
 
 /// Claims an approved request and creates its transfer. Safe to call from anywhere, any number
 /// of times: only the caller that wins the claim calls Plaid.
@@ -30,7 +30,7 @@ pub async fn execute(ctx: &Context, id: &RequestId) -> Result<()> {
     let mut fields = trail::for_request(&record, "transfer.execution_claimed", "success", now);
     fields.action_type = Some("write".into());
     audit::append(&mut tx, fields).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     ctx.notify_change();
     create(ctx, &record).await
 }
@@ -69,7 +69,7 @@ pub async fn create(ctx: &Context, record: &RequestRecord) -> Result<()> {
             if item.health != items::HEALTHY {
                 let mut tx = ctx.store.begin().await?;
                 items::set_health(&mut tx, &record.item_id, items::HEALTHY).await?;
-                tx.commit().await.map_err(StoreError::from)?;
+                ctx.store.commit(tx).await?;
             }
             let changes = Changes {
                 transfer_id: Some(response.transfer.id),
@@ -132,7 +132,7 @@ pub async fn finish(
     fields.error_code = changes.error_code.clone();
     fields.ttl_seconds = Some((now - record.created_at) / 1000);
     audit::append(&mut tx, fields).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     ctx.notify_change();
     Ok(())
 }
@@ -147,14 +147,14 @@ async fn attempt_unknown(ctx: &Context, record: &RequestRecord, error: &PlaidErr
     fields.action_type = Some("write".into());
     fields.error_code = Some(error.code().unwrap_or("plaid_unavailable").to_owned());
     audit::append(&mut tx, fields).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     Ok(())
 }
 
 async fn mark_item_broken(ctx: &Context, record: &RequestRecord) -> Result<()> {
     let mut tx = ctx.store.begin().await?;
     items::set_health(&mut tx, &record.item_id, items::LOGIN_REQUIRED).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     Ok(())
 }
 
@@ -197,13 +197,13 @@ pub async fn resume(
         requests::transition(&mut tx, id, &[RequestState::ReauthRequired], target, &changes, now).await?;
         audit::append(&mut tx, trail::for_request(&record, "transfer.resumed", "success", now)).await?;
     }
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     ctx.notify_change();
     execute(ctx, id).await?;
     let current = requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
     let reply = super::propose::Reply { status: 200, body: super::view::RequestView::from(&current).to_json_string() };
     let mut tx = ctx.store.begin().await?;
     idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     Ok(reply)
 }

@@ -8,8 +8,8 @@ use super::{now_ms, trail, Context};
 use crate::audit;
 use crate::domain::{Event, RequestId, RequestState};
 use crate::error::Result;
+use crate::store::idempotency as keys;
 use crate::store::requests::{self, Changes};
-use crate::store::{idempotency as keys, StoreError};
 use std::time::Duration;
 
 const BATCH: i64 = 100;
@@ -44,7 +44,7 @@ async fn expire_one(ctx: &Context, id: &RequestId, now: i64) -> Result<bool> {
     let mut fields = trail::for_request(&record, "transfer.expired", "expired", now);
     fields.ttl_seconds = record.authorized_at.map(|at| (now - at) / 1000);
     audit::append(&mut tx, fields).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     ctx.notify_change();
     release_authorization(ctx, &record).await;
     Ok(true)
@@ -54,7 +54,7 @@ async fn expire_one(ctx: &Context, id: &RequestId, now: i64) -> Result<bool> {
 pub async fn prune_idempotency_keys(ctx: &Context) -> Result<u64> {
     let mut tx = ctx.store.begin().await?;
     let pruned = keys::prune(&mut tx, now_ms() - RETENTION_MS).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     Ok(pruned)
 }
 

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::plaid::PlaidError;
 use crate::store::agents::AgentRecord;
 use crate::store::requests::{self, NewRequest, RequestRecord};
-use crate::store::{idempotency as keys, StoreError, Tx};
+use crate::store::{idempotency as keys, Tx};
 
 /// A JSON response to hand back (and to replay for the same Idempotency-Key).
 #[derive(Debug, Clone)]
@@ -57,17 +57,17 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
             if record.state != RequestState::Proposed {
                 let reply = reply_for(&record);
                 idempotency::finish(&mut tx, &agent.id, &key, reply.status, &reply.body).await?;
-                tx.commit().await.map_err(StoreError::from)?;
+                ctx.store.commit(tx).await?;
                 return Ok(reply);
             }
-            tx.commit().await.map_err(StoreError::from)?;
+            ctx.store.commit(tx).await?;
             record
         }
         Claim::Fresh | Claim::Resume { request_id: None } => {
             let new = NewVersion { intent: &intent, supersedes: None, renews: renews.as_ref(), version: 1 };
             let record = insert_proposed(&mut tx, ctx, new, now).await?;
             keys::link_request(&mut tx, &agent.id, key.as_str(), record.id.as_str()).await?;
-            tx.commit().await.map_err(StoreError::from)?;
+            ctx.store.commit(tx).await?;
             record
         }
     };
@@ -139,7 +139,7 @@ async fn give_way(
         fields.error_code = Some(error.code().unwrap_or("plaid_unavailable").to_owned());
         audit::append(&mut tx, fields).await?;
         keys::release(&mut tx, &agent.id, key.as_str()).await?;
-        tx.commit().await.map_err(StoreError::from)?;
+        ctx.store.commit(tx).await?;
         Ok(())
     }
     .await;

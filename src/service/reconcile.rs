@@ -15,7 +15,6 @@ use crate::auth::millis;
 use crate::domain::{Event, RequestId, RequestState};
 use crate::error::Result;
 use crate::store::requests::{self, Changes};
-use crate::store::StoreError;
 use std::time::Duration;
 
 const BATCH: i64 = 50;
@@ -38,7 +37,7 @@ pub async fn reconcile_once(ctx: &Context) -> Result<usize> {
 async fn take_over(ctx: &Context, id: &RequestId, state: RequestState, seen: i64) -> Result<bool> {
     let mut tx = ctx.store.begin().await?;
     let won = requests::take_lease(&mut tx, id, state, seen, now_ms()).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     Ok(won)
 }
 

@@ -7,7 +7,7 @@ use crate::domain::{AgentId, ItemId};
 use crate::error::{Error, Result};
 use crate::store::agents::{self, AgentRecord, NewAgent};
 use crate::store::items::{self, AccountRecord, ItemRecord};
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 use serde::Serialize;
 
 /// Plaid's sandbox "First Platypus Bank".
@@ -51,7 +51,7 @@ pub async fn add_agent(store: &Store, name: &str, owner: &str, items: Option<&[I
         ..AuditFields::default()
     };
     audit::append(&mut tx, fields).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    store.commit(tx).await?;
     Ok(CreatedAgent { id, api_key: key.token })
 }
 
@@ -98,7 +98,7 @@ pub async fn add_item(ctx: &Context, access_token: &str) -> Result<ItemId> {
         ..AuditFields::default()
     };
     audit::append(&mut tx, fields).await?;
-    tx.commit().await.map_err(StoreError::from)?;
+    ctx.store.commit(tx).await?;
     Ok(id)
 }
 

@@ -61,6 +61,7 @@ pub struct Store {
     writer: AnyPool,
     reader: AnyPool,
     backend: Backend,
+    commits: prometheus_client::metrics::counter::Counter,
 }
 
 impl Store {
@@ -79,7 +80,7 @@ impl Store {
             Backend::Sqlite => {
                 let writer = sqlite_pool(1).connect_with(options.clone()).await?;
                 let reader = sqlite_pool(max_connections.max(2)).connect_with(options).await?;
-                Store { writer, reader, backend }
+                Store { writer, reader, backend, commits: Default::default() }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -87,7 +88,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
-                Store { writer: pool.clone(), reader: pool, backend }
+                Store { writer: pool.clone(), reader: pool, backend, commits: Default::default() }
             }
         };
         Ok(store)
@@ -113,6 +114,18 @@ impl Store {
             Backend::Postgres => self.writer.begin().await?,
         };
         Ok(tx)
+    }
+
+    /// Commits a write transaction, counting it (`countersign_db_commits_total`).
+    pub async fn commit(&self, tx: Tx) -> StoreResult<()> {
+        tx.commit().await?;
+        self.commits.inc();
+        Ok(())
+    }
+
+    /// Committed write transactions since start.
+    pub fn commits(&self) -> &prometheus_client::metrics::counter::Counter {
+        &self.commits
     }
 
     /// The pool for reads outside a transaction.

@@ -1,0 +1,141 @@
+//! `countersign bench`: the full approval cycle under load, measured against the database's own
+//! ceiling in the same run. On demand only (CI runs it once, small, to prove it works).
+//!
+//! It starts the Plaid simulator and the service (1 or more replicas) as separate processes,
+//! prepares an item, an agent and an approver, drives N cycles at concurrency C over HTTP
+//! (propose → approval token → approve → observe `submitted`), and reports latencies, throughput,
+//! the service's peak RSS, database commits per cycle, and single-row durable commits per second
+//! of the same database at the same concurrency.
+
+mod ceiling;
+mod driver;
+mod processes;
+mod report;
+
+use crate::config::Settings;
+use crate::crypto::MasterKey;
+use crate::service::{approvers, registry};
+use anyhow::Context as _;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Full cycles to measure (after a short warm-up).
+    #[arg(long, default_value_t = 2000)]
+    pub cycles: usize,
+    /// Cycles in flight at once.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// A PostgreSQL server URL (a fresh database is created on it); SQLite in a temp dir by default.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Service processes sharing the database.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
+    /// Also leave this many requests pending and report the service's RSS with them.
+    #[arg(long, default_value_t = 0)]
+    pub pending: usize,
+    /// Seconds to measure the database's single-row commit ceiling.
+    #[arg(long, default_value_t = 3)]
+    pub ceiling_secs: u64,
+    /// Write the JSON report here as well.
+    #[arg(long)]
+    pub json_out: Option<std::path::PathBuf>,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let dir = tempfile_dir()?;
+    let database_url = match &args.database_url {
+        Some(server) => processes::fresh_postgres_database(server).await?,
+        None => format!("sqlite://{}?mode=rwc", dir.join("bench.db").display()),
+    };
+    let sim = processes::start_simulator().await?;
+    let master_key = MasterKey::generate_base64();
+
+    // Operator set-up through the library, on the database the service will use.
+    let settings = Settings {
+        database_url: database_url.clone(),
+        plaid_base_url: Some(sim.base_url.clone()),
+        master_key: Some(master_key.clone().into()),
+        data_dir: dir.clone(),
+        ..Settings::from_env().context("settings")?
+    };
+    let (ctx, _) = crate::startup::connect(&settings).await?;
+    let item = registry::add_sandbox_item(&ctx).await?;
+    let account =
+        crate::store::items::accounts(ctx.store.reader(), &item).await?.into_iter().next().context("account")?;
+    let agent = registry::add_agent(&ctx.store, "bench-agent", "bench-owner", None).await?;
+    let approver = approvers::add_approver(
+        &ctx.store,
+        &ctx.master_key,
+        "bench-approver",
+        "approver",
+        Some("bench password 123"),
+        None,
+    )
+    .await?;
+    ctx.store.close().await;
+
+    let services = processes::start_services(args.replicas, &database_url, &sim.base_url, &master_key).await?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
+    let plan = driver::Plan {
+        client: client.clone(),
+        bases: services.iter().map(|s| s.base_url.clone()).collect(),
+        api_key: agent.api_key,
+        session: driver::sign_in(
+            &client,
+            &services[0].base_url,
+            "bench-approver",
+            "bench password 123",
+            &approver.otpauth_uri,
+        )
+        .await?,
+        body: driver::proposal(&item.to_string(), &account.account_id),
+    };
+
+    let warmup = args.concurrency.max(8);
+    driver::run_cycles(&plan, warmup, args.concurrency).await?;
+    let commits_before = processes::commits(&client, &services).await?;
+    let started = Instant::now();
+    let measured = driver::run_cycles(&plan, args.cycles, args.concurrency).await?;
+    let elapsed = started.elapsed();
+    let commits = processes::commits(&client, &services).await? - commits_before;
+    let peak_rss_kb = services.iter().map(|s| processes::rss_kb(s.pid, "VmHWM")).max().unwrap_or(0);
+
+    let pending_rss_kb = if args.pending > 0 {
+        driver::run_proposals(&plan, args.pending, args.concurrency).await?;
+        Some(services.iter().map(|s| processes::rss_kb(s.pid, "VmRSS")).max().unwrap_or(0))
+    } else {
+        None
+    };
+
+    let transfers = processes::transfers_at_simulator(&client, &sim.base_url).await?;
+    let ceiling = ceiling::measure(&database_url, args.concurrency, Duration::from_secs(args.ceiling_secs)).await?;
+    let summary = report::Summary::new(
+        &args,
+        &measured,
+        elapsed,
+        commits,
+        peak_rss_kb,
+        pending_rss_kb,
+        ceiling,
+        transfers,
+        warmup,
+    );
+    println!("{}", summary.table());
+    let json = serde_json::to_string_pretty(&summary)?;
+    println!("{json}");
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, &json)?;
+    }
+    drop(services);
+    drop(sim);
+    let _ = std::fs::remove_dir_all(&dir);
+    summary.check()
+}
+
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("countersign-bench-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
