@@ -241,10 +241,12 @@ pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token
     }
     spend_token(&mut tx, &claims, who, id, now).await?;
     let quorum = record_approval(&mut tx, &current, who, &claims, now).await?;
+    // Meeting the quorum and claiming execution share one commit.
+    let claimed = quorum && execute::claim_in(&mut tx, &current, now).await?;
     ctx.store.commit(tx).await?;
     ctx.notify_change();
-    if quorum {
-        execute::execute(ctx, id).await?;
+    if claimed {
+        execute::create(ctx, &current).await?;
     }
     requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))
 }

@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::plaid::types::TransferCreateRequest;
 use crate::plaid::PlaidError;
 use crate::store::requests::{self, Changes, RequestRecord};
-use crate::store::{approvals, items};
+use crate::store::{approvals, items, Tx};
 
 /// Claims an approved request and creates its transfer. Safe to call from anywhere, any number
 /// of times: only the caller that wins the claim calls Plaid.
@@ -19,20 +19,30 @@ pub async fn execute(ctx: &Context, id: &RequestId) -> Result<()> {
     let now = now_ms();
     let mut tx = ctx.store.begin().await?;
     let Some(record) = requests::find_in(&mut tx, id).await? else { return Ok(()) };
-    // Never create with an authorization past our window; the sweeper expires it instead.
-    if record.state != RequestState::Approved || record.expires_at.is_none_or(|at| at <= now) {
+    if !claim_in(&mut tx, &record, now).await? {
         return Ok(());
     }
-    let target = record.state.apply(Event::Claimed).map_err(anyhow::Error::from)?;
-    if !requests::transition(&mut tx, id, &[RequestState::Approved], target, &Changes::default(), now).await? {
-        return Ok(());
-    }
-    let mut fields = trail::for_request(&record, "transfer.execution_claimed", "success", now);
-    fields.action_type = Some("write".into());
-    audit::append(&mut tx, fields).await?;
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     create(ctx, &record).await
+}
+
+/// The claim (`approved → executing`, compare-and-set, audited) inside the caller's transaction,
+/// so the transaction that meets the quorum can claim in the same commit. Returns whether this
+/// caller won and must call [`create`] after committing.
+pub async fn claim_in(tx: &mut Tx, record: &RequestRecord, now: i64) -> Result<bool> {
+    // Never create with an authorization past our window; the sweeper expires it instead.
+    if record.expires_at.is_none_or(|at| at <= now) {
+        return Ok(false);
+    }
+    let target = RequestState::Approved.apply(Event::Claimed).map_err(anyhow::Error::from)?;
+    if !requests::transition(tx, &record.id, &[RequestState::Approved], target, &Changes::default(), now).await? {
+        return Ok(false);
+    }
+    let mut fields = trail::for_request(record, "transfer.execution_claimed", "success", now);
+    fields.action_type = Some("write".into());
+    audit::append(tx, fields).await?;
+    Ok(true)
 }
 
 /// Calls `/transfer/create` for a request this process holds in `executing`, and records the result.
