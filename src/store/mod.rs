@@ -67,6 +67,10 @@ pub struct Store {
 impl Store {
     /// Connects to `sqlite://path` (created if missing) or `postgres://…`.
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Store> {
+        Self::connect_with(url, max_connections, SqliteSync::from_env()).await
+    }
+
+    pub async fn connect_with(url: &str, max_connections: u32, sync: SqliteSync) -> StoreResult<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -78,8 +82,8 @@ impl Store {
         let options = AnyConnectOptions::from_str(url)?;
         let store = match backend {
             Backend::Sqlite => {
-                let writer = sqlite_pool(1).connect_with(options.clone()).await?;
-                let reader = sqlite_pool(max_connections.max(2)).connect_with(options).await?;
+                let writer = sqlite_pool(1, sync).connect_with(options.clone()).await?;
+                let reader = sqlite_pool(max_connections.max(2), sync).connect_with(options).await?;
                 Store { writer, reader, backend, commits: Default::default() }
             }
             Backend::Postgres => {
@@ -145,15 +149,41 @@ impl Store {
     }
 }
 
-fn sqlite_pool(max_connections: u32) -> AnyPoolOptions {
+/// SQLite's `synchronous` setting in WAL mode (`COUNTERSIGN_SQLITE_SYNCHRONOUS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SqliteSync {
+    /// Every commit is fsynced: it survives power loss. The default: a durable pause on money
+    /// movement needs it.
+    Full,
+    /// Commits reach the OS at once and the disk at checkpoints: they survive a crash of the
+    /// process, not of the machine. Several times more commits per second.
+    Normal,
+}
+
+impl SqliteSync {
+    pub fn from_env() -> Self {
+        match std::env::var("COUNTERSIGN_SQLITE_SYNCHRONOUS").ok().as_deref().map(str::trim) {
+            Some("normal" | "NORMAL") => SqliteSync::Normal,
+            _ => SqliteSync::Full,
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            SqliteSync::Full => "PRAGMA synchronous = FULL",
+            SqliteSync::Normal => "PRAGMA synchronous = NORMAL",
+        }
+    }
+}
+
+fn sqlite_pool(max_connections: u32, sync: SqliteSync) -> AnyPoolOptions {
     AnyPoolOptions::new().max_connections(max_connections).acquire_timeout(Duration::from_secs(30)).after_connect(
-        |conn, _meta| {
+        move |conn, _meta| {
             Box::pin(async move {
-                // WAL: readers never block the writer. FULL: a commit survives power loss, which
-                // is what a durable pause on money movement needs. busy_timeout covers other
-                // processes (the CLI) writing the same file.
+                // WAL: readers never block the writer. busy_timeout covers other processes (the
+                // CLI) writing the same file.
                 conn.execute("PRAGMA journal_mode = WAL").await?;
-                conn.execute("PRAGMA synchronous = FULL").await?;
+                conn.execute(sync.pragma()).await?;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 Ok(())
