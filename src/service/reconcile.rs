@@ -18,6 +18,29 @@ use crate::store::requests::{self, Changes};
 use std::time::Duration;
 
 const BATCH: i64 = 50;
+/// A proposal Plaid never answered is retried with its idempotency key for this long, then
+/// failed: asking much later (Plaid forgets keys after 48 h) could mint an authorization nobody
+/// is waiting for.
+const ABANDON_PROPOSED_AFTER_MS: i64 = 10 * 60 * 1000;
+
+async fn abandon(ctx: &Context, record: &crate::store::requests::RequestRecord) -> Result<()> {
+    let now = now_ms();
+    let changes = Changes {
+        error_code: Some("authorization_abandoned".into()),
+        error_message: Some("Plaid's authorization decision never arrived; propose again".into()),
+        ..Changes::default()
+    };
+    let target = RequestState::Proposed.apply(Event::PlaidFailed).map_err(anyhow::Error::from)?;
+    let mut tx = ctx.store.begin().await?;
+    if requests::transition(&mut tx, &record.id, &[RequestState::Proposed], target, &changes, now).await? {
+        let mut fields = super::trail::for_request(record, "transfer.authorization", "error", now);
+        fields.error_code = changes.error_code.clone();
+        crate::audit::append(&mut tx, fields).await?;
+    }
+    ctx.store.commit(tx).await?;
+    ctx.notify_change();
+    Ok(())
+}
 
 /// One pass; returns how many requests it moved along.
 pub async fn reconcile_once(ctx: &Context) -> Result<usize> {
@@ -45,6 +68,9 @@ async fn reconcile_one(ctx: &Context, id: &RequestId, state: RequestState) -> Re
     let Some(record) = requests::find(ctx.store.reader(), id).await? else { return Ok(()) };
     match state {
         RequestState::Approved => execute::execute(ctx, id).await,
+        RequestState::Proposed if now_ms() - record.created_at > ABANDON_PROPOSED_AFTER_MS => {
+            abandon(ctx, &record).await
+        }
         RequestState::Proposed => authorize(ctx, &record, None).await.map(|_| ()),
         RequestState::Executing => {
             let Some(authorization_id) = record.authorization_id.clone() else { return Ok(()) };

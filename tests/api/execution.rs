@@ -148,7 +148,62 @@ async fn approving_after_the_window_is_refused_and_nothing_is_created(db: Db) {
     app.stop().await;
 }
 
+async fn a_proposal_plaid_never_answered_is_retried_then_abandoned(db: Db) {
+    let app = spawn_app(db).await;
+    // Plaid takes the authorization but its answer is lost (our client gives up after 2 s).
+    app.sim_post(
+        "/sim/faults",
+        json!({"endpoint": "/transfer/authorization/create", "kind": "delay_after_commit", "delay_ms": 4000, "times": 1}),
+    )
+    .await;
+    let (status, _) = body(app.propose(&app.proposal("10.00")).await).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (_, page) = body(
+        app.client.get(format!("{}/v1/transfers", app.address)).bearer_auth(&app.api_key).send().await.expect("list"),
+    )
+    .await;
+    let id = page["items"][0]["id"].as_str().expect("the request was kept").to_owned();
+    // Nobody retries: the reconciler asks Plaid again with the same key and the request goes on.
+    app.eventually("reconciled to pending_approval", || async { state_of(&app, &id).await == "pending_approval" })
+        .await;
+    app.eventually("both calls logged", || async { app.sim_calls("/transfer/authorization/create").await.len() >= 2 })
+        .await;
+    let keys: Vec<_> = app
+        .sim_calls("/transfer/authorization/create")
+        .await
+        .iter()
+        .map(|c| c["fields"]["idempotency_key"].clone())
+        .collect();
+    assert!(keys.len() >= 2 && keys.iter().all(|k| *k == keys[0]), "{keys:?}");
+
+    // A proposal stuck for longer than ten minutes is failed instead of re-asked.
+    app.sim_post("/sim/faults", json!({"endpoint": "/transfer/authorization/create", "kind": "error_500", "times": 1}))
+        .await;
+    let (status, _) = body(app.propose(&app.proposal("11.00")).await).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (_, page) = body(
+        app.client
+            .get(format!("{}/v1/transfers?state=proposed", app.address))
+            .bearer_auth(&app.api_key)
+            .send()
+            .await
+            .expect("list"),
+    )
+    .await;
+    let stuck = page["items"][0]["id"].as_str().expect("stuck request").to_owned();
+    sqlx::query("UPDATE transfer_requests SET created_at = created_at - 700000 WHERE id = $1")
+        .bind(&stuck)
+        .execute(app.ctx.store.reader())
+        .await
+        .expect("age the request");
+    app.eventually("abandoned", || async { state_of(&app, &stuck).await == "failed" }).await;
+    let (_, failed) = body(app.get_request(&stuck, None).await).await;
+    assert_eq!(failed["error"]["code"], "authorization_abandoned");
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_proposal_plaid_never_answered_is_retried_then_abandoned,
     a_500_after_plaid_committed_still_yields_one_transfer,
     a_timeout_after_plaid_committed_still_yields_one_transfer,
     a_claim_whose_process_died_before_calling_plaid_is_finished_once,
