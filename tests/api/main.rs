@@ -4,6 +4,7 @@ mod helpers;
 
 mod approvals;
 mod audit_coverage;
+mod audit_evidence;
 mod audit_export;
 mod audit_scale;
 mod audit_tamper;
