@@ -1,4 +1,5 @@
-//! The `countersign` command line: serve (default), migrate, plaid-sim, agent add, item add.
+//! The `countersign` command line: serve (default), migrate, plaid-sim, agent add, item add, approver add,
+//! audit export|verify|pubkey.
 
 use crate::config::Settings;
 use crate::domain::ItemId;
@@ -43,6 +44,11 @@ pub enum Command {
     Approver {
         #[command(subcommand)]
         command: ApproverCommand,
+    },
+    /// The compliance audit trail: export, verify, print the checkpoint public key.
+    Audit {
+        #[command(subcommand)]
+        command: crate::cli_audit::AuditCommand,
     },
 }
 
@@ -139,6 +145,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Audit { command } => crate::cli_audit::run(command, settings).await,
         Command::Item { command: ItemCommand::Add { access_token, sandbox } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
             let id = match (access_token, sandbox) {

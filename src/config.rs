@@ -31,6 +31,10 @@ pub struct Settings {
     /// Safety margin before the authorization lapses: approvals stop this long before.
     pub expiry_margin: Duration,
     pub sweep_interval: Duration,
+    /// How often the chain head is signed (`COUNTERSIGN_AUDIT_CHECKPOINT_SECS`, default 300).
+    pub audit_checkpoint_interval: Duration,
+    /// Days after a terminal state before a request's legal name is purged (`COUNTERSIGN_PII_RETENTION_DAYS`, default 90).
+    pub pii_retention_days: u32,
     pub policy: Policy,
     pub sessions: SessionPolicy,
     /// Seed a demo item and agent on first start (embedded mode).
@@ -95,6 +99,8 @@ impl Settings {
             authorization_ttl: Duration::from_secs(parse_var("COUNTERSIGN_AUTHORIZATION_TTL_SECS", 3600)?),
             expiry_margin: Duration::from_secs(parse_var("COUNTERSIGN_EXPIRY_MARGIN_SECS", 300)?),
             sweep_interval: Duration::from_millis(parse_var("COUNTERSIGN_SWEEP_INTERVAL_MS", 1000)?),
+            audit_checkpoint_interval: Duration::from_secs(parse_var("COUNTERSIGN_AUDIT_CHECKPOINT_SECS", 300)?.max(1)),
+            pii_retention_days: parse_var("COUNTERSIGN_PII_RETENTION_DAYS", 90)?,
             policy,
             sessions: SessionPolicy {
                 idle: Duration::from_secs(parse_var("COUNTERSIGN_SESSION_IDLE_SECS", 900)?),

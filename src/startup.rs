@@ -5,7 +5,7 @@ use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::plaid::sim::{RunningSimulator, SeedAccount, SeedItem, SimConfig, Simulator};
 use crate::plaid::{PlaidClient, PlaidEnvironment};
-use crate::service::{expire, reconcile, AuthorizationWindow, Context};
+use crate::service::{audit_upkeep, expire, reconcile, AuthorizationWindow, Context};
 use crate::store::{items, Store};
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
@@ -20,6 +20,7 @@ pub struct Application {
     ctx: Context,
     simulator: Option<RunningSimulator>,
     sweep_interval: std::time::Duration,
+    audit_upkeep: (std::time::Duration, std::time::Duration),
 }
 
 impl Application {
@@ -27,7 +28,9 @@ impl Application {
         let (ctx, simulator) = connect(&settings).await?;
         let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
-        Ok(Application { port, listener, ctx, simulator, sweep_interval: settings.sweep_interval })
+        let retain = std::time::Duration::from_secs(u64::from(settings.pii_retention_days) * 86_400);
+        let audit_upkeep = (settings.audit_checkpoint_interval, retain);
+        Ok(Application { port, listener, ctx, simulator, sweep_interval: settings.sweep_interval, audit_upkeep })
     }
 
     pub fn port(&self) -> u16 {
@@ -46,7 +49,9 @@ impl Application {
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let sweeper = tokio::spawn(expire::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
-        let reconciler = tokio::spawn(reconcile::run(self.ctx.clone(), self.sweep_interval, stop_rx));
+        let reconciler = tokio::spawn(reconcile::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
+        let (every, retain) = self.audit_upkeep;
+        let upkeep = tokio::spawn(audit_upkeep::run(self.ctx.clone(), every, retain, stop_rx));
         let app = crate::http::router(self.ctx.clone());
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -57,6 +62,7 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
         let _ = reconciler.await;
+        let _ = upkeep.await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }

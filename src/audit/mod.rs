@@ -2,9 +2,13 @@
 //! change without its record (or a record without its change) cannot be committed.
 //!
 //! Records never hold PII or secrets: no legal names, access tokens, account numbers or TOTP codes;
-//! account ids are masked before they get here.
+//! account ids are masked before they get here. `export` writes the trail for auditors,
+//! `checkpoint` signs its head, and `verify` proves an export or the live table untouched.
 
 pub mod chain;
+pub mod checkpoint;
+pub mod export;
+pub mod verify;
 
 pub use crate::store::audit::AuditFields;
 pub use chain::{append, mask_account, record_hash, GENESIS_HASH};

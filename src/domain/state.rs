@@ -67,6 +67,11 @@ const ALL: [RequestState; 13] = [
 ];
 
 impl RequestState {
+    /// Every state [`Self::is_terminal`] accepts.
+    pub fn terminal_states() -> Vec<RequestState> {
+        ALL.into_iter().filter(|s| s.is_terminal()).collect()
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Proposed => "proposed",

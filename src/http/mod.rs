@@ -44,7 +44,7 @@ impl Routes {
 }
 
 pub fn routes() -> Routes {
-    use api::{approvals, items, transfers};
+    use api::{approvals, audit, items, transfers};
     use axum::routing::delete;
     Routes::new()
         .add("get", "/healthz", get(ops::healthz))
@@ -65,6 +65,8 @@ pub fn routes() -> Routes {
         .add("delete", "/v1/approver/sessions/current", delete(approvals::sign_out))
         .add("get", "/v1/approver/transfers", get(approvals::inbox))
         .add("get", "/v1/approver/transfers/{id}", get(approvals::show))
+        .add("get", "/v1/audit/export", get(audit::export))
+        .add("get", "/v1/transfers/{id}/evidence", get(audit::transfer_evidence))
 }
 
 pub fn router(ctx: Context) -> Router {

@@ -129,11 +129,19 @@ pub async fn finish(
     plaid_request_id: Option<String>,
 ) -> Result<()> {
     let now = now_ms();
-    let target = RequestState::Executing.apply(event).map_err(anyhow::Error::from)?;
-    let mut tx = ctx.store.begin().await?;
-    if !requests::transition(&mut tx, &record.id, &[RequestState::Executing], target, &changes, now).await? {
-        return Ok(());
-    }
+    let fields = executed_record(record, &changes, outcome, executed_hash, plaid_request_id, now);
+    settle(ctx, record, event, &changes, vec![fields], now).await
+}
+
+/// The `transfer.executed` record of an execution's result.
+pub fn executed_record(
+    record: &RequestRecord,
+    changes: &Changes,
+    outcome: &str,
+    executed_hash: Option<String>,
+    plaid_request_id: Option<String>,
+    now: i64,
+) -> audit::AuditFields {
     let mut fields = trail::for_request(record, "transfer.executed", outcome, now);
     fields.plaid_endpoint = Some("/transfer/create".into());
     fields.action_type = Some("write".into());
@@ -141,7 +149,26 @@ pub async fn finish(
     fields.plaid_request_id = plaid_request_id;
     fields.error_code = changes.error_code.clone();
     fields.ttl_seconds = Some((now - record.created_at) / 1000);
-    audit::append(&mut tx, fields).await?;
+    fields
+}
+
+/// Moves the request out of `executing` and appends `records` in the same transaction.
+pub async fn settle(
+    ctx: &Context,
+    record: &RequestRecord,
+    event: Event,
+    changes: &Changes,
+    records: Vec<audit::AuditFields>,
+    now: i64,
+) -> Result<()> {
+    let target = RequestState::Executing.apply(event).map_err(anyhow::Error::from)?;
+    let mut tx = ctx.store.begin().await?;
+    if !requests::transition(&mut tx, &record.id, &[RequestState::Executing], target, changes, now).await? {
+        return Ok(());
+    }
+    for fields in records {
+        audit::append(&mut tx, fields).await?;
+    }
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     Ok(())

@@ -3,9 +3,12 @@
 //! never called while a transaction is open.
 
 pub mod approvers;
+pub mod audit_export;
+pub mod audit_upkeep;
 pub mod authorize;
 pub mod cancel;
 pub mod decide;
+pub mod evidence;
 pub mod execute;
 pub mod expire;
 pub mod idempotency;
@@ -14,6 +17,7 @@ pub mod query;
 pub mod reconcile;
 pub mod registry;
 pub mod renew;
+pub mod retention;
 pub mod trail;
 pub mod view;
 

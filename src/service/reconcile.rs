@@ -9,12 +9,12 @@
 //! - `proposed` → ask Plaid for the authorization again with the stored idempotency key.
 
 use super::authorize::authorize;
-use super::execute::{self, finish};
-use super::{now_ms, Context};
+use super::execute;
+use super::{now_ms, trail, Context};
 use crate::auth::millis;
 use crate::domain::{Event, RequestId, RequestState};
 use crate::error::Result;
-use crate::store::requests::{self, Changes};
+use crate::store::requests::{self, Changes, RequestRecord};
 use std::time::Duration;
 
 const BATCH: i64 = 50;
@@ -81,19 +81,11 @@ async fn reconcile_one(ctx: &Context, id: &RequestId, state: RequestState) -> Re
                         transfer_status: Some(found.transfer.status),
                         ..Changes::default()
                     };
-                    finish(
-                        ctx,
-                        &record,
-                        Event::TransferCreated,
-                        changes,
-                        "success",
-                        record.payload_hash.clone(),
-                        Some(found.request_id),
-                    )
-                    .await
+                    let plaid_request_id = Some(found.request_id);
+                    settle_reconciled(ctx, &record, Event::TransferCreated, changes, "success", plaid_request_id).await
                 }
                 Err(error) if error.is_indeterminate() => Ok(()),
-                Err(_) => {
+                Err(error) => {
                     // Plaid knows no transfer for this authorization.
                     let alive = record.authorized_at.is_some_and(|at| now_ms() < at + millis(ctx.window.ttl));
                     if alive {
@@ -107,13 +99,35 @@ async fn reconcile_one(ctx: &Context, id: &RequestId, state: RequestState) -> Re
                             ),
                             ..Changes::default()
                         };
-                        finish(ctx, &record, Event::PlaidFailed, changes, "error", None, None).await
+                        let plaid_request_id = error.request_id().map(Into::into);
+                        settle_reconciled(ctx, &record, Event::PlaidFailed, changes, "error", plaid_request_id).await
                     }
                 }
             }
         }
         _ => Ok(()),
     }
+}
+
+/// Settles an `executing` request from what Plaid told the reconciler: the execution's result
+/// (`transfer.executed`) and how it was learned (`transfer.reconciled`), in one transaction.
+async fn settle_reconciled(
+    ctx: &Context,
+    record: &RequestRecord,
+    event: Event,
+    changes: Changes,
+    outcome: &str,
+    plaid_request_id: Option<String>,
+) -> Result<()> {
+    let now = now_ms();
+    let executed_hash = (outcome == "success").then(|| record.payload_hash.clone()).flatten();
+    let executed = execute::executed_record(record, &changes, outcome, executed_hash, plaid_request_id.clone(), now);
+    let mut reconciled = trail::for_request(record, "transfer.reconciled", outcome, now);
+    reconciled.plaid_endpoint = Some("/transfer/get".into());
+    reconciled.action_type = Some("read".into());
+    reconciled.plaid_request_id = plaid_request_id;
+    reconciled.error_code = changes.error_code.clone();
+    execute::settle(ctx, record, event, &changes, vec![executed, reconciled], now).await
 }
 
 /// Runs the reconciler until `shutdown` fires.

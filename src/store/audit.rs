@@ -1,4 +1,5 @@
-//! Audit rows: advance the chain head, insert a record. The chain's hashing lives in `audit/`.
+//! Audit rows: advance the chain head, insert a record, read them back in sequence order.
+//! The chain's hashing lives in `audit/`.
 
 use super::{StoreError, StoreResult, Tx};
 use sqlx::Row;
@@ -89,7 +90,7 @@ pub async fn set_head_hash(tx: &mut Tx, seq: i64, hash: &str) -> StoreResult<()>
 }
 
 /// A stored audit row, for verification and reading back.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
     pub seq: i64,
     pub fields: AuditFields,
@@ -97,48 +98,83 @@ pub struct AuditRow {
     pub hash: String,
 }
 
+const ROW_COLUMNS: &str = "seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, thread_id, \
+    plaid_product, plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, approval_required, approver_id, \
+    approval_timestamp, payload_hash, executed_payload_hash, plaid_request_id, outcome, error_code, ttl_seconds, \
+    prev_hash, hash";
+
 /// Rows in sequence order, `limit` at a time starting after `after_seq`.
 pub async fn page(pool: &sqlx::AnyPool, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
-    let rows = sqlx::query(
-        "SELECT seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, thread_id, plaid_product, \
-         plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, approval_required, approver_id, \
-         approval_timestamp, payload_hash, executed_payload_hash, plaid_request_id, outcome, error_code, ttl_seconds, \
-         prev_hash, hash FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+    page_until(pool, after_seq, i64::MAX, limit).await
+}
+
+/// Rows with `after_seq < seq <= upto_seq` in sequence order, at most `limit`.
+pub async fn page_until(pool: &sqlx::AnyPool, after_seq: i64, upto_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
+    let sql = format!("SELECT {ROW_COLUMNS} FROM audit_events WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3");
+    let rows = sqlx::query(&sql).bind(after_seq).bind(upto_seq).bind(limit).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Every record about one transfer request, in sequence order.
+pub async fn for_request(pool: &sqlx::AnyPool, request_id: &str) -> StoreResult<Vec<AuditRow>> {
+    let sql = format!("SELECT {ROW_COLUMNS} FROM audit_events WHERE transfer_request_id = $1 ORDER BY seq");
+    let rows = sqlx::query(&sql).bind(request_id).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The lowest and highest seq of records that occurred in `[from_ms, to_ms)`, if any.
+pub async fn seq_range(pool: &sqlx::AnyPool, from_ms: i64, to_ms: i64) -> StoreResult<Option<(i64, i64)>> {
+    let row = sqlx::query(
+        "SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM audit_events WHERE occurred_at >= $1 AND occurred_at < $2",
     )
-    .bind(after_seq)
-    .bind(limit)
-    .fetch_all(pool)
+    .bind(from_ms)
+    .bind(to_ms)
+    .fetch_one(pool)
     .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(AuditRow {
-                seq: row.try_get("seq")?,
-                fields: AuditFields {
-                    event_id: row.try_get("event_id")?,
-                    occurred_at: row.try_get("occurred_at")?,
-                    event_type: row.try_get("event_type")?,
-                    transfer_request_id: row.try_get("transfer_request_id")?,
-                    agent_id: row.try_get("agent_id")?,
-                    thread_id: row.try_get("thread_id")?,
-                    plaid_product: row.try_get("plaid_product")?,
-                    plaid_endpoint: row.try_get("plaid_endpoint")?,
-                    plaid_item_id: row.try_get("plaid_item_id")?,
-                    account_id: row.try_get("account_id")?,
-                    action_type: row.try_get("action_type")?,
-                    risk_tier: row.try_get("risk_tier")?,
-                    approval_required: row.try_get::<Option<i64>, _>("approval_required")?.map(super::flag),
-                    approver_id: row.try_get("approver_id")?,
-                    approval_timestamp: row.try_get("approval_timestamp")?,
-                    payload_hash: row.try_get("payload_hash")?,
-                    executed_payload_hash: row.try_get("executed_payload_hash")?,
-                    plaid_request_id: row.try_get("plaid_request_id")?,
-                    outcome: row.try_get("outcome")?,
-                    error_code: row.try_get("error_code")?,
-                    ttl_seconds: row.try_get("ttl_seconds")?,
-                },
-                prev_hash: row.try_get("prev_hash")?,
-                hash: row.try_get("hash")?,
-            })
-        })
-        .collect()
+    let lo: Option<i64> = row.try_get("lo")?;
+    let hi: Option<i64> = row.try_get("hi")?;
+    Ok(lo.zip(hi))
+}
+
+/// The chain head: the last seq and its hash (0 and the genesis hash when empty).
+pub async fn head(pool: &sqlx::AnyPool) -> StoreResult<(i64, String)> {
+    let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(pool).await?;
+    Ok((row.try_get("seq")?, row.try_get("hash")?))
+}
+
+/// The stored hash of one record.
+pub async fn hash_at(pool: &sqlx::AnyPool, seq: i64) -> StoreResult<Option<String>> {
+    let row = sqlx::query("SELECT hash FROM audit_events WHERE seq = $1").bind(seq).fetch_optional(pool).await?;
+    row.map(|r| r.try_get("hash")).transpose().map_err(Into::into)
+}
+
+fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<AuditRow> {
+    Ok(AuditRow {
+        seq: row.try_get("seq")?,
+        fields: AuditFields {
+            event_id: row.try_get("event_id")?,
+            occurred_at: row.try_get("occurred_at")?,
+            event_type: row.try_get("event_type")?,
+            transfer_request_id: row.try_get("transfer_request_id")?,
+            agent_id: row.try_get("agent_id")?,
+            thread_id: row.try_get("thread_id")?,
+            plaid_product: row.try_get("plaid_product")?,
+            plaid_endpoint: row.try_get("plaid_endpoint")?,
+            plaid_item_id: row.try_get("plaid_item_id")?,
+            account_id: row.try_get("account_id")?,
+            action_type: row.try_get("action_type")?,
+            risk_tier: row.try_get("risk_tier")?,
+            approval_required: row.try_get::<Option<i64>, _>("approval_required")?.map(super::flag),
+            approver_id: row.try_get("approver_id")?,
+            approval_timestamp: row.try_get("approval_timestamp")?,
+            payload_hash: row.try_get("payload_hash")?,
+            executed_payload_hash: row.try_get("executed_payload_hash")?,
+            plaid_request_id: row.try_get("plaid_request_id")?,
+            outcome: row.try_get("outcome")?,
+            error_code: row.try_get("error_code")?,
+            ttl_seconds: row.try_get("ttl_seconds")?,
+        },
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
 }

@@ -13,9 +13,11 @@ pub mod agents;
 pub mod approvals;
 pub mod approvers;
 pub mod audit;
+pub mod checkpoints;
 pub mod idempotency;
 pub mod items;
 pub mod requests;
+pub mod retention;
 pub mod sessions;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

@@ -109,6 +109,8 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         authorization_ttl: options.authorization_ttl,
         expiry_margin: options.expiry_margin,
         sweep_interval: Duration::from_millis(100),
+        audit_checkpoint_interval: Duration::from_secs(300),
+        pii_retention_days: 90,
         policy: options.policy,
         sessions: options.sessions,
         seed_demo: false,

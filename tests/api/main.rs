@@ -3,6 +3,11 @@
 mod helpers;
 
 mod approvals;
+mod audit_coverage;
+mod audit_evidence;
+mod audit_export;
+mod audit_scale;
+mod audit_tamper;
 mod audit_trail;
 mod crash;
 mod execution;

@@ -1,6 +1,7 @@
 //! The agent API (`/v1/...`): JSON, bearer API keys, Idempotency-Key on every POST.
 
 pub mod approvals;
+pub mod audit;
 pub mod items;
 pub mod transfers;
 

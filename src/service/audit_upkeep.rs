@@ -1,0 +1,82 @@
+//! Keeping the trail provable: periodic checkpoints of the chain head, PII retention, and
+//! verification of the live table (`countersign audit verify`).
+
+use super::{now_ms, retention, Context};
+use crate::audit::checkpoint::{self, Checkpoint, CheckpointKey};
+use crate::audit::verify::{Break, ChainVerifier, Summary};
+use crate::error::Result;
+use crate::store::{audit as rows, checkpoints};
+use std::time::Duration;
+
+const VERIFY_PAGE: i64 = 5_000;
+
+/// Signs the chain head if it moved since the last checkpoint.
+pub async fn checkpoint_once(ctx: &Context) -> Result<Option<Checkpoint>> {
+    let (head, _) = rows::head(ctx.store.reader()).await?;
+    let latest = checkpoints::latest(ctx.store.reader()).await?.map_or(0, |c| c.seq);
+    if head <= latest {
+        return Ok(None);
+    }
+    let key = CheckpointKey::from_master(&ctx.master_key);
+    Ok(checkpoint::sign_head(&ctx.store, &key, now_ms()).await?)
+}
+
+/// Recomputes the whole chain from seq 1, page by page, against every stored checkpoint (which
+/// must carry this service's key) and `extra` ones an auditor kept. The outer error is the
+/// database's; the inner one is the first break.
+pub async fn verify_live(ctx: &Context, extra: &[Checkpoint]) -> Result<Result<Summary, Break>> {
+    let key = CheckpointKey::from_master(&ctx.master_key).public_key_hex();
+    let mut verifier = ChainVerifier::from_genesis();
+    // Checkpoints first, then the head: every checkpoint read was signed at or below this head,
+    // unless records were cut off the end.
+    let stored = checkpoints::all(ctx.store.reader()).await?;
+    for checkpoint in stored.iter().map(Checkpoint::from_row).chain(extra.iter().cloned()) {
+        if let Err(broken) = verifier.add_checkpoint(&checkpoint, Some(&key)) {
+            return Ok(Err(broken));
+        }
+    }
+    let (head_seq, head_hash) = rows::head(ctx.store.reader()).await?;
+    let mut after = 0;
+    while after < head_seq {
+        let page = rows::page_until(ctx.store.reader(), after, head_seq, VERIFY_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        for row in &page {
+            if let Err(broken) = verifier.push(row) {
+                return Ok(Err(broken));
+            }
+        }
+    }
+    let summary = match verifier.finish(true) {
+        Ok(summary) => summary,
+        Err(broken) => return Ok(Err(broken)),
+    };
+    let last = summary.last_seq.unwrap_or(0);
+    if last != head_seq {
+        let reason = format!("the chain head says seq {head_seq} but the table ends at seq {last}");
+        return Ok(Err(Break { seq: last.min(head_seq) + 1, reason }));
+    }
+    if last > 0 && summary.last_hash.as_deref() != Some(head_hash.as_str()) {
+        let reason = "the chain head holds another hash for this seq: the last record was replaced".to_owned();
+        return Ok(Err(Break { seq: last, reason }));
+    }
+    Ok(Ok(summary))
+}
+
+/// Signs the head every `interval` and purges PII past `retain`, until `shutdown` fires.
+pub async fn run(ctx: Context, interval: Duration, retain: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(error) = checkpoint_once(&ctx).await {
+            tracing::error!(error = %error, "signing an audit checkpoint failed");
+        }
+        if let Err(error) = retention::purge_once(&ctx, retain).await {
+            tracing::error!(error = %error, "purging PII past retention failed");
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! PII retention: find requests whose legal name is due for purging, and overwrite the intent.
+//! Audit records are never touched here (they hold no PII to begin with).
+
+use super::{StoreResult, Tx};
+use crate::domain::{RequestId, RequestState};
+use sqlx::{AnyPool, Row};
+
+/// Terminal requests untouched since before `cutoff_ms` whose intent still holds PII.
+pub async fn due(pool: &AnyPool, cutoff_ms: i64, limit: i64) -> StoreResult<Vec<RequestId>> {
+    let terminal: Vec<&str> = RequestState::terminal_states().into_iter().map(RequestState::as_str).collect();
+    let placeholders: Vec<String> = (0..terminal.len()).map(|i| format!("${}", i + 3)).collect();
+    let sql = format!(
+        "SELECT id FROM transfer_requests WHERE pii_purged_at IS NULL AND updated_at < $1 AND state IN ({}) \
+         ORDER BY updated_at LIMIT $2",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(cutoff_ms).bind(limit);
+    for state in terminal {
+        query = query.bind(state);
+    }
+    let rows = query.fetch_all(pool).await?;
+    rows.iter().map(|row| Ok(RequestId::from_trusted(row.try_get("id")?))).collect()
+}
+
+/// Replaces the stored intent and marks the request purged; only while it is still unpurged.
+pub async fn purge(tx: &mut Tx, id: &RequestId, redacted_intent: &serde_json::Value, now_ms: i64) -> StoreResult<bool> {
+    let result = sqlx::query(
+        "UPDATE transfer_requests SET intent = $1, pii_purged_at = $2 WHERE id = $3 AND pii_purged_at IS NULL",
+    )
+    .bind(redacted_intent.to_string())
+    .bind(now_ms)
+    .bind(id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// When the request's PII was purged, if it was.
+pub async fn purged_at(pool: &AnyPool, id: &RequestId) -> StoreResult<Option<i64>> {
+    let row = sqlx::query("SELECT pii_purged_at FROM transfer_requests WHERE id = $1")
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(|r| r.try_get::<Option<i64>, _>("pii_purged_at")).transpose()?.flatten())
+}

@@ -1,0 +1,167 @@
+//! Compliance export: role check, streaming, byte-identical repeats, CSV that parses back, offline
+//! verification of an export, and a dishonest administrator caught by live verification.
+
+use crate::helpers::{body, error_code, spawn_app, Db, TestApp};
+use crate::on_both_backends;
+use countersign::audit::checkpoint::Checkpoint;
+use countersign::audit::export::{encode_page, parse_jsonl_line, read_csv, ExportFormat, Line};
+use countersign::audit::record_hash;
+use countersign::cli_audit::verify_file;
+use countersign::service::{format_ms, now_ms};
+use countersign::store::audit::AuditRow;
+use reqwest::StatusCode;
+
+pub async fn compliance_session(app: &TestApp) -> String {
+    let carol = app.add_approver("carol", "compliance", None).await;
+    app.sign_in(&carol).await
+}
+
+pub async fn export(app: &TestApp, session: &str, query: &[(&str, &str)]) -> reqwest::Response {
+    let url = format!("{}/v1/audit/export", app.address);
+    app.client.get(url).bearer_auth(session).query(query).send().await.expect("sent")
+}
+
+/// Some history: three proposals, one cancelled.
+async fn some_history(app: &TestApp) {
+    for amount in ["10.00", "20.00", "30.00"] {
+        app.propose_ok(amount).await;
+    }
+    let created = app.propose_ok("40.00").await;
+    app.cancel(created["id"].as_str().expect("id"), "c").await;
+}
+
+fn parse_export(bytes: &[u8]) -> (Vec<AuditRow>, Vec<Checkpoint>) {
+    let (mut rows, mut checkpoints) = (Vec::new(), Vec::new());
+    for (i, line) in String::from_utf8(bytes.to_vec()).expect("utf-8").lines().enumerate() {
+        match parse_jsonl_line(line, i + 1).expect("parses") {
+            Line::Record(row) => rows.push(*row),
+            Line::Checkpoint(checkpoint) => checkpoints.push(checkpoint),
+        }
+    }
+    (rows, checkpoints)
+}
+
+async fn exports_are_for_compliance_only_repeatable_and_parse_back(db: Db) {
+    let app = spawn_app(db).await;
+    some_history(&app).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let not_compliance = app.sign_in(&alice).await;
+    let (status, error) = body(export(&app, &not_compliance, &[]).await).await;
+    assert_eq!((status, error_code(&error)), (StatusCode::FORBIDDEN, "not_compliance"));
+    assert_eq!(export(&app, "css_nonsense", &[]).await.status(), StatusCode::UNAUTHORIZED);
+
+    let session = compliance_session(&app).await;
+    let (status, error) = body(export(&app, &session, &[("format", "xml")]).await).await;
+    assert_eq!((status, error_code(&error)), (StatusCode::BAD_REQUEST, "invalid_format"));
+    let to = format_ms(now_ms() + 1);
+    let range = [("from", "2000-01-01T00:00:00Z"), ("to", to.as_str())];
+
+    let first = export(&app, &session, &[range[0], range[1], ("format", "jsonl")]).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let header = |name: &str| first.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let (seq_header, signature_header) =
+        (header("countersign-checkpoint-seq"), header("countersign-checkpoint-signature"));
+    let jsonl = first.bytes().await.expect("body");
+    let again = export(&app, &session, &[range[0], range[1], ("format", "jsonl")]).await.bytes().await.expect("body");
+    assert_eq!(jsonl, again, "a repeated export is byte-identical");
+    let (rows, checkpoints) = parse_export(&jsonl);
+    let stored: Vec<AuditRow> = app.audit_rows().await.into_iter().filter(|r| r.seq <= rows.len() as i64).collect();
+    assert_eq!(rows, stored, "the export holds every record up to `to`, unchanged");
+    assert_eq!(checkpoints.len(), 1);
+    assert_eq!(Some(checkpoints[0].seq.to_string()), seq_header);
+    assert_eq!(Some(checkpoints[0].signature.clone()), signature_header);
+    assert_eq!(checkpoints[0].hash, rows[rows.len() - 1].hash, "the checkpoint signs the last exported record");
+
+    let csv = export(&app, &session, &[range[0], range[1], ("format", "csv")]).await;
+    assert_eq!(csv.headers().get("content-type").and_then(|v| v.to_str().ok()), Some("text/csv; charset=utf-8"));
+    let csv = csv.bytes().await.expect("body");
+    let csv_again = export(&app, &session, &[range[0], range[1], ("format", "csv")]).await.bytes().await.expect("body");
+    assert_eq!(csv, csv_again);
+    let mut reader = csv::Reader::from_reader(csv.as_ref());
+    let headers = reader.headers().expect("header row").clone();
+    assert_eq!(headers.iter().take(3).collect::<Vec<_>>(), vec!["seq", "event_id", "occurred_at"]);
+    assert!(reader.records().all(|r| r.is_ok_and(|r| r.len() == 24)));
+    let parsed: Vec<AuditRow> = read_csv(csv.as_ref()).collect::<Result<_, _>>().expect("CSV parses back");
+    assert_eq!(parsed, stored, "CSV parses back to the same records");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(&file, &jsonl).expect("write");
+    let pubkey = checkpoints[0].public_key.clone();
+    let summary = verify_file(&file, &[], None, Some(&pubkey)).expect("readable").expect("verifies offline");
+    assert_eq!((summary.records, summary.checkpoints_matched.clone()), (rows.len() as u64, vec![checkpoints[0].seq]));
+    app.stop().await;
+}
+
+/// Writes `rows` (and `checkpoints`) as a JSON Lines export and verifies it offline.
+fn verify_rows(rows: &[AuditRow], checkpoints: &[Checkpoint], previous: Option<&[u8]>) -> Result<(), i64> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("tampered.jsonl");
+    std::fs::write(&file, encode_page(rows, ExportFormat::Jsonl, true).expect("encodes")).expect("write");
+    let previous_file = dir.path().join("previous.jsonl");
+    if let Some(bytes) = previous {
+        std::fs::write(&previous_file, bytes).expect("write");
+    }
+    let key = checkpoints.first().map(|c| c.public_key.clone());
+    let previous = previous.map(|_| previous_file.as_path());
+    verify_file(&file, checkpoints, previous, key.as_deref()).expect("readable").map(|_| ()).map_err(|b| b.seq)
+}
+
+fn forged_after(rows: &[AuditRow], index: usize) -> AuditRow {
+    let mut forged = rows[index].clone();
+    forged.seq += 1;
+    forged.fields.event_id = "ev_forged".into();
+    forged.fields.outcome = "success".into();
+    forged.prev_hash = rows[index].hash.clone();
+    forged.hash = record_hash(forged.seq, &forged.fields, &forged.prev_hash);
+    forged
+}
+
+fn rechain(rows: &mut [AuditRow], from: usize) {
+    for i in from..rows.len() {
+        rows[i].seq = rows[i - 1].seq + 1;
+        rows[i].prev_hash = rows[i - 1].hash.clone();
+        rows[i].hash = record_hash(rows[i].seq, &rows[i].fields, &rows[i].prev_hash);
+    }
+}
+
+async fn tampering_with_an_export_names_the_first_bad_seq(db: Db) {
+    let app = spawn_app(db).await;
+    some_history(&app).await;
+    let session = compliance_session(&app).await;
+    let to = format_ms(now_ms() + 1);
+    let original = export(&app, &session, &[("to", to.as_str())]).await.bytes().await.expect("body");
+    let (rows, checkpoints) = parse_export(&original);
+    assert!(rows.len() >= 10, "enough history: {}", rows.len());
+    assert_eq!(verify_rows(&rows, &checkpoints, None), Ok(()));
+
+    let mut changed = rows.clone();
+    changed[4].fields.outcome = "declined_by_plaid".into();
+    assert_eq!(verify_rows(&changed, &checkpoints, None), Err(5), "a changed field");
+
+    let mut removed = rows.clone();
+    removed.remove(4);
+    assert_eq!(verify_rows(&removed, &checkpoints, None), Err(5), "a removed row");
+
+    let mut swapped = rows.clone();
+    swapped.swap(4, 5);
+    assert_eq!(verify_rows(&swapped, &checkpoints, None), Err(5), "two rows swapped");
+
+    let mut inserted = rows.clone();
+    inserted.insert(5, forged_after(&rows, 4));
+    assert_eq!(verify_rows(&inserted, &checkpoints, None), Err(6), "a forged row with a recomputed hash");
+
+    // The forger recomputes every later hash too: the checkpoint signed before catches it, and a
+    // previously verified export names the exact row.
+    let mut rewritten = inserted.clone();
+    rechain(&mut rewritten, 6);
+    let signed = checkpoints[0].seq;
+    assert_eq!(verify_rows(&rewritten, &checkpoints, None), Err(signed), "below a signed checkpoint");
+    assert_eq!(verify_rows(&rewritten, &checkpoints, Some(&original)), Err(6), "against the previous export");
+    app.stop().await;
+}
+
+on_both_backends!(
+    exports_are_for_compliance_only_repeatable_and_parse_back,
+    tampering_with_an_export_names_the_first_bad_seq
+);
