@@ -142,3 +142,17 @@ pub async fn page(pool: &sqlx::AnyPool, after_seq: i64, limit: i64) -> StoreResu
         })
         .collect()
 }
+
+/// The audit trail of one transfer request, in sequence order.
+pub async fn for_request(pool: &sqlx::AnyPool, request_id: &str) -> StoreResult<Vec<AuditRow>> {
+    let seqs = sqlx::query("SELECT seq FROM audit_events WHERE transfer_request_id = $1 ORDER BY seq")
+        .bind(request_id)
+        .fetch_all(pool)
+        .await?;
+    let mut rows = Vec::with_capacity(seqs.len());
+    for seq in &seqs {
+        let seq: i64 = seq.try_get("seq")?;
+        rows.extend(page(pool, seq - 1, 1).await?);
+    }
+    Ok(rows)
+}

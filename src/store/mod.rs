@@ -13,6 +13,7 @@ pub mod agents;
 pub mod approvals;
 pub mod approvers;
 pub mod audit;
+pub mod enrollment;
 pub mod idempotency;
 pub mod items;
 pub mod requests;
