@@ -8,22 +8,25 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Per item: when fetched, and each account's available balance.
+/// Each account's available balance, by account id.
+type Balances = HashMap<String, Option<Money>>;
+
+/// Per item: when fetched, and the balances.
 #[derive(Default)]
 pub struct BalanceCache {
-    entries: Mutex<HashMap<String, (Instant, HashMap<String, Option<Money>>)>>,
+    entries: Mutex<HashMap<String, (Instant, Balances)>>,
 }
 
 /// How long a fetched balance is shown before asking Plaid again.
 pub const TTL: Duration = Duration::from_secs(30);
 
 impl BalanceCache {
-    fn get(&self, item: &ItemId) -> Option<HashMap<String, Option<Money>>> {
+    fn get(&self, item: &ItemId) -> Option<Balances> {
         let entries = self.entries.lock().ok()?;
         entries.get(item.as_str()).filter(|(at, _)| at.elapsed() < TTL).map(|(_, balances)| balances.clone())
     }
 
-    fn put(&self, item: &ItemId, balances: HashMap<String, Option<Money>>) {
+    fn put(&self, item: &ItemId, balances: Balances) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.retain(|_, (at, _)| at.elapsed() < TTL);
             entries.insert(item.as_str().to_owned(), (Instant::now(), balances));
@@ -46,7 +49,7 @@ pub async fn available(ctx: &Context, item_id: &ItemId, account_id: &str) -> Opt
             return None;
         }
     };
-    let balances: HashMap<String, Option<Money>> = response
+    let balances: Balances = response
         .accounts
         .iter()
         .map(|a| (a.account_id.clone(), a.balances.available.as_ref().and_then(Money::from_balance_number)))

@@ -11,3 +11,4 @@ mod items_and_ops;
 mod lifecycle;
 mod openapi_drift;
 mod propose;
+mod ui;
