@@ -2,7 +2,7 @@
 //! balance before and after, Plaid's decision, why this tier, who asked and why, who approved,
 //! the payload hash, the time left — and the approve, reject and edit forms.
 
-use super::format::{clock, signed_money, state_words, time_left};
+use super::format::{clock, date_time, signed_money, state_words, time_left};
 use super::session::{FlashQuery, UiSession};
 use super::{new_form_key, render, Chrome, UiError};
 use crate::domain::{RequestId, Tier};
@@ -115,7 +115,15 @@ pub async fn page(
         thread_id: text(intent, "/thread_id"),
         agent_reason: text(intent, "/reason"),
         first_time_account: r.first_time_account,
-        approvals: r.view.approvals.iter().map(|a| (a.username.clone(), a.approved_at.clone())).collect(),
+        approvals: r
+            .view
+            .approvals
+            .iter()
+            .map(|a| {
+                let at = crate::service::parse_rfc3339_ms(&a.approved_at).map(date_time).unwrap_or_default();
+                (a.username.clone(), at)
+            })
+            .collect(),
         approvals_required: record.approvals_required,
         hash_short: hash.chars().take(12).collect(),
         hash_full: hash,
