@@ -66,6 +66,13 @@ pub enum ApproverCommand {
         /// Comma-separated item ids whose accounts this approver may approve for (default: all).
         #[arg(long, value_delimiter = ',')]
         items: Option<Vec<String>>,
+        /// Print a one-time enrollment link (valid 24 h) instead of a password and TOTP secret:
+        /// the approver sets their password and adds the authenticator on that page.
+        #[arg(long, conflicts_with = "password")]
+        enroll_link: bool,
+        /// Where approvers reach this service, for the enrollment link.
+        #[arg(long, env = "COUNTERSIGN_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+        public_url: String,
     },
 }
 
@@ -119,9 +126,25 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!("API key (shown once, store it now): {}", created.api_key);
             Ok(())
         }
-        Command::Approver { command: ApproverCommand::Add { username, role, password, items } } => {
+        Command::Approver {
+            command: ApproverCommand::Add { username, role, password, items, enroll_link, public_url },
+        } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
             let items = parse_items(items)?;
+            if enroll_link {
+                let grant = crate::service::enrollment::add_with_link(
+                    &ctx.store,
+                    &ctx.master_key,
+                    &username,
+                    &role,
+                    items.as_deref(),
+                )
+                .await?;
+                println!("approver {} ({username}, {role}) created", grant.enrollment.id);
+                println!("one-time enrollment link (valid until {}):", crate::service::format_ms(grant.expires_at));
+                println!("{}/ui/enroll/{}", public_url.trim_end_matches('/'), grant.token);
+                return Ok(());
+            }
             let enrollment = crate::service::approvers::add_approver(
                 &ctx.store,
                 &ctx.master_key,

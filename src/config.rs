@@ -40,6 +40,9 @@ pub struct Settings {
     /// Seed a demo item and agent on first start (embedded mode).
     pub seed_demo: bool,
     pub json_logs: bool,
+    /// The approver session cookie is `Secure` and `__Host-` prefixed; `COUNTERSIGN_COOKIE_SECURE=false`
+    /// only for plain http on localhost.
+    pub cookie_secure: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,6 +114,7 @@ impl Settings {
             },
             seed_demo: is_sim && explicit_database.is_none() && var("PLAID_BASE_URL").is_none(),
             json_logs: parse_var("COUNTERSIGN_JSON_LOGS", false)?,
+            cookie_secure: parse_var("COUNTERSIGN_COOKIE_SECURE", true)?,
         })
     }
 

@@ -107,6 +107,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
     let window = AuthorizationWindow { ttl: settings.authorization_ttl, margin: settings.expiry_margin };
     let mut ctx = Context::new(store, plaid, master_key, settings.policy.clone(), window);
     ctx.sessions = settings.sessions;
+    ctx.cookie_secure = settings.cookie_secure;
     // Longer than any Plaid call can take, so the reconciler never races a call still in flight.
     ctx.reconcile_after = settings.plaid_timeout + std::time::Duration::from_secs(1);
     Ok((ctx, simulator))

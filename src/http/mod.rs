@@ -4,6 +4,7 @@
 pub mod api;
 pub mod extract;
 pub mod ops;
+pub mod ui;
 
 use crate::error::{Error, ErrorBody};
 use crate::service::Context;
@@ -72,6 +73,8 @@ pub fn routes() -> Routes {
 pub fn router(ctx: Context) -> Router {
     routes()
         .router
+        // The approver web form: HTML pages, not part of the JSON API's route table.
+        .merge(ui::router())
         .fallback(|| async { Error::not_found("route") })
         .method_not_allowed_fallback(|| async {
             Error::client(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this method is not allowed here")

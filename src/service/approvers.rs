@@ -258,3 +258,25 @@ pub async fn sign_out(ctx: &Context, who: &ApproverSession) -> Result<()> {
     ctx.store.commit(tx).await?;
     Ok(())
 }
+
+/// Replaces the session with a new one (new id and token, same sign-in time and absolute expiry)
+/// and revokes the old one, so a token seen before a privilege change (a step-up) stops working.
+pub async fn rotate_session(ctx: &Context, who: &ApproverSession) -> Result<NewSession> {
+    let now = now_ms();
+    let token = tokens::generate(SESSION_PREFIX);
+    let session = SessionRecord {
+        id: format!("ses_{}", uuid::Uuid::now_v7().simple()),
+        approver_id: who.approver.id.clone(),
+        authenticated_at: who.session.authenticated_at,
+        last_seen_at: now,
+        expires_at: who.session.expires_at,
+        revoked: false,
+    };
+    let mut tx = ctx.store.begin().await?;
+    sessions::revoke(&mut tx, &who.session.id).await?;
+    sessions::insert(&mut tx, &session, &token.hash).await?;
+    audit::append(&mut tx, approver_event("approver.session_rotated", Some(&who.approver.id), "success", None, now))
+        .await?;
+    ctx.store.commit(tx).await?;
+    Ok(NewSession { token: token.token, session_id: session.id, expires_at: session.expires_at })
+}

@@ -6,11 +6,15 @@ pub mod approvers;
 pub mod audit_export;
 pub mod audit_upkeep;
 pub mod authorize;
+pub mod balances;
 pub mod cancel;
 pub mod decide;
+pub mod enrollment;
 pub mod evidence;
 pub mod execute;
 pub mod expire;
+pub mod form_keys;
+pub mod history;
 pub mod idempotency;
 pub mod propose;
 pub mod query;
@@ -18,6 +22,7 @@ pub mod reconcile;
 pub mod registry;
 pub mod renew;
 pub mod retention;
+pub mod review;
 pub mod trail;
 pub mod view;
 
@@ -47,6 +52,11 @@ pub struct Context {
     /// Work untouched this long (a claim whose process died, a Plaid call that never answered)
     /// is picked up by the reconciler. Longer than the Plaid client's timeout.
     pub reconcile_after: Duration,
+    /// Live balances shown on the approval page, cached briefly per item.
+    pub balances: Arc<balances::BalanceCache>,
+    /// HTTP: the approver session cookie is `Secure` and `__Host-` prefixed (off only for plain
+    /// http on localhost).
+    pub cookie_secure: bool,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -85,6 +95,8 @@ impl Context {
             sessions: SessionPolicy::default(),
             approval_key,
             reconcile_after: Duration::from_secs(35),
+            balances: Arc::default(),
+            cookie_secure: true,
         }
     }
 

@@ -138,3 +138,13 @@ pub async fn reset_failures(tx: &mut Tx, id: &ApproverId) -> StoreResult<()> {
         .await?;
     Ok(())
 }
+
+/// Sets a new password hash (enrollment by link).
+pub async fn set_password(tx: &mut Tx, id: &ApproverId, password_hash: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE approvers SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

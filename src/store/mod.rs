@@ -14,6 +14,7 @@ pub mod approvals;
 pub mod approvers;
 pub mod audit;
 pub mod checkpoints;
+pub mod enrollment;
 pub mod idempotency;
 pub mod items;
 pub mod requests;

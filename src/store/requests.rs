@@ -357,3 +357,42 @@ pub async fn pending(pool: &AnyPool, now_ms: i64, limit: i64) -> StoreResult<Vec
     .await?;
     rows.iter().map(from_row).collect()
 }
+
+/// Requests no longer waiting on anyone's approval (or left behind by an edit), most recently
+/// changed first; optionally in one state.
+pub async fn decided(pool: &AnyPool, states: &[RequestState], limit: i64) -> StoreResult<Vec<RequestRecord>> {
+    let placeholders: Vec<String> = (0..states.len()).map(|i| format!("${}", i + 1)).collect();
+    let sql = format!(
+        "SELECT {COLUMNS} FROM transfer_requests WHERE state IN ({}) ORDER BY updated_at DESC, id DESC LIMIT ${}",
+        placeholders.join(", "),
+        states.len() + 1
+    );
+    let mut query = sqlx::query(&sql);
+    for state in states {
+        query = query.bind(state.as_str());
+    }
+    let rows = query.bind(limit).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Whether any request other than `except` (the request and the versions it replaces) was made
+/// to this account before `before_ms`: a first-time account is worth a second look.
+pub async fn earlier_to_account(
+    pool: &AnyPool,
+    account_id: &str,
+    before_ms: i64,
+    except: &[&str],
+) -> StoreResult<bool> {
+    let rows = sqlx::query("SELECT id FROM transfer_requests WHERE account_id = $1 AND created_at <= $2")
+        .bind(account_id)
+        .bind(before_ms)
+        .fetch_all(pool)
+        .await?;
+    for row in &rows {
+        let id: String = row.try_get("id")?;
+        if !except.contains(&id.as_str()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}

@@ -56,6 +56,8 @@ pub struct Options {
     pub authorization_ttl: Duration,
     pub expiry_margin: Duration,
     pub policy: Policy,
+    /// Plain-http cookies by default, as on localhost; the web form tests turn it on to see the flags.
+    pub cookie_secure: bool,
 }
 
 impl Default for Options {
@@ -66,6 +68,7 @@ impl Default for Options {
             authorization_ttl: Duration::from_secs(3600),
             expiry_margin: Duration::from_secs(300),
             policy: Policy::default(),
+            cookie_secure: false,
         }
     }
 }
@@ -115,6 +118,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         sessions: options.sessions,
         seed_demo: false,
         json_logs: false,
+        cookie_secure: options.cookie_secure,
     };
     let app = Application::build(settings).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());

@@ -16,3 +16,4 @@ mod items_and_ops;
 mod lifecycle;
 mod openapi_drift;
 mod propose;
+mod ui;

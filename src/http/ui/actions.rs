@@ -1,0 +1,212 @@
+//! The decision forms: approve (approval token with step-up, then approve — the same two
+//! service calls as the JSON API, in one handler), reject, and approve with edits.
+//!
+//! Every form is checked for its CSRF token first (403, nothing changes), then its idempotency
+//! key is claimed: a repeated key redirects to where the first submission led, so a double
+//! submit decides once. Outcomes are redirects (303) carrying a fixed message code.
+
+use super::messages::code_of;
+use super::request::request_id;
+use super::session::UiSession;
+use super::{cookies, see_other, UiError, UiForm};
+use crate::domain::{Money, RequestId};
+use crate::error::{Error, Result};
+use crate::service::approvers::{self, NewSession};
+use crate::service::form_keys::{self, Claim};
+use crate::service::{decide, Context};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::future::Future;
+
+/// Where an action led, and the rotated session when it included a step-up.
+struct Outcome {
+    location: String,
+    rotated: Option<NewSession>,
+}
+
+fn at(id: &RequestId, code: &str) -> String {
+    format!("/ui/requests/{id}?m={code}")
+}
+
+fn refused(id: &RequestId, error: &Error) -> Outcome {
+    Outcome { location: at(id, code_of(error)), rotated: None }
+}
+
+/// Claims the form's key, runs the action once, records where it led and redirects there.
+async fn once<F, Fut>(
+    ctx: &Context,
+    session: &UiSession,
+    key: &str,
+    id: &RequestId,
+    action: F,
+) -> Result<Response, UiError>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Outcome>,
+{
+    let approver = &session.who.approver.id;
+    let outcome = match form_keys::claim(ctx, approver, key).await? {
+        Claim::Done(location) => return Ok(see_other(&location)),
+        Claim::InFlight => return Ok(see_other(&at(id, "in_progress"))),
+        Claim::Fresh => action().await,
+    };
+    form_keys::finish(ctx, approver, key, &outcome.location).await?;
+    let redirect = see_other(&outcome.location);
+    Ok(match outcome.rotated {
+        Some(new) => ([(header::SET_COOKIE, cookies::set_session(ctx, &new.token))], redirect).into_response(),
+        None => redirect,
+    })
+}
+
+/// Step 1 of approving, shared by approve and edit: a token bound to what the approver saw.
+/// A step-up (fresh TOTP) also rotates the session.
+async fn token(
+    ctx: &Context,
+    session: &UiSession,
+    id: &RequestId,
+    payload_hash: &str,
+    totp: &str,
+) -> Result<(String, Option<NewSession>)> {
+    let code = Some(totp.trim()).filter(|c| !c.is_empty());
+    let grant = decide::issue_token(ctx, &session.who, id, payload_hash, code).await?;
+    let rotated = if grant.step_up { Some(approvers::rotate_session(ctx, &session.who).await?) } else { None };
+    Ok((grant.approval_token, rotated))
+}
+
+/// "12,000.00", "$12,000.00" and "12000.00" all confirm 12000.00.
+fn confirms(typed: &str, amount: Money) -> bool {
+    let cleaned: String = typed.chars().filter(|c| !matches!(c, '$' | ',' | ' ')).collect();
+    Money::parse(&cleaned).is_ok_and(|m| m == amount)
+}
+
+#[derive(Deserialize)]
+pub struct ApproveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    idempotency_key: String,
+    #[serde(default)]
+    payload_hash: String,
+    #[serde(default)]
+    totp: String,
+    #[serde(default)]
+    confirm_amount: Option<String>,
+}
+
+pub async fn approve(
+    State(ctx): State<Context>,
+    session: UiSession,
+    Path(id): Path<String>,
+    UiForm(form): UiForm<ApproveForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&form.csrf)?;
+    let id = request_id(&id)?;
+    once(&ctx, &session, &form.idempotency_key, &id, || async {
+        let shown = match decide::show(&ctx, &session.who, &id).await {
+            Ok(shown) => shown,
+            Err(error) => return refused(&id, &error),
+        };
+        let amount = Money::parse(&shown.request.amount).unwrap_or(Money::ZERO);
+        if shown.request.tier == 3 && !form.confirm_amount.as_deref().is_some_and(|typed| confirms(typed, amount)) {
+            return Outcome { location: at(&id, "amount_mismatch"), rotated: None };
+        }
+        let (token, rotated) = match token(&ctx, &session, &id, &form.payload_hash, &form.totp).await {
+            Ok(granted) => granted,
+            Err(error) => return refused(&id, &error),
+        };
+        let location = match decide::approve(&ctx, &session.who, &id, &token).await {
+            Ok(_) => at(&id, "approved"),
+            Err(error) => at(&id, code_of(&error)),
+        };
+        Outcome { location, rotated }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct RejectForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    idempotency_key: String,
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn reject(
+    State(ctx): State<Context>,
+    session: UiSession,
+    Path(id): Path<String>,
+    UiForm(form): UiForm<RejectForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&form.csrf)?;
+    let id = request_id(&id)?;
+    once(&ctx, &session, &form.idempotency_key, &id, || async {
+        match decide::reject(&ctx, &session.who, &id, &form.reason).await {
+            Ok(_) => Outcome { location: at(&id, "rejected"), rotated: None },
+            Err(error) => refused(&id, &error),
+        }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct EditForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    idempotency_key: String,
+    #[serde(default)]
+    payload_hash: String,
+    #[serde(default)]
+    totp: String,
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    description: String,
+}
+
+pub async fn edit(
+    State(ctx): State<Context>,
+    session: UiSession,
+    Path(id): Path<String>,
+    UiForm(form): UiForm<EditForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&form.csrf)?;
+    let id = request_id(&id)?;
+    once(&ctx, &session, &form.idempotency_key, &id, || async {
+        let amount = Some(form.amount.trim()).filter(|a| !a.is_empty());
+        let description = Some(form.description.as_str()).filter(|d| !d.trim().is_empty());
+        if amount.is_none() && description.is_none() {
+            return Outcome { location: at(&id, "nothing_to_edit"), rotated: None };
+        }
+        let (token, rotated) = match token(&ctx, &session, &id, &form.payload_hash, &form.totp).await {
+            Ok(granted) => granted,
+            Err(error) => return refused(&id, &error),
+        };
+        let location = match decide::edit(&ctx, &session.who, &id, &token, decide::Edit { amount, description }).await {
+            Ok(new) => at(&new.id, "edited"),
+            Err(error) => at(&id, code_of(&error)),
+        };
+        Outcome { location, rotated }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_typed_amount_confirms_with_or_without_grouping() {
+        let amount = Money::parse("12000.00").expect("amount");
+        for typed in ["12000.00", "12,000.00", "$12,000.00", " 12000.00 "] {
+            assert!(confirms(typed, amount), "{typed}");
+        }
+        for typed in ["12000", "1200.00", "", "12000.01"] {
+            assert!(!confirms(typed, amount), "{typed}");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Flash messages: redirects carry a fixed message code (`?m=approved`), pages turn it into text
+//! from this table. Unknown codes show nothing, so a crafted link can't put words on our pages.
+
+use crate::error::Error;
+
+/// A message shown at the top of a page.
+#[derive(Debug, Clone)]
+pub struct Flash {
+    pub text: &'static str,
+    pub is_error: bool,
+}
+
+const OK: &[(&str, &str)] = &[
+    ("approved", "Your approval is recorded."),
+    ("rejected", "You rejected this request. The agent will be told, and Plaid's authorization is cancelled."),
+    ("edited", "Your edit created this new version, and your approval counts for it."),
+    ("signed_out", "You are signed out."),
+    ("enrolled", "Enrollment complete. Sign in with your new password and a code from your authenticator."),
+];
+
+const REFUSED: &[(&str, &str)] = &[
+    ("session_ended", "Your session ended (timed out, rotated or signed out). Sign in again."),
+    ("invalid_credentials", "Username, password or code is wrong."),
+    ("account_locked", "Too many failed attempts: this account is locked for a while. Try again later."),
+    ("totp_reused", "That code was already used. Wait for the next code in your authenticator."),
+    ("invalid_totp", "The code is wrong. Check your authenticator and try again."),
+    ("totp_required", "This amount needs a fresh code from your authenticator."),
+    ("step_up_required", "This amount needs a fresh code from your authenticator."),
+    ("already_decided", "This request was already decided; nothing more to do."),
+    ("window_passed", "Plaid's authorization window for this request has passed; it can no longer be approved."),
+    ("already_approved", "You already approved this request."),
+    ("approval_token_reused", "This approval was already submitted."),
+    ("payload_hash_mismatch", "The request changed since you opened it. Review it again before deciding."),
+    (
+        "reauthentication_required",
+        "Multi-party approvals need a sign-in within the last 15 minutes. Sign out, sign in again, then approve.",
+    ),
+    ("reason_required", "Give a reason (1 to 500 characters) for rejecting."),
+    ("invalid_amount", "An edit may only lower the amount (not to zero); write it like 1250.00."),
+    ("nothing_to_edit", "Give a lower amount or a new description."),
+    ("invalid_description", "The description must be printable ASCII and short (10 characters for ACH)."),
+    ("amount_mismatch", "Type the amount exactly as shown to confirm this transfer."),
+    ("not_an_approver", "This account does not have the approver role."),
+    ("approver_not_allowed", "You may not approve transfers for this account."),
+    ("owner_cannot_approve", "You own the agent that proposed this transfer, so you cannot approve it."),
+    ("in_progress", "That form is still being handled. Refresh in a moment."),
+    ("plaid_unavailable", "Plaid did not answer. Nothing was lost; try again."),
+    ("password_mismatch", "The two passwords differ. Type the same password twice."),
+    ("link_unusable", "This enrollment link was already used or has expired. Ask an operator for a new one."),
+    ("weak_password", "Passwords must be at least 12 characters."),
+    ("internal_error", "Something went wrong on our side. Check the request's state before trying again."),
+    ("refused", "That action was refused."),
+];
+
+pub fn flash(code: &str) -> Option<Flash> {
+    if let Some((_, text)) = OK.iter().find(|(c, _)| *c == code) {
+        return Some(Flash { text, is_error: false });
+    }
+    REFUSED.iter().find(|(c, _)| *c == code).map(|(_, text)| Flash { text, is_error: true })
+}
+
+/// The message code to redirect with after a refused action.
+pub fn code_of(error: &Error) -> &'static str {
+    match error {
+        Error::Client { code, .. } => REFUSED.iter().find(|(c, _)| c == code).map_or("refused", |(c, _)| c),
+        Error::Internal(error) => {
+            tracing::error!(error = format!("{error:#}"), "internal error on a web form action");
+            "internal_error"
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn unknown_codes_show_nothing_and_known_ones_show_fixed_text() {
+        assert!(flash("<script>").is_none());
+        assert!(flash("approved").is_some_and(|f| !f.is_error));
+        assert!(flash("window_passed").is_some_and(|f| f.is_error));
+    }
+
+    #[test]
+    fn refusals_map_to_their_own_code_or_a_generic_one() {
+        assert_eq!(code_of(&Error::conflict("already_decided", "x")), "already_decided");
+        assert_eq!(code_of(&Error::client(StatusCode::IM_A_TEAPOT, "teapot", "x")), "refused");
+    }
+}

@@ -1,0 +1,162 @@
+//! The approver web form (`/ui/...`): server-rendered askama pages, POST then 303, a CSRF token
+//! and an idempotency key in every form, no JavaScript and no external assets, a strict CSP.
+//! Handlers are thin: they call the same service functions as the JSON API (`decide`,
+//! `approvers`) and never decide a rule themselves. Not part of the OpenAPI route table.
+
+mod actions;
+mod cookies;
+mod csrf;
+mod enroll;
+mod format;
+mod history;
+mod inbox;
+mod messages;
+mod request;
+mod session;
+
+use crate::error::Error;
+use crate::service::Context;
+use askama::Template;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde::de::DeserializeOwned;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
+const APP_CSS: &str = include_str!("../../../templates/app.css");
+
+/// The `/ui` routes with their security headers.
+pub fn router() -> Router<Context> {
+    let header = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
+    };
+    Router::new()
+        .route("/ui", get(inbox::page))
+        .route("/ui/sign-in", get(session::sign_in_page).post(session::sign_in))
+        .route("/ui/sign-out", post(session::sign_out))
+        .route("/ui/requests/{id}", get(request::page))
+        .route("/ui/requests/{id}/approve", post(actions::approve))
+        .route("/ui/requests/{id}/reject", post(actions::reject))
+        .route("/ui/requests/{id}/edit", post(actions::edit))
+        .route("/ui/history", get(history::page))
+        .route("/ui/history/{id}", get(history::trail))
+        .route("/ui/enroll/{token}", get(enroll::page).post(enroll::complete))
+        .route("/ui/static/app.css", get(stylesheet))
+        .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        // Enrollment links carry a secret in the path: never leak it in a Referer.
+        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        .layer(header(header::X_FRAME_OPTIONS, "DENY"))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+}
+
+async fn stylesheet() -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], APP_CSS)
+        .into_response()
+}
+
+/// What every page's frame shows: title, the flash message, who is signed in, the sign-out form.
+pub struct Chrome {
+    pub title: String,
+    pub flash: Option<messages::Flash>,
+    /// Username and CSRF token of the signed-in approver.
+    pub signed_in: Option<(String, String)>,
+    pub form_key: String,
+}
+
+impl Chrome {
+    pub fn new(title: impl Into<String>, flash: Option<&str>, signed_in: Option<(String, String)>) -> Self {
+        Self { title: title.into(), flash: flash.and_then(messages::flash), signed_in, form_key: new_form_key() }
+    }
+}
+
+/// A fresh idempotency key for one rendered form.
+pub fn new_form_key() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Renders a template to an HTML response.
+pub fn render(template: &impl Template) -> Result<Response, UiError> {
+    let html = template.render().map_err(|e| UiError::from(Error::Internal(anyhow::anyhow!("template: {e}"))))?;
+    Ok(Html(html).into_response())
+}
+
+/// POST then 303: always to a path on this site.
+pub fn see_other(location: &str) -> Response {
+    // Locations are built from parsed ids and fixed codes; still, never panic on a bad one.
+    let value = HeaderValue::from_str(location).unwrap_or_else(|_| HeaderValue::from_static("/ui"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response()
+}
+
+/// An error shown as a page, never as JSON, never reflecting raw input.
+#[derive(Debug)]
+pub struct UiError {
+    status: StatusCode,
+    message: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    chrome: Chrome,
+    heading: String,
+    message: String,
+}
+
+impl UiError {
+    pub fn csrf() -> Self {
+        Self {
+            status: StatusCode::FORBIDDEN,
+            message: "This form expired or did not come from this site. Go back, reload the page and try again.".into(),
+        }
+    }
+
+    pub fn bad_form() -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: "The form was incomplete or malformed. Reload and try again.".into(),
+        }
+    }
+}
+
+impl From<Error> for UiError {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::Client { status, message, .. } => Self { status, message },
+            Error::Internal(error) => {
+                tracing::error!(error = format!("{error:#}"), "internal error on the web form");
+                Self {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    message: "Something went wrong on our side. Nothing was decided; try again.".into(),
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let heading = self.status.canonical_reason().unwrap_or("Error").to_owned();
+        let page = MessagePage { chrome: Chrome::new(heading.clone(), None, None), heading, message: self.message };
+        match page.render() {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(_) => (self.status, "error").into_response(),
+        }
+    }
+}
+
+/// A urlencoded form whose rejection is our error page.
+pub struct UiForm<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for UiForm<T> {
+    type Rejection = UiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, UiError> {
+        let axum::Form(value) = axum::Form::<T>::from_request(request, state).await.map_err(|_| UiError::bad_form())?;
+        Ok(UiForm(value))
+    }
+}

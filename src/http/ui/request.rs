@@ -1,0 +1,145 @@
+//! `/ui/requests/{id}`: a rendered change, not a request — what will happen in plain words, the
+//! balance before and after, Plaid's decision, why this tier, who asked and why, who approved,
+//! the payload hash, the time left — and the approve, reject and edit forms.
+
+use super::format::{clock, date_time, signed_money, state_words, time_left};
+use super::session::{FlashQuery, UiSession};
+use super::{new_form_key, render, Chrome, UiError};
+use crate::domain::{RequestId, Tier};
+use crate::error::Error;
+use crate::service::{now_ms, review, Context};
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use serde_json::Value;
+
+pub fn request_id(text: &str) -> Result<RequestId, UiError> {
+    RequestId::parse(text).ok_or_else(|| UiError::from(Error::not_found("transfer request")))
+}
+
+#[derive(Template)]
+#[template(path = "request.html")]
+struct RequestPage {
+    chrome: Chrome,
+    id: String,
+    headline: String,
+    state: String,
+    state_words: &'static str,
+    amount: String,
+    amount_plain: String,
+    direction_words: &'static str,
+    account: String,
+    institution: String,
+    counterparty: String,
+    network: String,
+    description: String,
+    balance_before: Option<String>,
+    balance_after: Option<String>,
+    balance_goes_negative: bool,
+    decision: String,
+    rationale: Option<String>,
+    tier: i64,
+    reasons: Vec<String>,
+    agent: String,
+    agent_id: String,
+    thread_id: String,
+    agent_reason: String,
+    first_time_account: bool,
+    approvals: Vec<(String, String)>,
+    approvals_required: i64,
+    hash_short: String,
+    hash_full: String,
+    time_left: String,
+    closes_at: String,
+    transfer_status: Option<String>,
+    rejection_reason: Option<String>,
+    open: bool,
+    already_approved_by_me: bool,
+    step_up: bool,
+    confirm_amount: bool,
+    csrf: String,
+    approve_key: String,
+    reject_key: String,
+    edit_key: String,
+}
+
+fn text(intent: &Value, pointer: &str) -> String {
+    intent.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned()
+}
+
+pub async fn page(
+    State(ctx): State<Context>,
+    session: UiSession,
+    Path(id): Path<String>,
+    Query(query): Query<FlashQuery>,
+) -> Result<Response, UiError> {
+    let id = request_id(&id)?;
+    let r = review::review(&ctx, &session.who, &id).await?;
+    let record = &r.record;
+    let intent = &record.intent;
+    let debit = text(intent, "/type") != "credit";
+    let amount = r.amount.to_human();
+    let where_ = format!("{} at {}", r.label.account, r.label.institution);
+    let headline = if debit { format!("Debit {amount} from {where_}") } else { format!("Credit {amount} to {where_}") };
+    let expires_at = record.expires_at.unwrap_or(0);
+    let hash = record.payload_hash.clone().unwrap_or_default();
+    let page = RequestPage {
+        chrome: session.chrome(headline.clone(), query.m.as_deref()),
+        id: id.to_string(),
+        state: record.state.as_str().to_owned(),
+        state_words: state_words(record.state.as_str()),
+        amount_plain: r.amount.to_string(),
+        amount,
+        direction_words: if debit {
+            "Debit: the money moves from this account into yours."
+        } else {
+            "Credit: the money moves from your account to this one."
+        },
+        account: r.label.account.clone(),
+        institution: r.label.institution.clone(),
+        counterparty: text(intent, "/user/legal_name"),
+        network: format!("{} {}", text(intent, "/network"), text(intent, "/ach_class")).trim().to_uppercase(),
+        description: text(intent, "/description"),
+        balance_before: r.balance_before.map(|m| m.to_human()),
+        balance_after: r.balance_after_cents.map(signed_money),
+        balance_goes_negative: r.balance_after_cents.is_some_and(|c| c < 0),
+        decision: record.decision.clone().unwrap_or_else(|| "none yet".into()),
+        rationale: record.decision_rationale_code.as_ref().map(|code| {
+            let description = record.decision_rationale_description.clone().unwrap_or_default();
+            format!("{code}: {description}")
+        }),
+        tier: record.tier.number(),
+        reasons: record.policy_reasons.clone(),
+        agent: r.agent_name.clone(),
+        agent_id: record.agent_id.to_string(),
+        thread_id: text(intent, "/thread_id"),
+        agent_reason: text(intent, "/reason"),
+        first_time_account: r.first_time_account,
+        approvals: r
+            .view
+            .approvals
+            .iter()
+            .map(|a| {
+                let at = crate::service::parse_rfc3339_ms(&a.approved_at).map(date_time).unwrap_or_default();
+                (a.username.clone(), at)
+            })
+            .collect(),
+        approvals_required: record.approvals_required,
+        hash_short: hash.chars().take(12).collect(),
+        hash_full: hash,
+        time_left: time_left(expires_at, now_ms()),
+        closes_at: clock(expires_at),
+        transfer_status: record.transfer_status.clone(),
+        rejection_reason: record.rejection_reason.clone(),
+        open: r.open,
+        already_approved_by_me: r.already_approved_by_me,
+        step_up: record.step_up,
+        confirm_amount: record.tier == Tier::MultiParty,
+        csrf: session.csrf.clone(),
+        approve_key: new_form_key(),
+        reject_key: new_form_key(),
+        edit_key: new_form_key(),
+        headline,
+    };
+    render(&page)
+}

@@ -1,0 +1,157 @@
+//! Signing in and out, and the signed-in approver of every other page.
+//!
+//! One form takes username, password and TOTP code together: `approvers::sign_in` checks them
+//! as one audited attempt whose failures all look alike, so nothing tells an attacker which part
+//! was wrong, and there is no half-signed-in state to store. A new session replaces any session
+//! the browser already had (rotation at login).
+
+use super::{cookies, csrf, render, see_other, Chrome, UiError, UiForm};
+use crate::service::approvers::{self, ApproverSession};
+use crate::service::Context;
+use askama::Template;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+/// The signed-in approver, from the session cookie; otherwise a redirect to the sign-in page.
+pub struct UiSession {
+    pub who: ApproverSession,
+    pub csrf: String,
+}
+
+impl UiSession {
+    pub fn check_csrf(&self, presented: &str) -> Result<(), UiError> {
+        csrf::check(&self.csrf, presented)
+    }
+
+    /// The page frame for this approver.
+    pub fn chrome(&self, title: impl Into<String>, flash: Option<&str>) -> Chrome {
+        Chrome::new(title, flash, Some((self.who.approver.username.clone(), self.csrf.clone())))
+    }
+}
+
+impl FromRequestParts<Context> for UiSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Response> {
+        let token =
+            cookies::read(&parts.headers, cookies::session_name(ctx)).ok_or_else(|| see_other("/ui/sign-in"))?;
+        match approvers::authenticate(ctx, &token).await {
+            Ok(who) => {
+                let csrf = csrf::for_session(ctx, &who.session.id);
+                Ok(UiSession { who, csrf })
+            }
+            Err(crate::error::Error::Client { code: "account_locked", .. }) => {
+                Err(see_other("/ui/sign-in?m=account_locked"))
+            }
+            Err(crate::error::Error::Client { .. }) => {
+                Err((ended_headers(ctx), see_other("/ui/sign-in?m=session_ended")).into_response())
+            }
+            Err(error) => Err(UiError::from(error).into_response()),
+        }
+    }
+}
+
+fn ended_headers(ctx: &Context) -> [(header::HeaderName, header::HeaderValue); 1] {
+    [(header::SET_COOKIE, cookies::clear_session(ctx))]
+}
+
+#[derive(Deserialize)]
+pub struct FlashQuery {
+    pub m: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    chrome: Chrome,
+    csrf: String,
+}
+
+/// The anonymous forms' nonce: the browser's, or a new one to set.
+pub fn nonce(ctx: &Context, headers: &HeaderMap) -> (String, Option<header::HeaderValue>) {
+    match cookies::read(headers, cookies::nonce_name(ctx)) {
+        Some(nonce) => (nonce, None),
+        None => {
+            let nonce = crate::auth::tokens::generate("").token;
+            let cookie = cookies::set_nonce(ctx, &nonce);
+            (nonce, Some(cookie))
+        }
+    }
+}
+
+/// Checks an anonymous form's CSRF token against the browser's nonce cookie.
+pub fn check_anonymous(ctx: &Context, headers: &HeaderMap, presented: &str) -> Result<(), UiError> {
+    let nonce = cookies::read(headers, cookies::nonce_name(ctx)).ok_or_else(UiError::csrf)?;
+    csrf::check(&csrf::for_nonce(ctx, &nonce), presented)
+}
+
+/// A page plus, when the browser had no nonce yet, the cookie that sets it.
+pub fn with_nonce(page: Result<Response, UiError>, cookie: Option<header::HeaderValue>) -> Result<Response, UiError> {
+    let mut response = page?;
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+pub async fn sign_in_page(
+    State(ctx): State<Context>,
+    headers: HeaderMap,
+    Query(query): Query<FlashQuery>,
+) -> Result<Response, UiError> {
+    let (nonce, cookie) = nonce(&ctx, &headers);
+    let page =
+        SignInPage { chrome: Chrome::new("Sign in", query.m.as_deref(), None), csrf: csrf::for_nonce(&ctx, &nonce) };
+    with_nonce(render(&page), cookie)
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    totp: String,
+}
+
+pub async fn sign_in(
+    State(ctx): State<Context>,
+    headers: HeaderMap,
+    UiForm(form): UiForm<SignInForm>,
+) -> Result<Response, UiError> {
+    check_anonymous(&ctx, &headers, &form.csrf)?;
+    let session = match approvers::sign_in(&ctx, &form.username, &form.password, &form.totp).await {
+        Ok(session) => session,
+        Err(error) => return Ok(see_other(&format!("/ui/sign-in?m={}", super::messages::code_of(&error)))),
+    };
+    // Rotation at login: whatever session this browser had before is over.
+    if let Some(old) = cookies::read(&headers, cookies::session_name(&ctx)) {
+        if let Ok(previous) = approvers::authenticate(&ctx, &old).await {
+            approvers::sign_out(&ctx, &previous).await?;
+        }
+    }
+    Ok(([(header::SET_COOKIE, cookies::set_session(&ctx, &session.token))], see_other("/ui")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct SignOutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Signing out is naturally idempotent, so its form's idempotency key is not stored.
+pub async fn sign_out(
+    State(ctx): State<Context>,
+    session: UiSession,
+    UiForm(form): UiForm<SignOutForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&form.csrf)?;
+    approvers::sign_out(&ctx, &session.who).await?;
+    Ok((ended_headers(&ctx), see_other("/ui/sign-in?m=signed_out")).into_response())
+}

@@ -1,0 +1,137 @@
+//! What an approver reads before deciding: the inbox rows and the request page — the change in
+//! plain words, the account, live balances, Plaid's decision, the policy's reasons, the agent and
+//! its stated reason. Read-only; deciding is `decide`'s job.
+
+use super::view::ApproverRequestView;
+use super::{balances, decide, now_ms, parse_rfc3339_ms, Context};
+use crate::domain::{ItemId, Money, RequestId, RequestState};
+use crate::error::Result;
+use crate::service::approvers::ApproverSession;
+use crate::store::requests::{self, RequestRecord};
+use crate::store::{agents, items};
+use serde_json::Value;
+
+/// The account a request moves money in or out of, as people know it.
+#[derive(Debug, Clone)]
+pub struct AccountLabel {
+    /// "Plaid Checking ••0000"
+    pub account: String,
+    pub institution: String,
+}
+
+/// "Plaid Checking ••0000" at "First Platypus Bank"; falls back to a masked id.
+pub async fn account_label(ctx: &Context, item_id: &ItemId, account_id: &str) -> Result<AccountLabel> {
+    let institution = items::find(ctx.store.reader(), item_id)
+        .await?
+        .and_then(|item| item.institution_name)
+        .unwrap_or_else(|| "an unnamed institution".into());
+    let accounts = items::accounts(ctx.store.reader(), item_id).await?;
+    let account = match accounts.iter().find(|a| a.account_id == account_id) {
+        Some(a) => match &a.mask {
+            Some(mask) => format!("{} ••{mask}", a.name),
+            None => a.name.clone(),
+        },
+        None => crate::audit::mask_account(account_id),
+    };
+    Ok(AccountLabel { account, institution })
+}
+
+fn text<'a>(intent: &'a Value, key: &str) -> &'a str {
+    intent.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// One line of the inbox.
+#[derive(Debug, Clone)]
+pub struct InboxRow {
+    pub id: String,
+    pub direction: String,
+    pub amount: Money,
+    pub label: AccountLabel,
+    pub tier: i64,
+    pub approvals: usize,
+    pub approvals_required: i64,
+    pub expires_at_ms: i64,
+}
+
+/// The approver's inbox (`decide::inbox`, soonest expiry first) with accounts named.
+pub async fn inbox(ctx: &Context, who: &ApproverSession) -> Result<Vec<InboxRow>> {
+    let mut rows = Vec::new();
+    for view in decide::inbox(ctx, who).await? {
+        let request = &view.request;
+        let item_id = ItemId::from_trusted(text(&request.intent, "item_id").to_owned());
+        rows.push(InboxRow {
+            id: request.id.clone(),
+            direction: text(&request.intent, "type").to_owned(),
+            amount: Money::parse(&request.amount).unwrap_or(Money::ZERO),
+            label: account_label(ctx, &item_id, text(&request.intent, "account_id")).await?,
+            tier: request.tier,
+            approvals: view.approvals.len(),
+            approvals_required: request.approvals_required,
+            expires_at_ms: request.expires_at.as_deref().and_then(parse_rfc3339_ms).unwrap_or(0),
+        });
+    }
+    Ok(rows)
+}
+
+/// Everything the request page shows.
+pub struct Review {
+    pub view: ApproverRequestView,
+    pub record: RequestRecord,
+    pub amount: Money,
+    pub label: AccountLabel,
+    pub balance_before: Option<Money>,
+    /// Cents, may be negative when the debit is larger than the balance.
+    pub balance_after_cents: Option<i64>,
+    pub agent_name: String,
+    pub first_time_account: bool,
+    /// Whether this approver's decision is still wanted (pending, inside the window).
+    pub open: bool,
+    pub already_approved_by_me: bool,
+}
+
+pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Result<Review> {
+    let view = decide::show(ctx, who, id).await?;
+    let record = requests::find(ctx.store.reader(), id)
+        .await?
+        .ok_or_else(|| crate::error::Error::not_found("transfer request"))?;
+    let amount = Money::from_cents(record.amount_cents).unwrap_or(Money::ZERO);
+    let label = account_label(ctx, &record.item_id, &record.account_id).await?;
+    let open = record.state == RequestState::PendingApproval && record.expires_at.is_some_and(|at| at > now_ms());
+    // Live balance only while it matters: a decided request's page needn't call Plaid.
+    let balance_before = if open { balances::available(ctx, &record.item_id, &record.account_id).await } else { None };
+    let debit = text(&record.intent, "type") == "debit";
+    let balance_after_cents =
+        balance_before.map(
+            |before| {
+                if debit {
+                    before.cents() - amount.cents()
+                } else {
+                    before.cents() + amount.cents()
+                }
+            },
+        );
+    let agent_name = agents::find(ctx.store.reader(), &record.agent_id).await?.map(|a| a.name).unwrap_or_default();
+    let chain: Vec<&str> = [
+        Some(record.id.as_str()),
+        record.supersedes.as_ref().map(RequestId::as_str),
+        record.renews.as_ref().map(RequestId::as_str),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let first_time_account =
+        !requests::earlier_to_account(ctx.store.reader(), &record.account_id, record.created_at, &chain).await?;
+    let already_approved_by_me = view.approvals.iter().any(|a| a.approver_id == who.approver.id.as_str());
+    Ok(Review {
+        view,
+        record,
+        amount,
+        label,
+        balance_before,
+        balance_after_cents,
+        agent_name,
+        first_time_account,
+        open,
+        already_approved_by_me,
+    })
+}
