@@ -78,6 +78,7 @@ impl Settings {
             (None, None) if is_sim => ("sim-client-id".into(), "sim-secret".into()),
             _ => return Err(ConfigError("PLAID_CLIENT_ID and PLAID_SECRET are required outside PLAID_ENV=sim".into())),
         };
+        let embedded_default = is_sim && explicit_database.is_none() && var("PLAID_BASE_URL").is_none();
         let database_url = explicit_database
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("countersign.db").display()));
@@ -112,9 +113,11 @@ impl Settings {
                 max_failures: parse_var("COUNTERSIGN_MAX_FAILED_ATTEMPTS", 5)?,
                 lockout: Duration::from_secs(parse_var("COUNTERSIGN_LOCKOUT_SECS", 900)?),
             },
-            seed_demo: is_sim && explicit_database.is_none() && var("PLAID_BASE_URL").is_none(),
+            seed_demo: embedded_default,
             json_logs: parse_var("COUNTERSIGN_JSON_LOGS", false)?,
-            cookie_secure: parse_var("COUNTERSIGN_COOKIE_SECURE", true)?,
+            // The embedded default serves plain http on 127.0.0.1, where not every browser keeps
+            // `Secure` cookies; everything else defaults to `__Host-` + `Secure`.
+            cookie_secure: parse_var("COUNTERSIGN_COOKIE_SECURE", !embedded_default)?,
         })
     }
 

@@ -32,7 +32,8 @@ pub async fn seed(ctx: &Context, data_dir: &Path, port: u16) -> anyhow::Result<S
          Then: curl -s http://127.0.0.1:{port}/v1/transfers -H 'Authorization: Bearer {api_key}'\n\n\
          Demo approver: username {DEMO_APPROVER}, password {password}\n\
          Add this TOTP secret to an authenticator app (or `oathtool --totp -b {secret}`):\n{uri}\n{qr}\n\
-         Sign in: curl -s http://127.0.0.1:{port}/v1/approver/sessions -H 'Content-Type: application/json' \\\n    \
+         Approve in the web form: http://127.0.0.1:{port}/ui (sign in as {DEMO_APPROVER})\n\
+         or by API: curl -s http://127.0.0.1:{port}/v1/approver/sessions -H 'Content-Type: application/json' \\\n    \
          -d '{{\"username\":\"{DEMO_APPROVER}\",\"password\":\"{password}\",\"totp\":\"<6 digits>\"}}'\n",
         password = approver.password,
         secret = approver.secret,
