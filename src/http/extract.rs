@@ -92,16 +92,24 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
-/// The signed-in approver, by `Authorization: Bearer css_…` (a session from `POST /v1/approver/sessions`).
+/// The signed-in approver, by `Authorization: Bearer css_…` (a session from `POST /v1/approver/sessions`)
+/// or, for reads (GET) only, by the web form's session cookie — so a compliance officer signed in to
+/// the web form can download exports and evidence. Reads change nothing and the cookie is
+/// SameSite=Strict, so accepting it on GET opens no cross-site request forgery.
 pub struct Approver(pub crate::service::approvers::ApproverSession);
 
 impl FromRequestParts<Context> for Approver {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Error> {
-        let presented = bearer(parts).ok_or_else(|| {
+        let from_cookie = || {
+            (parts.method == axum::http::Method::GET)
+                .then(|| crate::http::ui::cookies::read(&parts.headers, crate::http::ui::cookies::session_name(ctx)))
+                .flatten()
+        };
+        let presented = bearer(parts).map(str::to_owned).or_else(from_cookie).ok_or_else(|| {
             Error::client(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first: Authorization: Bearer css_...")
         })?;
-        Ok(Approver(crate::service::approvers::authenticate(ctx, presented).await?))
+        Ok(Approver(crate::service::approvers::authenticate(ctx, &presented).await?))
     }
 }

@@ -161,7 +161,41 @@ async fn tampering_with_an_export_names_the_first_bad_seq(db: Db) {
     app.stop().await;
 }
 
+/// A compliance officer signed in to the web form reads exports with the session cookie; the
+/// cookie is not accepted for anything that changes state.
+async fn the_web_session_cookie_reads_exports_but_cannot_decide(db: Db) {
+    let app = spawn_app(db).await;
+    let carol = app.add_approver("carol", "compliance", None).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("20.00").await;
+    let carol_session = app.sign_in(&carol).await;
+    let export = app
+        .client
+        .get(format!("{}/v1/audit/export?format=jsonl", app.address))
+        .header("Cookie", format!("countersign={carol_session}"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(export.status(), reqwest::StatusCode::OK);
+    assert!(export.text().await.expect("body").contains("transfer.proposed"));
+
+    let alice_session = app.sign_in(&alice).await;
+    let reject = app
+        .client
+        .post(format!("{}/v1/transfers/{}/reject", app.address, request["id"].as_str().expect("id")))
+        .header("Cookie", format!("countersign={alice_session}"))
+        .json(&serde_json::json!({"reason": "cookie-borne"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(reject.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let (_, still) = crate::helpers::body(app.get_request(request["id"].as_str().expect("id"), None).await).await;
+    assert_eq!(still["state"], "pending_approval");
+    app.stop().await;
+}
+
 on_both_backends!(
+    the_web_session_cookie_reads_exports_but_cannot_decide,
     exports_are_for_compliance_only_repeatable_and_parse_back,
     tampering_with_an_export_names_the_first_bad_seq
 );

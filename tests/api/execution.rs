@@ -202,7 +202,52 @@ async fn a_proposal_plaid_never_answered_is_retried_then_abandoned(db: Db) {
     app.stop().await;
 }
 
+async fn two_replicas_on_one_database_create_exactly_one_transfer(db: Db) {
+    let app = spawn_app(db).await;
+    let replica = app.spawn_replica().await;
+    let approvers = [
+        app.add_approver("alice", "approver", None).await,
+        app.add_approver("bob", "approver", None).await,
+        app.add_approver("carol", "approver", None).await,
+    ];
+    let request = app.propose_ok("12000.00").await;
+    let id = request["id"].as_str().expect("id");
+    let mut grants = Vec::new();
+    for approver in &approvers {
+        let session = app.sign_in(approver).await;
+        let token = app.token_for(approver, &session, &request).await;
+        grants.push((session, token));
+    }
+    // Each approval goes to both replicas at once; three approvers race for a quorum of two.
+    let calls = grants.iter().flat_map(|(session, token)| {
+        [app.address.clone(), replica.address.clone()].into_iter().map(move |base| {
+            let client = reqwest::Client::new();
+            let url = format!("{base}/v1/transfers/{id}/approve");
+            async move {
+                client
+                    .post(url)
+                    .bearer_auth(session)
+                    .json(&json!({"approval_token": token}))
+                    .send()
+                    .await
+                    .expect("sent")
+                    .status()
+            }
+        })
+    });
+    let statuses = futures::future::join_all(calls).await;
+    assert!(statuses.iter().filter(|s| **s == StatusCode::OK).count() >= 2, "{statuses:?}");
+    app.eventually("submitted", || async { state_of(&app, id).await == "submitted" }).await;
+    assert_eq!(app.sim_calls("/transfer/create").await.len(), 1);
+    assert_eq!(app.transfers_at_plaid().await, 1);
+    let approvals = app.audit_events_for(id).await.iter().filter(|e| *e == "transfer.approval").count();
+    assert_eq!(approvals, 2, "the third approver came too late to count");
+    replica.stop().await;
+    app.stop().await;
+}
+
 on_both_backends!(
+    two_replicas_on_one_database_create_exactly_one_transfer,
     a_proposal_plaid_never_answered_is_retried_then_abandoned,
     a_500_after_plaid_committed_still_yields_one_transfer,
     a_timeout_after_plaid_committed_still_yields_one_transfer,

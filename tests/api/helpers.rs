@@ -47,6 +47,8 @@ pub struct TestApp {
     _data_dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    /// What a second replica needs to join the same database.
+    settings: Settings,
 }
 
 /// Knobs a test may turn before the app starts.
@@ -120,7 +122,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         json_logs: false,
         cookie_secure: options.cookie_secure,
     };
-    let app = Application::build(settings).await.expect("application builds");
+    let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let ctx = app.context().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -148,6 +150,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         _data_dir: data_dir,
         stop: Some(stop),
         server: Some(server),
+        settings,
     }
 }
 
@@ -174,7 +177,32 @@ pub async fn sandbox_access_token(client: &reqwest::Client, sim_url: &str) -> St
     exchanged["access_token"].as_str().expect("access token").to_owned()
 }
 
+/// Another service process's worth of application on the same database and simulator.
+pub struct Replica {
+    pub address: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Replica {
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.server.await;
+    }
+}
+
 impl TestApp {
+    /// Starts a second replica sharing this app's database, master key and simulator.
+    pub async fn spawn_replica(&self) -> Replica {
+        let app = Application::build(self.settings.clone()).await.expect("replica builds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        Replica { address, stop, server }
+    }
+
     /// A valid proposal body for this app's item; tests change fields from here.
     pub fn proposal(&self, amount: &str) -> Value {
         json!({

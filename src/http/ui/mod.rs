@@ -4,7 +4,7 @@
 //! `approvers`) and never decide a rule themselves. Not part of the OpenAPI route table.
 
 mod actions;
-mod cookies;
+pub(crate) mod cookies;
 mod csrf;
 mod enroll;
 mod format;
@@ -66,11 +66,19 @@ pub struct Chrome {
     /// Username and CSRF token of the signed-in approver.
     pub signed_in: Option<(String, String)>,
     pub form_key: String,
+    /// Compliance officers get links to the audit export.
+    pub compliance: bool,
 }
 
 impl Chrome {
     pub fn new(title: impl Into<String>, flash: Option<&str>, signed_in: Option<(String, String)>) -> Self {
-        Self { title: title.into(), flash: flash.and_then(messages::flash), signed_in, form_key: new_form_key() }
+        Self {
+            title: title.into(),
+            flash: flash.and_then(messages::flash),
+            signed_in,
+            form_key: new_form_key(),
+            compliance: false,
+        }
     }
 }
 

@@ -28,7 +28,9 @@ impl UiSession {
 
     /// The page frame for this approver.
     pub fn chrome(&self, title: impl Into<String>, flash: Option<&str>) -> Chrome {
-        Chrome::new(title, flash, Some((self.who.approver.username.clone(), self.csrf.clone())))
+        let mut chrome = Chrome::new(title, flash, Some((self.who.approver.username.clone(), self.csrf.clone())));
+        chrome.compliance = self.who.approver.has_role("compliance");
+        chrome
     }
 }
 
