@@ -64,19 +64,15 @@ pub async fn verify_live(ctx: &Context, extra: &[Checkpoint]) -> Result<Result<S
 }
 
 /// Signs the head every `interval` and purges PII past `retain`, until `shutdown` fires.
-pub async fn run(ctx: Context, interval: Duration, retain: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
+pub async fn run(ctx: Context, interval: Duration, retain: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+    super::every(interval, shutdown, "audit checkpoint and retention", || {
+        let ctx = ctx.clone();
+        async move {
+            // A failed checkpoint must not keep PII past its retention.
+            let signed = checkpoint_once(&ctx).await;
+            retention::purge_once(&ctx, retain).await?;
+            signed.map(|_| ())
         }
-        if let Err(error) = checkpoint_once(&ctx).await {
-            tracing::error!(error = %error, "signing an audit checkpoint failed");
-        }
-        if let Err(error) = retention::purge_once(&ctx, retain).await {
-            tracing::error!(error = %error, "purging PII past retention failed");
-        }
-    }
+    })
+    .await
 }

@@ -59,23 +59,19 @@ pub async fn prune_idempotency_keys(ctx: &Context) -> Result<u64> {
 }
 
 /// Runs the sweeper until `shutdown` fires.
-pub async fn run(ctx: Context, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut ticks: u64 = 0;
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        if let Err(error) = sweep_once(&ctx).await {
-            tracing::error!(error = %error, "expiry sweep failed");
-        }
-        ticks += 1;
-        if ticks % 3600 == 0 {
-            if let Err(error) = prune_idempotency_keys(&ctx).await {
-                tracing::error!(error = %error, "pruning idempotency keys failed");
+pub async fn run(ctx: Context, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut passes: u64 = 0;
+    super::every(interval, shutdown, "expiry sweep", || {
+        passes += 1;
+        let prune = passes % 3600 == 0;
+        let ctx = ctx.clone();
+        async move {
+            sweep_once(&ctx).await?;
+            if prune {
+                prune_idempotency_keys(&ctx).await?;
             }
+            Ok(())
         }
-    }
+    })
+    .await
 }

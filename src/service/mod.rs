@@ -105,6 +105,26 @@ impl Context {
     }
 }
 
+/// Runs `pass` every `interval` until `shutdown` fires. A failed pass is logged and the next one
+/// runs as usual: background work must never stop because one pass hit a bad moment.
+pub async fn every<F, Fut>(interval: Duration, mut shutdown: watch::Receiver<bool>, what: &'static str, mut pass: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::error::Result<()>>,
+{
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(error) = pass().await {
+            tracing::error!(error = %error, task = what, "background pass failed");
+        }
+    }
+}
+
 pub fn now_ms() -> i64 {
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
     i64::try_from(nanos).unwrap_or(i64::MAX)

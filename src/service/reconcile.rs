@@ -131,16 +131,10 @@ async fn settle_reconciled(
 }
 
 /// Runs the reconciler until `shutdown` fires.
-pub async fn run(ctx: Context, interval: Duration, mut shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = shutdown.changed() => return,
-        }
-        if let Err(error) = reconcile_once(&ctx).await {
-            tracing::error!(error = %error, "reconciliation pass failed");
-        }
-    }
+pub async fn run(ctx: Context, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+    super::every(interval, shutdown, "reconciliation", || {
+        let ctx = ctx.clone();
+        async move { reconcile_once(&ctx).await.map(|_| ()) }
+    })
+    .await
 }
