@@ -27,7 +27,6 @@ pub async fn append(tx: &mut Tx, mut fields: AuditFields) -> StoreResult<i64> {
     let (seq, prev_hash) = rows::advance_head(tx).await?;
     let hash = record_hash(seq, &fields, &prev_hash);
     rows::insert(tx, seq, &fields, &prev_hash, &hash).await?;
-    rows::set_head_hash(tx, seq, &hash).await?;
     Ok(seq)
 }
 

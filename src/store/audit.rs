@@ -1,7 +1,7 @@
 //! Audit rows: advance the chain head, insert a record, read them back in sequence order.
 //! The chain's hashing lives in `audit/`.
 
-use super::{StoreError, StoreResult, Tx};
+use super::{StoreResult, Tx};
 use sqlx::Row;
 
 /// One audit record's columns (DESIGN §7) apart from seq and the hashes.
@@ -74,18 +74,6 @@ pub async fn insert(tx: &mut Tx, seq: i64, fields: &AuditFields, prev_hash: &str
     .bind(hash)
     .execute(&mut **tx)
     .await?;
-    Ok(())
-}
-
-pub async fn set_head_hash(tx: &mut Tx, seq: i64, hash: &str) -> StoreResult<()> {
-    let result = sqlx::query("UPDATE audit_head SET hash = $1 WHERE id = 1 AND seq = $2")
-        .bind(hash)
-        .bind(seq)
-        .execute(&mut **tx)
-        .await?;
-    if result.rows_affected() != 1 {
-        return Err(StoreError::Corrupt("audit_head moved during an append".into()));
-    }
     Ok(())
 }
 
