@@ -124,14 +124,20 @@ pub async fn list(
     Ok(Json(json!({ "items": page.items, "next_cursor": page.next_cursor })))
 }
 
+/// The request id and idempotency fingerprint of a POST with no body (cancel, resume, renew).
+fn bodiless_action(id: &str, verb: &str) -> Result<(RequestId, String)> {
+    let id = request_id(id)?;
+    let fingerprint = fingerprint(&format!("POST /v1/transfers/{id}/{verb}"), &Value::Null);
+    Ok((id, fingerprint))
+}
+
 pub async fn cancel(
     State(ctx): State<Context>,
     Agent(agent): Agent,
     Idempotency(key): Idempotency,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let id = request_id(&id)?;
-    let fingerprint = fingerprint(&format!("POST /v1/transfers/{id}/cancel"), &Value::Null);
+    let (id, fingerprint) = bodiless_action(&id, "cancel")?;
     let reply = cancel::cancel(&ctx, &agent, &id, &key, &fingerprint).await?;
     Ok(json_reply(reply))
 }
@@ -142,8 +148,7 @@ pub async fn resume(
     Idempotency(key): Idempotency,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let id = request_id(&id)?;
-    let fingerprint = fingerprint(&format!("POST /v1/transfers/{id}/resume"), &Value::Null);
+    let (id, fingerprint) = bodiless_action(&id, "resume")?;
     let reply = crate::service::execute::resume(&ctx, &agent, &id, &key, &fingerprint).await?;
     Ok(json_reply(reply))
 }
@@ -154,8 +159,7 @@ pub async fn renew(
     Idempotency(key): Idempotency,
     Path(id): Path<String>,
 ) -> Result<Response> {
-    let id = request_id(&id)?;
-    let fingerprint = fingerprint(&format!("POST /v1/transfers/{id}/renew"), &Value::Null);
+    let (id, fingerprint) = bodiless_action(&id, "renew")?;
     let reply = crate::service::renew::renew(&ctx, &agent, &id, key, fingerprint).await?;
     Ok(json_reply(reply))
 }
