@@ -124,7 +124,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let created = registry::add_agent(&ctx.store, &name, &owner, items.as_deref()).await?;
             println!("agent {} created", created.id);
             println!("API key (shown once, store it now): {}", created.api_key);
-            Ok(())
+            chain_before_exit(&ctx.store).await
         }
         Command::Approver {
             command: ApproverCommand::Add { username, role, password, items, enroll_link, public_url },
@@ -143,7 +143,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 println!("approver {} ({username}, {role}) created", grant.enrollment.id);
                 println!("one-time enrollment link (valid until {}):", crate::service::format_ms(grant.expires_at));
                 println!("{}/ui/enroll/{}", public_url.trim_end_matches('/'), grant.token);
-                return Ok(());
+                return chain_before_exit(&ctx.store).await;
             }
             let enrollment = crate::service::approvers::add_approver(
                 &ctx.store,
@@ -166,7 +166,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             if let Some(qr) = crate::auth::totp::qr_terminal(&enrollment.otpauth_uri) {
                 println!("{qr}");
             }
-            Ok(())
+            chain_before_exit(&ctx.store).await
         }
         Command::Audit { command } => crate::cli_audit::run(command, settings).await,
         Command::Item { command: ItemCommand::Add { access_token, sandbox } } => {
@@ -179,9 +179,16 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 }
             };
             println!("item {id} registered");
-            Ok(())
+            chain_before_exit(&ctx.store).await
         }
     }
+}
+
+/// A CLI command's audit records join the chain before it exits, rather than when a server next
+/// looks for queued records.
+async fn chain_before_exit(store: &crate::store::Store) -> anyhow::Result<()> {
+    crate::audit::settle(store).await?;
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

@@ -11,6 +11,11 @@ use anyhow::Context as _;
 use secrecy::ExposeSecret;
 use std::future::Future;
 use std::path::Path;
+use std::time::Duration;
+
+/// How often the audit chainer looks for records queued by other processes (its own process's
+/// commits wake it at once).
+const CHAIN_INTERVAL: Duration = Duration::from_millis(500);
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -51,7 +56,8 @@ impl Application {
         let sweeper = tokio::spawn(expire::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
         let reconciler = tokio::spawn(reconcile::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
         let (every, retain) = self.audit_upkeep;
-        let upkeep = tokio::spawn(audit_upkeep::run(self.ctx.clone(), every, retain, stop_rx));
+        let upkeep = tokio::spawn(audit_upkeep::run(self.ctx.clone(), every, retain, stop_rx.clone()));
+        let chainer = tokio::spawn(crate::audit::chain::run_chainer(self.ctx.store.clone(), CHAIN_INTERVAL, stop_rx));
         let app = crate::http::router(self.ctx.clone());
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
@@ -63,6 +69,7 @@ impl Application {
         let _ = sweeper.await;
         let _ = reconciler.await;
         let _ = upkeep.await;
+        let _ = chainer.await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }

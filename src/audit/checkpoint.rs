@@ -134,6 +134,7 @@ pub async fn sign_head(
     key: &CheckpointKey,
     now_ms: i64,
 ) -> StoreResult<Option<Checkpoint>> {
+    super::chain::settle(store).await?;
     let (seq, _) = rows::head(store.reader()).await?;
     if seq == 0 {
         return Ok(None);

@@ -11,4 +11,4 @@ pub mod export;
 pub mod verify;
 
 pub use crate::store::audit::AuditFields;
-pub use chain::{append, mask_account, record_hash, GENESIS_HASH};
+pub use chain::{append, mask_account, record_hash, settle, GENESIS_HASH};

@@ -61,6 +61,7 @@ pub async fn plan(
     };
     audit::append(&mut tx, fields).await?;
     ctx.store.commit(tx).await?;
+    audit::settle(&ctx.store).await?;
     let key = CheckpointKey::from_master(&ctx.master_key);
     let (lo, hi, checkpoint) = match rows::seq_range(ctx.store.reader(), from_ms, to_ms).await? {
         Some((lo, hi)) => (lo, hi, checkpoint::sign_at(&ctx.store, &key, hi, now).await?),

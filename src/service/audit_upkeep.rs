@@ -12,6 +12,7 @@ const VERIFY_PAGE: i64 = 5_000;
 
 /// Signs the chain head if it moved since the last checkpoint.
 pub async fn checkpoint_once(ctx: &Context) -> Result<Option<Checkpoint>> {
+    crate::audit::settle(&ctx.store).await?;
     let (head, _) = rows::head(ctx.store.reader()).await?;
     let latest = checkpoints::latest(ctx.store.reader()).await?.map_or(0, |c| c.seq);
     if head <= latest {
@@ -26,6 +27,7 @@ pub async fn checkpoint_once(ctx: &Context) -> Result<Option<Checkpoint>> {
 /// database's; the inner one is the first break.
 pub async fn verify_live(ctx: &Context, extra: &[Checkpoint]) -> Result<Result<Summary, Break>> {
     let key = CheckpointKey::from_master(&ctx.master_key).public_key_hex();
+    crate::audit::settle(&ctx.store).await?;
     let mut verifier = ChainVerifier::from_genesis();
     // Checkpoints first, then the head: every checkpoint read was signed at or below this head,
     // unless records were cut off the end.

@@ -27,6 +27,7 @@ pub async fn evidence(ctx: &Context, who: &ApproverSession, id: &RequestId) -> R
     viewed.action_type = Some("read".into());
     audit::append(&mut tx, viewed).await?;
     ctx.store.commit(tx).await?;
+    audit::settle(&ctx.store).await?;
 
     let records = rows::for_request(ctx.store.reader(), id.as_str()).await?;
     let approvals = approvals::for_request(ctx.store.reader(), id).await?;

@@ -58,6 +58,7 @@ pub async fn trail(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Resu
     if !may_view(ctx, who, &record).await? {
         return Err(Error::not_found("transfer request"));
     }
+    crate::audit::settle(&ctx.store).await?;
     let rows = audit::for_request(ctx.store.reader(), id.as_str()).await?;
     let label = account_label(ctx, &record.item_id, &record.account_id).await?;
     let amount = Money::from_cents(record.amount_cents).unwrap_or(Money::ZERO);

@@ -1,11 +1,12 @@
-//! Audit rows: advance the chain head, insert a record, read them back in sequence order.
+//! Audit rows: queue a record, chain queued records under the head's lock, read them back in
+//! sequence order.
 //! The chain's hashing lives in `audit/`.
 
-use super::{StoreResult, Tx};
+use super::{StoreError, StoreResult, Tx};
 use sqlx::Row;
 
 /// One audit record's columns (DESIGN §7) apart from seq and the hashes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AuditFields {
     pub event_id: String,
     pub occurred_at: i64,
@@ -30,51 +31,119 @@ pub struct AuditFields {
     pub ttl_seconds: Option<i64>,
 }
 
-/// Claims the next sequence number and returns it with the previous record's hash.
-/// The UPDATE takes the head row's lock, so concurrent appenders (any replica) queue here
-/// and the sequence stays gap-free.
-pub async fn advance_head(tx: &mut Tx) -> StoreResult<(i64, String)> {
-    let row = sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")
+/// Queues one record in the caller's transaction. No shared lock: concurrent transactions (any
+/// replica) append side by side, and the chainer orders them afterwards.
+pub async fn insert_pending(tx: &mut Tx, fields: &AuditFields) -> StoreResult<()> {
+    let json = serde_json::to_string(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query("INSERT INTO audit_pending (fields) VALUES ($1)").bind(json).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The newest queued record's queue id, if any record waits to be chained.
+pub async fn last_pending(pool: &sqlx::AnyPool) -> StoreResult<Option<i64>> {
+    let row = sqlx::query("SELECT MAX(id) AS last FROM audit_pending").fetch_one(pool).await?;
+    Ok(row.try_get("last")?)
+}
+
+/// Locks the chain head for this transaction and returns the last seq and its hash. Holding it
+/// makes the caller the only chainer until it commits.
+pub async fn lock_head(tx: &mut Tx) -> StoreResult<(i64, String)> {
+    let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
         .fetch_one(&mut **tx)
         .await?;
     Ok((row.try_get("seq")?, row.try_get("hash")?))
 }
 
-pub async fn insert(tx: &mut Tx, seq: i64, fields: &AuditFields, prev_hash: &str, hash: &str) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, thread_id, \
-         plaid_product, plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, approval_required, \
-         approver_id, approval_timestamp, payload_hash, executed_payload_hash, plaid_request_id, outcome, error_code, \
-         ttl_seconds, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)",
-    )
-    .bind(seq)
-    .bind(&fields.event_id)
-    .bind(fields.occurred_at)
-    .bind(&fields.event_type)
-    .bind(fields.transfer_request_id.as_deref())
-    .bind(fields.agent_id.as_deref())
-    .bind(fields.thread_id.as_deref())
-    .bind(fields.plaid_product.as_deref())
-    .bind(fields.plaid_endpoint.as_deref())
-    .bind(fields.plaid_item_id.as_deref())
-    .bind(fields.account_id.as_deref())
-    .bind(fields.action_type.as_deref())
-    .bind(fields.risk_tier)
-    .bind(fields.approval_required.map(i64::from))
-    .bind(fields.approver_id.as_deref())
-    .bind(fields.approval_timestamp)
-    .bind(fields.payload_hash.as_deref())
-    .bind(fields.executed_payload_hash.as_deref())
-    .bind(fields.plaid_request_id.as_deref())
-    .bind(&fields.outcome)
-    .bind(fields.error_code.as_deref())
-    .bind(fields.ttl_seconds)
-    .bind(prev_hash)
-    .bind(hash)
-    .execute(&mut **tx)
-    .await?;
+pub async fn set_head(tx: &mut Tx, seq: i64, hash: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").bind(seq).bind(hash).execute(&mut **tx).await?;
     Ok(())
+}
+
+/// The oldest queued records with a queue id up to `upto`, at most `limit`.
+pub async fn pending(tx: &mut Tx, upto: i64, limit: i64) -> StoreResult<Vec<(i64, AuditFields)>> {
+    let rows = sqlx::query("SELECT id, fields FROM audit_pending WHERE id <= $1 ORDER BY id LIMIT $2")
+        .bind(upto)
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let json: String = row.try_get("fields")?;
+            let fields = serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("pending audit: {e}")))?;
+            Ok((row.try_get("id")?, fields))
+        })
+        .collect()
+}
+
+/// Removes exactly these pending records. (A range would also take records that committed
+/// after they were read, unchained.)
+pub async fn delete_pending(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
+    for chunk in ids.chunks(PER_STATEMENT) {
+        let list = placeholders(1, chunk.len());
+        let sql = format!("DELETE FROM audit_pending WHERE id IN ({list})");
+        let mut query = sqlx::query(&sql);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Rows per multi-row statement: 24 columns each stays far below both databases' bind limits.
+pub const PER_STATEMENT: usize = 200;
+
+const INSERT_COLUMNS: usize = 24;
+
+/// Appends chained records, many per statement.
+pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
+    for chunk in records.chunks(PER_STATEMENT) {
+        let values: Vec<String> =
+            (0..chunk.len()).map(|i| format!("({})", placeholders(i * INSERT_COLUMNS + 1, INSERT_COLUMNS))).collect();
+        let sql = format!(
+            "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, \
+             thread_id, plaid_product, plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, \
+             approval_required, approver_id, approval_timestamp, payload_hash, executed_payload_hash, \
+             plaid_request_id, outcome, error_code, ttl_seconds, prev_hash, hash) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for record in chunk {
+            let fields = &record.fields;
+            query = query
+                .bind(record.seq)
+                .bind(&fields.event_id)
+                .bind(fields.occurred_at)
+                .bind(&fields.event_type)
+                .bind(fields.transfer_request_id.as_deref())
+                .bind(fields.agent_id.as_deref())
+                .bind(fields.thread_id.as_deref())
+                .bind(fields.plaid_product.as_deref())
+                .bind(fields.plaid_endpoint.as_deref())
+                .bind(fields.plaid_item_id.as_deref())
+                .bind(fields.account_id.as_deref())
+                .bind(fields.action_type.as_deref())
+                .bind(fields.risk_tier)
+                .bind(fields.approval_required.map(i64::from))
+                .bind(fields.approver_id.as_deref())
+                .bind(fields.approval_timestamp)
+                .bind(fields.payload_hash.as_deref())
+                .bind(fields.executed_payload_hash.as_deref())
+                .bind(fields.plaid_request_id.as_deref())
+                .bind(&fields.outcome)
+                .bind(fields.error_code.as_deref())
+                .bind(fields.ttl_seconds)
+                .bind(&record.prev_hash)
+                .bind(&record.hash);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// `$from, $from+1, …` — `count` of them.
+fn placeholders(from: usize, count: usize) -> String {
+    (from..from + count).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ")
 }
 
 /// A stored audit row, for verification and reading back.

@@ -24,7 +24,9 @@ pub mod sessions;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
@@ -65,6 +67,7 @@ pub struct Store {
     reader: AnyPool,
     backend: Backend,
     commits: prometheus_client::metrics::counter::Counter,
+    committed: Arc<Notify>,
 }
 
 impl Store {
@@ -87,7 +90,7 @@ impl Store {
             Backend::Sqlite => {
                 let writer = sqlite_pool(1, sync).connect_with(options.clone()).await?;
                 let reader = sqlite_pool(max_connections.max(2), sync).connect_with(options).await?;
-                Store { writer, reader, backend, commits: Default::default() }
+                Store { writer, reader, backend, commits: Default::default(), committed: Default::default() }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -95,7 +98,7 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
-                Store { writer: pool.clone(), reader: pool, backend, commits: Default::default() }
+                Store { writer: pool.clone(), reader: pool, backend, commits: Default::default(), committed: Default::default() }
             }
         };
         Ok(store)
@@ -127,7 +130,13 @@ impl Store {
     pub async fn commit(&self, tx: Tx) -> StoreResult<()> {
         tx.commit().await?;
         self.commits.inc();
+        self.committed.notify_one();
         Ok(())
+    }
+
+    /// Woken after commits (at least once after any number of them): the audit chainer waits here.
+    pub fn committed(&self) -> Arc<Notify> {
+        self.committed.clone()
     }
 
     /// Committed write transactions since start.

@@ -24,9 +24,7 @@ async fn overwrite(app: &TestApp, replacements: &[AuditRow]) {
     for row in replacements {
         sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(row.seq).execute(&mut *tx).await.expect("delete");
     }
-    for row in replacements {
-        rows::insert(&mut tx, row.seq, &row.fields, &row.prev_hash, &row.hash).await.expect("insert");
-    }
+    rows::insert(&mut tx, replacements).await.expect("insert");
     tx.commit().await.expect("commit");
 }
 

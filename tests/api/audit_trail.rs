@@ -42,6 +42,7 @@ async fn each_step_appends_one_chained_record_without_pii(db: Db) {
 async fn the_database_refuses_to_change_or_delete_audit_records(db: Db) {
     let app = spawn_app(db).await;
     app.propose_ok("10.00").await;
+    assert!(!app.audit_rows().await.is_empty(), "records chained");
     let pool = app.ctx.store.reader();
     let update = sqlx::query("UPDATE audit_events SET outcome = 'forged' WHERE seq = 1").execute(pool).await;
     assert!(update.is_err(), "UPDATE was allowed");

@@ -287,8 +287,9 @@ impl TestApp {
         self.sim_post("/sim/accounts/balance", json!({"account_id": self.account_id, "available": available})).await;
     }
 
-    /// Every audit row, in order.
+    /// Every audit row, in order: everything committed so far, chained first.
     pub async fn audit_rows(&self) -> Vec<countersign::store::audit::AuditRow> {
+        countersign::audit::settle(&self.ctx.store).await.expect("chain queued audit records");
         countersign::store::audit::page(self.ctx.store.reader(), 0, 1_000_000).await.expect("audit rows")
     }
 
