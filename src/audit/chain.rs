@@ -1,9 +1,10 @@
 //! Appending to the chain: `hash = SHA-256(prev_hash || canonical JSON of the record with its seq)`.
 //!
-//! Business transactions only queue their records (`audit_pending`), in the same transaction as
-//! the change; `settle` moves queued records into the chain under the head's row lock, a batch per
-//! commit. A shared lock taken by every write transaction and held through its commit would
-//! serialize all writes of all replicas.
+//! A transaction's records are written when it commits, in the same transaction as the change
+//! (`Store::commit`). On SQLite they are chained right there. On PostgreSQL they are queued
+//! (`audit_pending`) and `settle` moves them into the chain under the head's row lock, a batch
+//! per commit: a lock taken by every write transaction and held through its commit's flush would
+//! run all writes of all replicas one after another.
 
 use crate::domain::canonical::{canonical_json, sha256_hex};
 use crate::domain::AuditEventId;
@@ -25,14 +26,26 @@ pub fn record_hash(seq: i64, fields: &AuditFields, prev_hash: &str) -> String {
     sha256_hex(&input)
 }
 
-/// Appends one record inside the caller's transaction: it commits or rolls back with the change
-/// it describes. The record is queued; [`settle`] gives it its place in the chain moments later.
+/// Appends one record to the caller's transaction: it commits or rolls back with the change it
+/// describes. On PostgreSQL it takes its place in the chain moments after the commit ([`settle`]).
 /// An empty `event_id` gets a fresh one.
 pub async fn append(tx: &mut Tx, mut fields: AuditFields) -> StoreResult<()> {
     if fields.event_id.is_empty() {
         fields.event_id = AuditEventId::generate().to_string();
     }
-    rows::insert_pending(tx, &fields).await
+    tx.append_audit(fields);
+    Ok(())
+}
+
+/// Gives `records` their places after `(seq, prev_hash)`; returns them with the new head.
+pub fn link(records: Vec<AuditFields>, mut seq: i64, mut prev_hash: String) -> (Vec<AuditRow>, i64, String) {
+    let mut chained = Vec::with_capacity(records.len());
+    for fields in records {
+        seq += 1;
+        let hash = record_hash(seq, &fields, &prev_hash);
+        chained.push(AuditRow { seq, fields, prev_hash: std::mem::replace(&mut prev_hash, hash.clone()), hash });
+    }
+    (chained, seq, prev_hash)
 }
 
 /// Records chained per transaction.
@@ -49,20 +62,14 @@ pub async fn settle(store: &Store) -> StoreResult<usize> {
     let mut chained = 0;
     loop {
         let mut tx = store.begin().await?;
-        let (mut seq, mut prev_hash) = rows::lock_head(&mut tx).await?;
+        let (seq, prev_hash) = rows::lock_head(&mut tx).await?;
         let queued = rows::pending(&mut tx, upto, BATCH).await?;
         if queued.is_empty() {
             return Ok(chained);
         }
         let full = queued.len() as i64 == BATCH;
-        let mut ids = Vec::with_capacity(queued.len());
-        let mut records = Vec::with_capacity(queued.len());
-        for (id, fields) in queued {
-            seq += 1;
-            let hash = record_hash(seq, &fields, &prev_hash);
-            ids.push(id);
-            records.push(AuditRow { seq, fields, prev_hash: std::mem::replace(&mut prev_hash, hash.clone()), hash });
-        }
+        let (ids, fields): (Vec<i64>, Vec<AuditFields>) = queued.into_iter().unzip();
+        let (records, seq, prev_hash) = link(fields, seq, prev_hash);
         rows::insert(&mut tx, &records).await?;
         rows::delete_pending(&mut tx, &ids).await?;
         rows::set_head(&mut tx, seq, &prev_hash).await?;
@@ -74,13 +81,13 @@ pub async fn settle(store: &Store) -> StoreResult<usize> {
     }
 }
 
-/// Chains queued records as they arrive: woken by every commit in this process, and every
+/// Chains queued records as they arrive: woken by commits in this process that queued some, and every
 /// `interval` for records other processes (the CLI, another replica) queued.
 pub async fn run_chainer(store: Store, interval: Duration, mut shutdown: watch::Receiver<bool>) {
-    let committed = store.committed();
+    let queued = store.queued();
     loop {
         tokio::select! {
-            _ = committed.notified() => {
+            _ = queued.notified() => {
                 // Let a few more commits join this batch.
                 tokio::time::sleep(GATHER).await;
             }

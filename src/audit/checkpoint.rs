@@ -124,7 +124,7 @@ pub async fn sign_at(
     let Some(hash) = rows::hash_at(store.reader(), seq).await? else { return Ok(None) };
     let mut tx = store.begin().await?;
     let stored = checkpoints::insert_or_get(&mut tx, &key.sign(seq, &hash, now_ms)).await?;
-    tx.commit().await?;
+    store.commit(tx).await?;
     Ok(Some(Checkpoint::from_row(&stored)))
 }
 

@@ -231,13 +231,13 @@ pub async fn authenticate(ctx: &Context, presented: &str) -> Result<ApproverSess
         )
     };
     let hash = tokens::hash_presented(SESSION_PREFIX, presented).ok_or_else(unauthorized)?;
-    let session = sessions::find_by_token_hash(ctx.store.reader(), &hash).await?.ok_or_else(unauthorized)?;
+    let (session, approver) =
+        sessions::find_with_approver(ctx.store.reader(), &hash).await?.ok_or_else(unauthorized)?;
     let now = now_ms();
     let idle_over = now - session.last_seen_at > millis(ctx.sessions.idle);
     if session.revoked || now >= session.expires_at || idle_over {
         return Err(unauthorized());
     }
-    let approver = approvers::find(ctx.store.reader(), &session.approver_id).await?.ok_or_else(unauthorized)?;
     if approver.locked_until > now {
         return Err(locked());
     }

@@ -116,10 +116,21 @@ async fn settle(
     let now = now_ms();
     let target = RequestState::Proposed.apply(settlement.event).map_err(anyhow::Error::from)?;
     let mut tx = ctx.store.begin().await?;
-    let won =
-        requests::transition(&mut tx, &record.id, &[RequestState::Proposed], target, &settlement.changes, now).await?;
-    let current = requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| anyhow::anyhow!("request vanished"))?;
-    if won {
+    let won = requests::transition_returning(
+        &mut tx,
+        &record.id,
+        &[RequestState::Proposed],
+        target,
+        &settlement.changes,
+        now,
+    )
+    .await?;
+    let won_it = won.is_some();
+    let current = match won {
+        Some(current) => current,
+        None => requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| anyhow::anyhow!("request vanished"))?,
+    };
+    if won_it {
         let outcome = match target {
             RequestState::PendingApproval => "success",
             RequestState::Declined => "declined_by_plaid",

@@ -176,24 +176,33 @@ async fn spend_token(
 
 /// Locks a pending request for a decision; refuses if someone decided first or the window passed.
 async fn lock_open(tx: &mut Tx, id: &RequestId, now: i64) -> Result<RequestRecord> {
-    let locked = requests::lock_in_state(tx, id, RequestState::PendingApproval, now).await?;
-    let current = requests::find_in(tx, id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
-    if !locked {
+    let Some(current) = requests::lock_in_state(tx, id, RequestState::PendingApproval, now).await? else {
+        let current = requests::find_in(tx, id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
         return Err(Error::conflict("already_decided", format!("the request is already {}", current.state)));
-    }
+    };
     check_open(&current, now)?;
     Ok(current)
 }
 
-/// Records one approval and, when the quorum is met, moves the request to `approved`.
-/// Returns whether it did.
+/// Where one approval leaves the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Quorum {
+    Waiting,
+    /// Approved and claimed for execution in the same transaction: the caller creates the
+    /// transfer once it has committed.
+    Claimed,
+}
+
+/// Records one approval and, when the quorum is met, moves the request on to `executing`:
+/// approved and claimed in one compare-and-set. `record` was locked and found open (inside its
+/// window at `now`) by [`lock_open`] in this transaction.
 async fn record_approval(
     tx: &mut Tx,
     record: &RequestRecord,
     who: &ApproverSession,
     claims: &approval_token::ApprovalClaims,
     now: i64,
-) -> Result<bool> {
+) -> Result<Quorum> {
     let pinned = pinned_hash(record)?;
     let approval = NewApproval {
         request_id: &record.id,
@@ -216,9 +225,10 @@ async fn record_approval(
 
     let counted = approvals::for_request_in(tx, &record.id).await?.iter().filter(|a| a.payload_hash == pinned).count();
     if (counted as i64) < record.approvals_required {
-        return Ok(false);
+        return Ok(Quorum::Waiting);
     }
-    let target = record.state.apply(Event::QuorumMet).map_err(anyhow::Error::from)?;
+    let approved = record.state.apply(Event::QuorumMet).map_err(anyhow::Error::from)?;
+    let target = approved.apply(Event::Claimed).map_err(anyhow::Error::from)?;
     if !requests::transition(tx, &record.id, &[RequestState::PendingApproval], target, &Changes::default(), now).await?
     {
         return Err(Error::conflict("already_decided", "the request was decided concurrently"));
@@ -227,7 +237,8 @@ async fn record_approval(
     fields.approver_id = Some(who.approver.id.to_string());
     fields.approval_timestamp = Some(now);
     audit::append(tx, fields).await?;
-    Ok(true)
+    audit::append(tx, execute::claim_record(record, now)).await?;
+    Ok(Quorum::Claimed)
 }
 
 pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token: &str) -> Result<RequestRecord> {
@@ -241,11 +252,9 @@ pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token
     }
     spend_token(&mut tx, &claims, who, id, now).await?;
     let quorum = record_approval(&mut tx, &current, who, &claims, now).await?;
-    // Meeting the quorum and claiming execution share one commit.
-    let claimed = quorum && execute::claim_in(&mut tx, &current, now).await?;
     ctx.store.commit(tx).await?;
     ctx.notify_change();
-    if claimed {
+    if quorum == Quorum::Claimed {
         execute::create(ctx, &current).await?;
     }
     requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))
@@ -320,8 +329,8 @@ pub async fn edit(
             let quorum = record_approval(&mut tx, &locked, who, &new_claims, now).await?;
             ctx.store.commit(tx).await?;
             ctx.notify_change();
-            if quorum {
-                execute::execute(ctx, &settled.id).await?;
+            if quorum == Quorum::Claimed {
+                execute::create(ctx, &locked).await?;
             }
         }
     }
@@ -362,6 +371,11 @@ pub async fn inbox(ctx: &Context, who: &ApproverSession) -> Result<Vec<super::vi
 /// One request as an approver sees it, with its approvals.
 pub async fn show(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Result<super::view::ApproverRequestView> {
     let record = load_for(ctx, who, id).await?;
-    let approvals = approvals::for_request(ctx.store.reader(), id).await?;
-    Ok(super::view::ApproverRequestView::new(&record, &approvals))
+    view_of(ctx, &record).await
+}
+
+/// The view of a request the caller has just decided on (and so may see).
+pub async fn view_of(ctx: &Context, record: &RequestRecord) -> Result<super::view::ApproverRequestView> {
+    let approvals = approvals::for_request(ctx.store.reader(), &record.id).await?;
+    Ok(super::view::ApproverRequestView::new(record, &approvals))
 }

@@ -27,10 +27,9 @@ pub async fn execute(ctx: &Context, id: &RequestId) -> Result<()> {
     create(ctx, &record).await
 }
 
-/// The claim (`approved → executing`, compare-and-set, audited) inside the caller's transaction,
-/// so the transaction that meets the quorum can claim in the same commit. Returns whether this
-/// caller won and must call [`create`] after committing.
-pub async fn claim_in(tx: &mut Tx, record: &RequestRecord, now: i64) -> Result<bool> {
+/// The claim (`approved → executing`, compare-and-set, audited) inside the caller's transaction.
+/// Returns whether this caller won and must call [`create`] after committing.
+async fn claim_in(tx: &mut Tx, record: &RequestRecord, now: i64) -> Result<bool> {
     // Never create with an authorization past our window; the sweeper expires it instead.
     if record.expires_at.is_none_or(|at| at <= now) {
         return Ok(false);
@@ -39,10 +38,15 @@ pub async fn claim_in(tx: &mut Tx, record: &RequestRecord, now: i64) -> Result<b
     if !requests::transition(tx, &record.id, &[RequestState::Approved], target, &Changes::default(), now).await? {
         return Ok(false);
     }
+    audit::append(tx, claim_record(record, now)).await?;
+    Ok(true)
+}
+
+/// The audit record of a claim.
+pub(crate) fn claim_record(record: &RequestRecord, now: i64) -> crate::audit::AuditFields {
     let mut fields = trail::for_request(record, "transfer.execution_claimed", "success", now);
     fields.action_type = Some("write".into());
-    audit::append(tx, fields).await?;
-    Ok(true)
+    fields
 }
 
 /// Calls `/transfer/create` for a request this process holds in `executing`, and records the result.

@@ -94,7 +94,7 @@ pub async fn insert_proposed(tx: &mut Tx, ctx: &Context, new: NewVersion<'_>, no
     let assessment = ctx.policy.assess_transfer(intent.amount);
     let plaid_key = format!("cs-{}", uuid::Uuid::new_v4().simple());
     let intent_json = intent.to_json();
-    requests::insert(
+    let record = requests::insert(
         tx,
         NewRequest {
             id: &id,
@@ -116,7 +116,6 @@ pub async fn insert_proposed(tx: &mut Tx, ctx: &Context, new: NewVersion<'_>, no
         },
     )
     .await?;
-    let record = requests::find_in(tx, &id).await?.ok_or_else(|| anyhow::anyhow!("inserted request not found"))?;
     audit::append(tx, trail::for_request(&record, "transfer.proposed", "success", now)).await?;
     Ok(record)
 }

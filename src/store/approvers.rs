@@ -58,10 +58,10 @@ pub async fn insert(tx: &mut Tx, new: NewApprover<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-const COLUMNS: &str =
+pub(crate) const COLUMNS: &str =
     "id, username, password_hash, totp_secret_enc, last_totp_step, failed_attempts, locked_until, roles, all_items";
 
-fn from_row(row: &AnyRow) -> StoreResult<ApproverRecord> {
+pub(crate) fn from_row(row: &AnyRow) -> StoreResult<ApproverRecord> {
     let roles: String = row.try_get("roles")?;
     Ok(ApproverRecord {
         id: ApproverId::from_trusted(row.try_get("id")?),

@@ -31,12 +31,28 @@ pub struct AuditFields {
     pub ttl_seconds: Option<i64>,
 }
 
-/// Queues one record in the caller's transaction. No shared lock: concurrent transactions (any
-/// replica) append side by side, and the chainer orders them afterwards.
-pub async fn insert_pending(tx: &mut Tx, fields: &AuditFields) -> StoreResult<()> {
-    let json = serde_json::to_string(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query("INSERT INTO audit_pending (fields) VALUES ($1)").bind(json).execute(&mut **tx).await?;
+/// Queues records for the chainer, one statement for all of them. No shared lock: concurrent
+/// transactions (any replica) queue side by side, and the chainer orders them afterwards.
+pub async fn insert_pending(tx: &mut Tx, records: &[AuditFields]) -> StoreResult<()> {
+    for chunk in records.chunks(PER_STATEMENT) {
+        let values: Vec<String> = (1..=chunk.len()).map(|n| format!("(${n})")).collect();
+        let sql = format!("INSERT INTO audit_pending (fields) VALUES {}", values.join(", "));
+        let mut query = sqlx::query(&sql);
+        for fields in chunk {
+            query = query.bind(serde_json::to_string(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        query.execute(&mut **tx).await?;
+    }
     Ok(())
+}
+
+/// Chains records at once, in order. The caller must hold the chain head against other writers
+/// for the rest of its transaction: on SQLite any write transaction does.
+pub async fn chain_now(tx: &mut Tx, records: Vec<AuditFields>) -> StoreResult<()> {
+    let (seq, prev_hash) = lock_head(tx).await?;
+    let (chained, last_seq, last_hash) = crate::audit::chain::link(records, seq, prev_hash);
+    insert(tx, &chained).await?;
+    set_head(tx, last_seq, &last_hash).await
 }
 
 /// The newest queued record's queue id, if any record waits to be chained.
@@ -48,14 +64,17 @@ pub async fn last_pending(pool: &sqlx::AnyPool) -> StoreResult<Option<i64>> {
 /// Locks the chain head for this transaction and returns the last seq and its hash. Holding it
 /// makes the caller the only chainer until it commits.
 pub async fn lock_head(tx: &mut Tx) -> StoreResult<(i64, String)> {
-    let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(&mut **tx)
-        .await?;
+    let row =
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash").fetch_one(&mut **tx).await?;
     Ok((row.try_get("seq")?, row.try_get("hash")?))
 }
 
 pub async fn set_head(tx: &mut Tx, seq: i64, hash: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").bind(seq).bind(hash).execute(&mut **tx).await?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(hash)
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 

@@ -28,7 +28,32 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A write transaction. Audit records appended to it are written when it commits, a few
+/// statements for all of them; dropping it rolls back the change and its records together.
+pub struct Tx {
+    inner: sqlx::Transaction<'static, sqlx::Any>,
+    audit: Vec<audit::AuditFields>,
+}
+
+impl Tx {
+    /// Holds `fields` until commit (`Store::commit`).
+    pub(crate) fn append_audit(&mut self, fields: audit::AuditFields) {
+        self.audit.push(fields);
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -67,7 +92,7 @@ pub struct Store {
     reader: AnyPool,
     backend: Backend,
     commits: prometheus_client::metrics::counter::Counter,
-    committed: Arc<Notify>,
+    queued: Arc<Notify>,
 }
 
 impl Store {
@@ -90,7 +115,7 @@ impl Store {
             Backend::Sqlite => {
                 let writer = sqlite_pool(1, sync).connect_with(options.clone()).await?;
                 let reader = sqlite_pool(max_connections.max(2), sync).connect_with(options).await?;
-                Store { writer, reader, backend, commits: Default::default(), committed: Default::default() }
+                Store { writer, reader, backend, commits: Default::default(), queued: Default::default() }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -98,7 +123,13 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
-                Store { writer: pool.clone(), reader: pool, backend, commits: Default::default(), committed: Default::default() }
+                Store {
+                    writer: pool.clone(),
+                    reader: pool,
+                    backend,
+                    commits: Default::default(),
+                    queued: Default::default(),
+                }
             }
         };
         Ok(store)
@@ -119,24 +150,45 @@ impl Store {
     /// Starts a write transaction. On SQLite it takes the write lock up front (`BEGIN IMMEDIATE`)
     /// so a transaction that reads before it writes can't fail to upgrade its lock.
     pub async fn begin(&self) -> StoreResult<Tx> {
-        let tx = match self.backend {
+        let inner = match self.backend {
             Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.writer.begin().await?,
         };
-        Ok(tx)
+        Ok(Tx { inner, audit: Vec::new() })
     }
 
-    /// Commits a write transaction, counting it (`countersign_db_commits_total`).
-    pub async fn commit(&self, tx: Tx) -> StoreResult<()> {
-        tx.commit().await?;
+    /// Writes the transaction's audit records and commits, counting it
+    /// (`countersign_db_commits_total`).
+    ///
+    /// On SQLite the records are chained right here: the transaction already holds the one write
+    /// lock, so taking the chain head costs no concurrency. On PostgreSQL they are queued for the
+    /// chainer (`audit::chain`): taking the head here would serialize every writer of every
+    /// replica behind one row lock, held through each commit's flush.
+    pub async fn commit(&self, mut tx: Tx) -> StoreResult<()> {
+        let records = std::mem::take(&mut tx.audit);
+        let queued = match self.backend {
+            _ if records.is_empty() => false,
+            Backend::Sqlite => {
+                audit::chain_now(&mut tx, records).await?;
+                false
+            }
+            Backend::Postgres => {
+                audit::insert_pending(&mut tx, &records).await?;
+                true
+            }
+        };
+        tx.inner.commit().await?;
         self.commits.inc();
-        self.committed.notify_one();
+        if queued {
+            self.queued.notify_one();
+        }
         Ok(())
     }
 
-    /// Woken after commits (at least once after any number of them): the audit chainer waits here.
-    pub fn committed(&self) -> Arc<Notify> {
-        self.committed.clone()
+    /// Woken after commits that queued audit records (once for any number of them): the audit
+    /// chainer waits here.
+    pub fn queued(&self) -> Arc<Notify> {
+        self.queued.clone()
     }
 
     /// Committed write transactions since start.

@@ -64,34 +64,36 @@ pub struct NewRequest<'a> {
     pub now_ms: i64,
 }
 
-pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<()> {
+/// Stores a new request and returns it as stored.
+pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<RequestRecord> {
     let reasons = serde_json::to_string(new.policy_reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query(
+    let sql = format!(
         "INSERT INTO transfer_requests (id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, \
          policy_version, policy_reasons, intent, amount_cents, plaid_idempotency_key, supersedes, renews, version, \
          created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
-    )
-    .bind(new.id.as_str())
-    .bind(new.agent_id.as_str())
-    .bind(new.item_id.as_str())
-    .bind(new.account_id)
-    .bind(RequestState::Proposed.as_str())
-    .bind(new.tier.number())
-    .bind(i64::from(new.step_up))
-    .bind(new.approvals_required)
-    .bind(new.policy_version)
-    .bind(reasons)
-    .bind(new.intent.to_string())
-    .bind(new.amount_cents)
-    .bind(new.plaid_idempotency_key)
-    .bind(new.supersedes.map(RequestId::as_str))
-    .bind(new.renews.map(RequestId::as_str))
-    .bind(new.version)
-    .bind(new.now_ms)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING {COLUMNS}"
+    );
+    let row = sqlx::query(&sql)
+        .bind(new.id.as_str())
+        .bind(new.agent_id.as_str())
+        .bind(new.item_id.as_str())
+        .bind(new.account_id)
+        .bind(RequestState::Proposed.as_str())
+        .bind(new.tier.number())
+        .bind(i64::from(new.step_up))
+        .bind(new.approvals_required)
+        .bind(new.policy_version)
+        .bind(reasons)
+        .bind(new.intent.to_string())
+        .bind(new.amount_cents)
+        .bind(new.plaid_idempotency_key)
+        .bind(new.supersedes.map(RequestId::as_str))
+        .bind(new.renews.map(RequestId::as_str))
+        .bind(new.version)
+        .bind(new.now_ms)
+        .fetch_one(&mut **tx)
+        .await?;
+    from_row(&row)
 }
 
 /// Columns a transition may set besides `state`. `None` leaves a column as it is.
@@ -152,6 +154,18 @@ pub async fn transition(
     changes: &Changes,
     now_ms: i64,
 ) -> StoreResult<bool> {
+    Ok(transition_returning(tx, id, from, to, changes, now_ms).await?.is_some())
+}
+
+/// [`transition`], returning the request as changed when this call made the change.
+pub async fn transition_returning(
+    tx: &mut Tx,
+    id: &RequestId,
+    from: &[RequestState],
+    to: RequestState,
+    changes: &Changes,
+    now_ms: i64,
+) -> StoreResult<Option<RequestRecord>> {
     let assignments = changes.assignments();
     let mut sql = String::from("UPDATE transfer_requests SET state = $1, updated_at = $2");
     for (i, (column, _)) in assignments.iter().enumerate() {
@@ -165,7 +179,7 @@ pub async fn transition(
         }
         sql.push_str(&format!("${}", next + 1 + i));
     }
-    sql.push(')');
+    sql.push_str(&format!(") RETURNING {COLUMNS}"));
 
     let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now_ms);
     for (_, value) in assignments {
@@ -178,8 +192,8 @@ pub async fn transition(
     for state in from {
         query = query.bind(state.as_str());
     }
-    let result = query.execute(&mut **tx).await?;
-    Ok(result.rows_affected() == 1)
+    let row = query.fetch_optional(&mut **tx).await?;
+    row.as_ref().map(from_row).transpose()
 }
 
 /// Updates Plaid's transfer status on a submitted request (not a state transition).
@@ -296,15 +310,16 @@ pub async fn past_window(pool: &AnyPool, now_ms: i64, limit: i64) -> StoreResult
 
 /// Takes the request's row lock (PostgreSQL) by touching it while it is in `state`, so decisions
 /// on one request serialize: two approvers racing both see each other's approval when counting.
-/// Returns false when the request is not (or no longer) in `state`.
-pub async fn lock_in_state(tx: &mut Tx, id: &RequestId, state: RequestState, now_ms: i64) -> StoreResult<bool> {
-    let result = sqlx::query("UPDATE transfer_requests SET updated_at = $1 WHERE id = $2 AND state = $3")
-        .bind(now_ms)
-        .bind(id.as_str())
-        .bind(state.as_str())
-        .execute(&mut **tx)
-        .await?;
-    Ok(result.rows_affected() == 1)
+/// Returns the request as locked, or `None` when it is not (or no longer) in `state`.
+pub async fn lock_in_state(
+    tx: &mut Tx,
+    id: &RequestId,
+    state: RequestState,
+    now_ms: i64,
+) -> StoreResult<Option<RequestRecord>> {
+    let sql = format!("UPDATE transfer_requests SET updated_at = $1 WHERE id = $2 AND state = $3 RETURNING {COLUMNS}");
+    let row = sqlx::query(&sql).bind(now_ms).bind(id.as_str()).bind(state.as_str()).fetch_optional(&mut **tx).await?;
+    row.as_ref().map(from_row).transpose()
 }
 
 /// Requests sitting in `state` untouched since before `older_than` (work some process started

@@ -30,23 +30,29 @@ pub async fn insert(tx: &mut Tx, session: &SessionRecord, token_hash: &str) -> S
     Ok(())
 }
 
-pub async fn find_by_token_hash(pool: &AnyPool, token_hash: &str) -> StoreResult<Option<SessionRecord>> {
-    let row = sqlx::query(
-        "SELECT id, approver_id, authenticated_at, last_seen_at, expires_at, revoked FROM approver_sessions \
-         WHERE token_hash = $1",
-    )
-    .bind(token_hash)
-    .fetch_optional(pool)
-    .await?;
+/// A session and its approver, in one query: every approver request starts here.
+pub async fn find_with_approver(
+    pool: &AnyPool,
+    token_hash: &str,
+) -> StoreResult<Option<(SessionRecord, super::approvers::ApproverRecord)>> {
+    let approver_columns: Vec<String> =
+        super::approvers::COLUMNS.split(", ").map(|column| format!("a.{column}")).collect();
+    let sql = format!(
+        "SELECT s.id AS session_id, s.approver_id, s.authenticated_at, s.last_seen_at, s.expires_at, s.revoked, {} \
+         FROM approver_sessions s JOIN approvers a ON a.id = s.approver_id WHERE s.token_hash = $1",
+        approver_columns.join(", ")
+    );
+    let row = sqlx::query(&sql).bind(token_hash).fetch_optional(pool).await?;
     row.map(|row| {
-        Ok(SessionRecord {
-            id: row.try_get("id")?,
+        let session = SessionRecord {
+            id: row.try_get("session_id")?,
             approver_id: ApproverId::from_trusted(row.try_get("approver_id")?),
             authenticated_at: row.try_get("authenticated_at")?,
             last_seen_at: row.try_get("last_seen_at")?,
             expires_at: row.try_get("expires_at")?,
             revoked: super::flag(row.try_get("revoked")?),
-        })
+        };
+        Ok((session, super::approvers::from_row(&row)?))
     })
     .transpose()
 }

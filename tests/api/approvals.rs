@@ -278,10 +278,11 @@ async fn approval_tokens_are_bound_single_use_and_short_lived(db: Db) {
     // Expired: minted with the server's key three minutes ago.
     let session_id: String = {
         let hash = countersign::auth::tokens::hash_presented("css_", &session).expect("session token");
-        countersign::store::sessions::find_by_token_hash(app.ctx.store.reader(), &hash)
+        countersign::store::sessions::find_with_approver(app.ctx.store.reader(), &hash)
             .await
             .expect("read")
             .expect("session")
+            .0
             .id
     };
     let binding = Binding {

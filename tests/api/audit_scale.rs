@@ -72,7 +72,7 @@ async fn fill(store: &Store) {
         .execute(&mut *tx)
         .await
         .expect("head");
-    tx.commit().await.expect("commit");
+    store.commit(tx).await.expect("commit");
 }
 
 struct Run {

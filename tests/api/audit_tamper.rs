@@ -25,7 +25,7 @@ async fn overwrite(app: &TestApp, replacements: &[AuditRow]) {
         sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(row.seq).execute(&mut *tx).await.expect("delete");
     }
     rows::insert(&mut tx, replacements).await.expect("insert");
-    tx.commit().await.expect("commit");
+    app.ctx.store.commit(tx).await.expect("commit");
 }
 
 async fn first_bad(app: &TestApp) -> Option<i64> {

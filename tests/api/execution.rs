@@ -65,7 +65,7 @@ async fn a_claim_whose_process_died_before_calling_plaid_is_finished_once(db: Db
     )
     .await
     .expect("claim");
-    tx.commit().await.expect("commit");
+    app.ctx.store.commit(tx).await.expect("commit");
     assert!(claimed);
     app.eventually("reconciled to submitted", || async { state_of(&app, id.as_str()).await == "submitted" }).await;
     assert_eq!(app.sim_calls("/transfer/create").await.len(), 1);

@@ -89,8 +89,8 @@ pub async fn approve(
     body: JsonBody<Approve>,
 ) -> Result<Json<ApproverRequestView>> {
     let id = request_id(&id)?;
-    decide::approve(&ctx, &who, &id, &body.typed.approval_token).await?;
-    Ok(Json(decide::show(&ctx, &who, &id).await?))
+    let decided = decide::approve(&ctx, &who, &id, &body.typed.approval_token).await?;
+    Ok(Json(decide::view_of(&ctx, &decided).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,8 +106,8 @@ pub async fn reject(
     body: JsonBody<Reject>,
 ) -> Result<Json<ApproverRequestView>> {
     let id = request_id(&id)?;
-    decide::reject(&ctx, &who, &id, &body.typed.reason).await?;
-    Ok(Json(decide::show(&ctx, &who, &id).await?))
+    let decided = decide::reject(&ctx, &who, &id, &body.typed.reason).await?;
+    Ok(Json(decide::view_of(&ctx, &decided).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -129,5 +129,5 @@ pub async fn edit(
     let b = &body.typed;
     let edit = decide::Edit { amount: b.amount.as_deref(), description: b.description.as_deref() };
     let new = decide::edit(&ctx, &who, &request_id(&id)?, &b.approval_token, edit).await?;
-    Ok((StatusCode::CREATED, Json(decide::show(&ctx, &who, &new.id).await?)))
+    Ok((StatusCode::CREATED, Json(decide::view_of(&ctx, &new).await?)))
 }
