@@ -48,8 +48,8 @@ pub fn link(records: Vec<AuditFields>, mut seq: i64, mut prev_hash: String) -> (
     (chained, seq, prev_hash)
 }
 
-/// Records chained per transaction.
-const BATCH: i64 = 1_000;
+/// Records chained per transaction: one multi-row statement, and little memory held at once.
+const BATCH: i64 = 200;
 
 /// Chains every record queued so far, oldest queue id first, and returns how many. Safe to
 /// call from any task of any replica at any time: the head's row lock makes one caller at a time

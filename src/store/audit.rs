@@ -37,7 +37,7 @@ pub async fn insert_pending(tx: &mut Tx, records: &[AuditFields]) -> StoreResult
     for chunk in records.chunks(PER_STATEMENT) {
         let values: Vec<String> = (1..=chunk.len()).map(|n| format!("(${n})")).collect();
         let sql = format!("INSERT INTO audit_pending (fields) VALUES {}", values.join(", "));
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(keep_prepared(chunk.len()));
         for fields in chunk {
             query = query.bind(serde_json::to_string(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?);
         }
@@ -100,7 +100,7 @@ pub async fn delete_pending(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
     for chunk in ids.chunks(PER_STATEMENT) {
         let list = placeholders(1, chunk.len());
         let sql = format!("DELETE FROM audit_pending WHERE id IN ({list})");
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(false);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -110,6 +110,8 @@ pub async fn delete_pending(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
 }
 
 /// Rows per multi-row statement: 24 columns each stays far below both databases' bind limits.
+/// Statements whose shape depends on a row count are kept prepared only for small counts: every
+/// connection would cache one per count seen.
 pub const PER_STATEMENT: usize = 200;
 
 const INSERT_COLUMNS: usize = 24;
@@ -126,7 +128,7 @@ pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
              plaid_request_id, outcome, error_code, ttl_seconds, prev_hash, hash) VALUES {}",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(keep_prepared(chunk.len()));
         for record in chunk {
             let fields = &record.fields;
             query = query
@@ -158,6 +160,11 @@ pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
         query.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// A transaction's own few records keep their statements prepared; the chainer's batches don't.
+fn keep_prepared(rows: usize) -> bool {
+    rows <= 4
 }
 
 /// `$from, $from+1, …` — `count` of them.
