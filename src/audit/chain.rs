@@ -62,19 +62,17 @@ pub async fn settle(store: &Store) -> StoreResult<usize> {
     let mut chained = 0;
     loop {
         let mut tx = store.begin().await?;
-        let (seq, prev_hash) = rows::lock_head(&mut tx).await?;
+        let head = rows::lock_head(&mut tx).await?;
         let queued = rows::pending(&mut tx, upto, BATCH).await?;
         if queued.is_empty() {
             return Ok(chained);
         }
         let full = queued.len() as i64 == BATCH;
         let (ids, fields): (Vec<i64>, Vec<AuditFields>) = queued.into_iter().unzip();
-        let (records, seq, prev_hash) = link(fields, seq, prev_hash);
-        rows::insert(&mut tx, &records).await?;
+        rows::chain_after(&mut tx, head, fields).await?;
         rows::delete_pending(&mut tx, &ids).await?;
-        rows::set_head(&mut tx, seq, &prev_hash).await?;
         store.commit(tx).await?;
-        chained += records.len();
+        chained += ids.len();
         if !full {
             return Ok(chained);
         }

@@ -49,8 +49,13 @@ pub async fn insert_pending(tx: &mut Tx, records: &[AuditFields]) -> StoreResult
 /// Chains records at once, in order. The caller must hold the chain head against other writers
 /// for the rest of its transaction: on SQLite any write transaction does.
 pub async fn chain_now(tx: &mut Tx, records: Vec<AuditFields>) -> StoreResult<()> {
-    let (seq, prev_hash) = lock_head(tx).await?;
-    let (chained, last_seq, last_hash) = crate::audit::chain::link(records, seq, prev_hash);
+    let head = lock_head(tx).await?;
+    chain_after(tx, head, records).await
+}
+
+/// Chains records after `head` (the last seq and its hash, read under the head's lock).
+pub async fn chain_after(tx: &mut Tx, head: (i64, String), records: Vec<AuditFields>) -> StoreResult<()> {
+    let (chained, last_seq, last_hash) = crate::audit::chain::link(records, head.0, head.1);
     insert(tx, &chained).await?;
     set_head(tx, last_seq, &last_hash).await
 }
