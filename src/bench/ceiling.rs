@@ -21,7 +21,7 @@ pub async fn measure(database_url: &str, concurrency: usize, duration: Duration)
         let (store, stop, done) = (store.clone(), stop.clone(), done.clone());
         workers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                let Ok(mut tx) = store.begin().await else { continue };
+                let Ok(mut tx) = store.begin_solo().await else { continue };
                 let inserted = sqlx::query("INSERT INTO bench_ceiling (id, at) VALUES ($1, $2)")
                     .bind(uuid::Uuid::new_v4().to_string())
                     .bind(0i64)

@@ -29,7 +29,8 @@ async fn wait_until_up(url: &str) -> anyhow::Result<()> {
 }
 
 fn spawn(command: &mut Command) -> anyhow::Result<Child> {
-    command.stdout(Stdio::null()).stderr(Stdio::inherit()).kill_on_drop(true).spawn().context("starting a process")
+    let logs = if std::env::var_os("BENCH_SERVICE_LOG").is_some() { Stdio::inherit() } else { Stdio::null() };
+    command.stdout(logs).stderr(Stdio::inherit()).kill_on_drop(true).spawn().context("starting a process")
 }
 
 pub async fn start_simulator() -> anyhow::Result<Running> {
@@ -61,7 +62,7 @@ pub async fn start_services(
                 .env("PLAID_SECRET", "sim-secret")
                 .env("COUNTERSIGN_MASTER_KEY", master_key)
                 .env("COUNTERSIGN_BIND", format!("127.0.0.1:{port}"))
-                .env("RUST_LOG", "warn"),
+                .env("RUST_LOG", std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into())),
         )?;
         let base_url = format!("http://127.0.0.1:{port}");
         wait_until_up(&format!("{base_url}/healthz")).await?;
@@ -80,17 +81,34 @@ pub async fn fresh_postgres_database(server: &str) -> anyhow::Result<String> {
     Ok(format!("{base}/{name}"))
 }
 
-/// Sum of `countersign_db_commits_total` over the replicas.
-pub async fn commits(client: &reqwest::Client, services: &[Running]) -> anyhow::Result<u64> {
-    let mut total = 0;
+/// Commit counters summed over the replicas: transactions committed, and COMMITs the database
+/// executed (fewer on SQLite, which groups transactions).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Commits {
+    pub logical: u64,
+    pub physical: u64,
+}
+
+impl std::ops::Sub for Commits {
+    type Output = Commits;
+    fn sub(self, earlier: Commits) -> Commits {
+        Commits { logical: self.logical - earlier.logical, physical: self.physical - earlier.physical }
+    }
+}
+
+/// `countersign_db_commits_total` and `countersign_db_physical_commits_total`, summed.
+pub async fn commits(client: &reqwest::Client, services: &[Running]) -> anyhow::Result<Commits> {
+    let mut total = Commits::default();
     for service in services {
         let text = client.get(format!("{}/metrics", service.base_url)).send().await?.text().await?;
-        let value = text
-            .lines()
-            .find_map(|l| l.strip_prefix("countersign_db_commits_total "))
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .context("no commit counter in /metrics")?;
-        total += value;
+        let counter = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .with_context(|| format!("no {name} in /metrics"))
+        };
+        total.logical += counter("countersign_db_commits_total ")?;
+        total.physical += counter("countersign_db_physical_commits_total ")?;
     }
     Ok(total)
 }

@@ -1,6 +1,7 @@
 //! Percentiles, the printed table and the JSON report.
 
 use super::driver::{Outcome, Sample};
+use super::processes::Commits;
 use super::BenchArgs;
 use serde::Serialize;
 use std::time::Duration;
@@ -43,9 +44,12 @@ pub struct Summary {
     pub service_peak_rss_mb: f64,
     pub service_rss_with_pending_mb: Option<f64>,
     pub pending_requests: usize,
+    /// Transactions committed per cycle.
     pub db_commits_per_cycle: f64,
+    /// COMMITs the database executed per cycle (SQLite groups transactions into one).
+    pub db_physical_commits_per_cycle: f64,
     pub db_single_row_commits_per_second: f64,
-    /// The cycle rate the database allows at this many commits per cycle.
+    /// The cycle rate the database allows at this many physical commits per cycle.
     pub db_bound_cycles_per_second: f64,
     /// Achieved cycles/s over the database-bound cycles/s.
     pub fraction_of_db_bound: f64,
@@ -59,7 +63,7 @@ impl Summary {
         args: &BenchArgs,
         outcome: &Outcome,
         elapsed: Duration,
-        commits: u64,
+        commits: Commits,
         peak_rss_kb: u64,
         pending_rss_kb: Option<u64>,
         ceiling: f64,
@@ -68,8 +72,9 @@ impl Summary {
     ) -> Self {
         let done = outcome.samples.len();
         let cycles_per_second = done as f64 / elapsed.as_secs_f64();
-        let commits_per_cycle = if done > 0 { commits as f64 / done as f64 } else { 0.0 };
-        let bound = if commits_per_cycle > 0.0 { ceiling / commits_per_cycle } else { 0.0 };
+        let per_cycle = |count: u64| if done > 0 { count as f64 / done as f64 } else { 0.0 };
+        let (commits_per_cycle, physical_per_cycle) = (per_cycle(commits.logical), per_cycle(commits.physical));
+        let bound = if physical_per_cycle > 0.0 { ceiling / physical_per_cycle } else { 0.0 };
         let round = |x: f64| (x * 100.0).round() / 100.0;
         Self {
             database: if args.database_url.is_some() { "postgresql" } else { "sqlite" },
@@ -89,6 +94,7 @@ impl Summary {
             service_rss_with_pending_mb: pending_rss_kb.map(|kb| round(kb as f64 / 1024.0)),
             pending_requests: args.pending,
             db_commits_per_cycle: round(commits_per_cycle),
+            db_physical_commits_per_cycle: round(physical_per_cycle),
             db_single_row_commits_per_second: round(ceiling),
             db_bound_cycles_per_second: round(bound),
             fraction_of_db_bound: if bound > 0.0 { round(cycles_per_second / bound) } else { 0.0 },
@@ -110,10 +116,11 @@ impl Summary {
         out += &row("observe submitted", &self.observe_submitted);
         out += &row("whole cycle", &self.cycle);
         out += &format!(
-            "\nservice peak RSS {:.1} MB{}; {:.2} commits/cycle; database ceiling {:.0} single-row commits/s → {:.0} cycles/s bound; achieved {:.0}% of it\nexactly once: {} transfers at the simulator for {} cycles\n",
+            "\nservice peak RSS {:.1} MB{}; {:.2} commits/cycle in {:.2} physical; database ceiling {:.0} single-row commits/s → {:.0} cycles/s bound; achieved {:.0}% of it\nexactly once: {} transfers at the simulator for {} cycles\n",
             self.service_peak_rss_mb,
             self.service_rss_with_pending_mb.map(|mb| format!(", {mb:.1} MB with {} pending", self.pending_requests)).unwrap_or_default(),
             self.db_commits_per_cycle,
+            self.db_physical_commits_per_cycle,
             self.db_single_row_commits_per_second,
             self.db_bound_cycles_per_second,
             self.fraction_of_db_bound * 100.0,

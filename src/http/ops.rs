@@ -25,6 +25,11 @@ pub async fn metrics(State(ctx): State<Context>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let mut registry = prometheus_client::registry::Registry::default();
     registry.register("countersign_db_commits", "Committed write transactions", ctx.store.commits().clone());
+    registry.register(
+        "countersign_db_physical_commits",
+        "COMMITs executed by the database (SQLite: one per group of transactions)",
+        ctx.store.physical_commits().clone(),
+    );
     let mut body = String::new();
     match prometheus_client::encoding::text::encode(&mut body, &registry) {
         Ok(()) => (

@@ -12,6 +12,7 @@ mod audit_tamper;
 mod audit_trail;
 mod crash;
 mod execution;
+mod group_commit;
 mod idempotency;
 mod items_and_ops;
 mod lifecycle;

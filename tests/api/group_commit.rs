@@ -1,0 +1,185 @@
+//! Write transactions that queue for SQLite's one writer share a COMMIT (`store::sqlite_writer`).
+//! Whatever the grouping, each caller's commit means durable and visible, a failed or dropped
+//! transaction takes only its own writes with it, and a failed COMMIT fails every member.
+
+use crate::helpers::{spawn_app, Db};
+use crate::on_both_backends;
+use countersign::audit::{self, AuditFields};
+use countersign::service::audit_upkeep;
+use countersign::store::audit as rows;
+use countersign::store::Store;
+use std::time::Duration;
+
+fn record(marker: &str) -> AuditFields {
+    AuditFields {
+        event_id: format!("ev-{marker}"),
+        event_type: "test.group_commit".into(),
+        outcome: "success".into(),
+        transfer_request_id: Some(marker.into()),
+        ..AuditFields::default()
+    }
+}
+
+/// The committed records carrying `marker` (chaining what PostgreSQL has queued first).
+async fn records_of(store: &Store, marker: &str) -> usize {
+    audit::settle(store).await.expect("settles");
+    rows::for_request(store.reader(), marker).await.expect("reads").len()
+}
+
+/// Waits until `count` transactions are queued for SQLite's writer (held by the caller's open
+/// transaction), so the grouping below is certain, not a matter of timing. PostgreSQL queues
+/// nothing: its transactions run side by side.
+async fn until_queued(store: &Store, count: usize) {
+    if store.backend() != countersign::store::Backend::Sqlite {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while store.queued_writers() < count {
+        assert!(tokio::time::Instant::now() < deadline, "{count} transactions never queued");
+        tokio::task::yield_now().await;
+    }
+}
+
+async fn queued_transactions_each_commit_durably_and_share_commits(db: Db) {
+    let app = spawn_app(db).await;
+    let store = app.ctx.store.clone();
+    let (logical, physical) = (store.commits().get(), store.physical_commits().get());
+    let mut first = store.begin().await.expect("begins");
+    let writers: Vec<_> = (0..40)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let marker = format!("gc-{n}");
+                let mut tx = store.begin().await.expect("begins");
+                audit::append(&mut tx, record(&marker)).await.expect("appends");
+                store.commit(tx).await.expect("commits");
+                // Committed means visible to every other connection, at once.
+                assert_eq!(records_of(&store, &marker).await, 1, "{marker} visible after its commit");
+            })
+        })
+        .collect();
+    until_queued(&store, 40).await;
+    audit::append(&mut first, record("gc-first")).await.expect("appends");
+    store.commit(first).await.expect("commits");
+    for writer in writers {
+        writer.await.expect("writer ran");
+    }
+
+    assert_eq!(records_of(&store, "gc-first").await, 1);
+    let (committed, executed) = (store.commits().get() - logical, store.physical_commits().get() - physical);
+    // Background loops (chainer, checkpoints) may commit too.
+    assert!(committed >= 41, "{committed} commits");
+    match db {
+        Db::Sqlite => assert!(executed < committed, "{committed} transactions took {executed} COMMITs"),
+        Db::Postgres => assert_eq!(executed, committed, "each PostgreSQL transaction commits on its own"),
+    }
+}
+
+async fn a_dropped_transaction_rolls_back_alone_inside_a_group(db: Db) {
+    let app = spawn_app(db).await;
+    let store = app.ctx.store.clone();
+    let first = store.begin().await.expect("begins");
+    let writers: Vec<_> = (0..20)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.expect("begins");
+                // Written now, inside the transaction (not held for commit like `audit::append`).
+                rows::insert_pending(&mut tx, &[record(&format!("gc-drop-{n}"))]).await.expect("writes");
+                if n % 2 == 0 {
+                    store.commit(tx).await.expect("commits");
+                } // odd ones give up: dropped, rolled back
+            })
+        })
+        .collect();
+    until_queued(&store, 20).await;
+    store.commit(first).await.expect("commits");
+    for writer in writers {
+        writer.await.expect("writer ran");
+    }
+
+    for n in 0..20 {
+        let expected = usize::from(n % 2 == 0);
+        assert_eq!(records_of(&store, &format!("gc-drop-{n}")).await, expected, "transaction {n}");
+    }
+    let verified = audit_upkeep::verify_live(&app.ctx, &[]).await.expect("database readable");
+    assert!(verified.is_ok(), "the chain stays intact: {verified:?}");
+}
+
+async fn a_waiter_that_gives_up_leaves_no_group_stranded(db: Db) {
+    let app = spawn_app(db).await;
+    let store = app.ctx.store.clone();
+    let mut first = app.ctx.store.begin().await.expect("begins");
+    audit::append(&mut first, record("gc-stranded")).await.expect("appends");
+    let quitter = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let _tx = store.begin().await.expect("begins");
+            std::future::pending::<()>().await;
+        })
+    };
+    until_queued(&store, 1).await;
+    // `first` leaves its COMMIT to the queued transaction, which is then cancelled, either still
+    // queued or holding the writer: either way the group commits.
+    let committing = {
+        let store = store.clone();
+        tokio::spawn(async move { store.commit(first).await })
+    };
+    quitter.abort();
+    let committed = tokio::time::timeout(Duration::from_secs(10), committing).await.expect("commit returns");
+    committed.expect("task ran").expect("commits");
+    assert_eq!(records_of(&store, "gc-stranded").await, 1);
+    let mut next = store.begin().await.expect("the writer is free again");
+    audit::append(&mut next, record("gc-after")).await.expect("appends");
+    store.commit(next).await.expect("commits");
+    assert_eq!(records_of(&store, "gc-after").await, 1);
+}
+
+on_both_backends!(
+    queued_transactions_each_commit_durably_and_share_commits,
+    a_dropped_transaction_rolls_back_alone_inside_a_group,
+    a_waiter_that_gives_up_leaves_no_group_stranded,
+);
+
+/// SQLite checks deferred constraints at COMMIT: a member whose writes break one fails the
+/// whole group's COMMIT, and every member is told, with nothing of theirs left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_group_commit_fails_every_member() {
+    let app = spawn_app(Db::Sqlite).await;
+    let store = app.ctx.store.clone();
+    let mut schema = store.begin().await.expect("begins");
+    sqlx::raw_sql(
+        "CREATE TABLE gc_parent (id INTEGER PRIMARY KEY); \
+         CREATE TABLE gc_child (id INTEGER PRIMARY KEY, \
+             parent INTEGER REFERENCES gc_parent (id) DEFERRABLE INITIALLY DEFERRED)",
+    )
+    .execute(&mut *schema)
+    .await
+    .expect("creates tables");
+    store.commit(schema).await.expect("commits");
+
+    let mut innocent = store.begin().await.expect("begins");
+    let breaker = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin().await.expect("begins");
+            audit::append(&mut tx, record("gc-breaker")).await.expect("appends");
+            sqlx::query("INSERT INTO gc_child (id, parent) VALUES (1, 42)").execute(&mut *tx).await.expect("deferred");
+            store.commit(tx).await
+        })
+    };
+    until_queued(&store, 1).await;
+    audit::append(&mut innocent, record("gc-innocent")).await.expect("appends");
+    let innocent_result = store.commit(innocent).await;
+    let breaker_result = breaker.await.expect("ran");
+
+    assert!(breaker_result.is_err(), "the member that broke the constraint fails");
+    let error = innocent_result.expect_err("its group's COMMIT failed, so it failed");
+    assert!(error.to_string().contains("grouped"), "says why: {error}");
+    assert_eq!(records_of(&store, "gc-innocent").await, 0, "nothing of the group was committed");
+    assert_eq!(records_of(&store, "gc-breaker").await, 0);
+    let mut next = store.begin().await.expect("the writer works after a failed group");
+    audit::append(&mut next, record("gc-next")).await.expect("appends");
+    store.commit(next).await.expect("commits");
+    assert_eq!(records_of(&store, "gc-next").await, 1);
+}
