@@ -52,7 +52,7 @@ impl Tx {
         self.audit.push(fields);
     }
 
-    pub fn backend(&self) -> Backend {
+    pub(crate) fn backend(&self) -> Backend {
         self.backend
     }
 }
