@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod plaid;
 pub mod service;
 pub mod startup;

@@ -30,6 +30,7 @@ pub async fn metrics(State(ctx): State<Context>) -> axum::response::Response {
         "COMMITs executed by the database (SQLite: one per group of transactions)",
         ctx.store.physical_commits().clone(),
     );
+    ctx.metrics.register(&mut registry);
     let mut body = String::new();
     match prometheus_client::encoding::text::encode(&mut body, &registry) {
         Ok(()) => (

@@ -57,6 +57,8 @@ pub struct Context {
     /// HTTP: the approver session cookie is `Secure` and `__Host-` prefixed (off only for plain
     /// http on localhost).
     pub cookie_secure: bool,
+    /// Prometheus counters and gauges exposed on `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -97,6 +99,7 @@ impl Context {
             reconcile_after: Duration::from_secs(35),
             balances: Arc::default(),
             cookie_secure: true,
+            metrics: Arc::default(),
         }
     }
 
