@@ -24,6 +24,8 @@ pub struct Settings {
     pub plaid_client_id: String,
     pub plaid_secret: SecretString,
     pub plaid_timeout: Duration,
+    /// An `executing` request unresolved this long is alerted (`COUNTERSIGN_EXECUTING_ALERT_SECS`, default 900).
+    pub executing_alert_after: Duration,
     /// Base64 of 32 bytes; `None` only in embedded mode, which keeps a key file in `data_dir`.
     pub master_key: Option<SecretString>,
     /// Plaid's authorization lifetime (1 h unless Plaid support changed it).
@@ -99,6 +101,7 @@ impl Settings {
             plaid_client_id: client_id,
             plaid_secret: SecretString::from(secret),
             plaid_timeout: Duration::from_secs(parse_var("PLAID_TIMEOUT_SECS", 30)?),
+            executing_alert_after: Duration::from_secs(parse_var("COUNTERSIGN_EXECUTING_ALERT_SECS", 900)?),
             master_key: var("COUNTERSIGN_MASTER_KEY").map(SecretString::from),
             authorization_ttl: Duration::from_secs(parse_var("COUNTERSIGN_AUTHORIZATION_TTL_SECS", 3600)?),
             expiry_margin: Duration::from_secs(parse_var("COUNTERSIGN_EXPIRY_MARGIN_SECS", 300)?),

@@ -4,6 +4,7 @@
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 /// Label set of a counter split by one short, bounded string (an outcome, a reason).
@@ -14,6 +15,13 @@ pub type ByLabel = Family<Vec<(&'static str, String)>, Counter>;
 pub struct Metrics {
     /// Background passes by task (`reconciliation`, `expiry`, `audit_upkeep`) and outcome.
     pub background_passes: ByLabel,
+    /// Executions refused because what would execute differs from what was approved.
+    pub payload_mismatches: Counter,
+    /// Reconciliation passes that could not settle an `executing` request, by what Plaid answered.
+    pub reconcile_deferrals: ByLabel,
+    /// `executing` requests unresolved for longer than `COUNTERSIGN_EXECUTING_ALERT_SECS`
+    /// (set by each reconciliation pass).
+    pub executing_unresolved: Gauge,
 }
 
 impl Metrics {
@@ -23,6 +31,21 @@ impl Metrics {
             "countersign_background_passes",
             "Background passes by task and outcome",
             self.background_passes.clone(),
+        );
+        registry.register(
+            "countersign_payload_mismatches",
+            "Executions refused because what would execute differs from what was approved",
+            self.payload_mismatches.clone(),
+        );
+        registry.register(
+            "countersign_reconcile_deferrals",
+            "Reconciliation passes that could not settle an executing request, by Plaid's answer",
+            self.reconcile_deferrals.clone(),
+        );
+        registry.register(
+            "countersign_executing_unresolved",
+            "Executing requests unresolved for longer than the alert time",
+            self.executing_unresolved.clone(),
         );
     }
 }

@@ -117,6 +117,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
     ctx.cookie_secure = settings.cookie_secure;
     // Longer than any Plaid call can take, so the reconciler never races a call still in flight.
     ctx.reconcile_after = settings.plaid_timeout + std::time::Duration::from_secs(1);
+    ctx.executing_alert_after = settings.executing_alert_after;
     Ok((ctx, simulator))
 }
 

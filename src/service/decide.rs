@@ -260,7 +260,7 @@ pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     if quorum == Quorum::Claimed {
-        execute::create(ctx, &current).await?;
+        execute::create(ctx, &current, execute::Attempt::First, now).await?;
     }
     requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))
 }
@@ -335,7 +335,7 @@ pub async fn edit(
             ctx.store.commit(tx).await?;
             ctx.notify_change();
             if quorum == Quorum::Claimed {
-                execute::create(ctx, &locked).await?;
+                execute::create(ctx, &locked, execute::Attempt::First, now).await?;
             }
         }
     }

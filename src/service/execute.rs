@@ -6,12 +6,33 @@
 use super::authorize::attach_link_token;
 use super::{now_ms, trail, Context};
 use crate::audit;
+use crate::auth::millis;
 use crate::domain::{Event, RequestId, RequestState, TransferIntent};
 use crate::error::Result;
 use crate::plaid::types::TransferCreateRequest;
 use crate::plaid::PlaidError;
 use crate::store::requests::{self, Changes, RequestRecord};
 use crate::store::{approvals, items, Tx};
+
+/// Which `/transfer/create` call this is for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The call right after the claim: nothing was sent for this authorization before, so a
+    /// definite error from Plaid means no transfer exists.
+    First,
+    /// The reconciler's: an earlier call may have created the transfer (a 500 after commit, a
+    /// timeout), so only success settles the request; any error leaves it `executing`.
+    Retry,
+}
+
+/// What a create call left behind.
+#[derive(Debug)]
+pub enum Created {
+    /// The request left `executing` (or another process holds it now).
+    Settled,
+    /// Still `executing`: the outcome is unknown, and the reconciler must ask again.
+    Unsettled(PlaidError),
+}
 
 /// Claims an approved request and creates its transfer. Safe to call from anywhere, any number
 /// of times: only the caller that wins the claim calls Plaid.
@@ -24,7 +45,7 @@ pub async fn execute(ctx: &Context, id: &RequestId) -> Result<()> {
     }
     ctx.store.commit(tx).await?;
     ctx.notify_change();
-    create(ctx, &record).await
+    create(ctx, &record, Attempt::First, now).await.map(|_| ())
 }
 
 /// The claim (`approved → executing`, compare-and-set, audited) inside the caller's transaction.
@@ -49,29 +70,26 @@ pub(crate) fn claim_record(record: &RequestRecord, now: i64) -> crate::audit::Au
     fields
 }
 
-/// Calls `/transfer/create` for a request this process holds in `executing`, and records the result.
-pub async fn create(ctx: &Context, record: &RequestRecord) -> Result<()> {
+/// Calls `/transfer/create` for a request this process holds in `executing` since `leased_at`
+/// (its claim, or the reconciler's lease), and records the result.
+pub async fn create(ctx: &Context, record: &RequestRecord, attempt: Attempt, leased_at: i64) -> Result<Created> {
     let intent =
         TransferIntent::from_json(&record.intent).map_err(|e| anyhow::anyhow!("stored intent: {}", e.message))?;
     let authorization_id =
         record.authorization_id.clone().ok_or_else(|| anyhow::anyhow!("executing without an authorization"))?;
     let executed_hash = intent.payload_hash(&authorization_id);
-    let approved_hashes = approvals::for_request(ctx.store.reader(), &record.id).await?;
-    let drifted = record.payload_hash.as_deref() != Some(executed_hash.as_str())
-        || approved_hashes.iter().any(|a| a.payload_hash != executed_hash);
-    if drifted {
-        tracing::error!(request = %record.id, "payload drifted from the approved hash; refusing to execute");
-        let changes = Changes {
-            error_code: Some("payload_hash_mismatch".into()),
-            error_message: Some("what would execute differs from what was approved; nothing was sent to Plaid".into()),
-            ..Changes::default()
-        };
-        return finish(ctx, record, Event::PlaidFailed, changes, "error", Some(executed_hash), None).await;
+    if let Some(why) = drift(ctx, record, &executed_hash).await? {
+        return refuse_drifted(ctx, record, attempt, &authorization_id, executed_hash, why).await;
     }
 
     let item =
         items::find(ctx.store.reader(), &record.item_id).await?.ok_or_else(|| anyhow::anyhow!("item missing"))?;
     let access_token = ctx.master_key.decrypt(&item.access_token_enc)?;
+    // The reconciler waits `reconcile_after` from the lease before taking a request over; a lease
+    // taken long ago (a slow database) is renewed now, so that wait counts from the call itself.
+    if now_ms() - leased_at > millis(ctx.reconcile_after) / 4 && !renew_lease(ctx, record, leased_at).await? {
+        return Ok(Created::Settled);
+    }
     let request = TransferCreateRequest {
         access_token: &access_token,
         account_id: intent.account_id.as_str(),
@@ -90,26 +108,35 @@ pub async fn create(ctx: &Context, record: &RequestRecord) -> Result<()> {
                 transfer_status: Some(response.transfer.status),
                 ..Changes::default()
             };
-            finish(
-                ctx,
-                record,
-                Event::TransferCreated,
-                changes,
-                "success",
-                Some(executed_hash),
-                Some(response.request_id),
-            )
-            .await
+            let plaid_request_id = Some(response.request_id);
+            finish(ctx, record, Event::TransferCreated, changes, "success", Some(executed_hash), plaid_request_id)
+                .await?;
+            Ok(Created::Settled)
         }
+        // An earlier call may have created the transfer: no error of a retry is evidence of
+        // anything, whatever its status (wrong credentials answer 400 too).
+        Err(error) if attempt == Attempt::Retry => Ok(Created::Unsettled(error)),
         Err(error) if error.is_login_required() => {
             let mut changes = Changes { error_code: Some("ITEM_LOGIN_REQUIRED".into()), ..Changes::default() };
             attach_link_token(ctx, &access_token, record, &mut changes).await;
             let plaid_request_id = error.request_id().map(Into::into);
             mark_item_broken(ctx, record).await?;
-            finish(ctx, record, Event::LoginRequired, changes, "reauth_required", Some(executed_hash), plaid_request_id)
-                .await
+            finish(
+                ctx,
+                record,
+                Event::LoginRequired,
+                changes,
+                "reauth_required",
+                Some(executed_hash),
+                plaid_request_id,
+            )
+            .await?;
+            Ok(Created::Settled)
         }
-        Err(error) if error.is_indeterminate() => attempt_unknown(ctx, record, &error).await,
+        Err(error) if error.is_indeterminate() => {
+            attempt_unknown(ctx, record, &error).await?;
+            Ok(Created::Unsettled(error))
+        }
         Err(error) => {
             let changes = Changes {
                 error_code: error.code().map(Into::into),
@@ -117,9 +144,76 @@ pub async fn create(ctx: &Context, record: &RequestRecord) -> Result<()> {
                 ..Changes::default()
             };
             let plaid_request_id = error.request_id().map(Into::into);
-            finish(ctx, record, Event::PlaidFailed, changes, "error", Some(executed_hash), plaid_request_id).await
+            finish(ctx, record, Event::PlaidFailed, changes, "error", Some(executed_hash), plaid_request_id).await?;
+            Ok(Created::Settled)
         }
     }
+}
+
+/// Renews this process's hold on an `executing` request (compare-and-set on the lease it took).
+/// False when another process took it over meanwhile: that one calls Plaid, not this one.
+async fn renew_lease(ctx: &Context, record: &RequestRecord, leased_at: i64) -> Result<bool> {
+    let mut tx = ctx.store.begin().await?;
+    let held = requests::take_lease(&mut tx, &record.id, RequestState::Executing, leased_at, now_ms()).await?;
+    ctx.store.commit(tx).await?;
+    Ok(held)
+}
+
+/// Why what would execute differs from what was approved, if it does. The pinned hash is checked
+/// against the request row, the approvals table, and the approvals as the audit log recorded them
+/// — the one copy an edit of the mutable tables cannot reach unseen.
+async fn drift(ctx: &Context, record: &RequestRecord, executed_hash: &str) -> Result<Option<&'static str>> {
+    if record.payload_hash.as_deref() != Some(executed_hash) {
+        return Ok(Some("the request's pinned hash differs from its intent"));
+    }
+    let approved = approvals::for_request(ctx.store.reader(), &record.id).await?;
+    if approved.iter().any(|a| a.payload_hash != executed_hash) {
+        return Ok(Some("an approval was given for a different hash"));
+    }
+    let logged = crate::store::audit::logged_approvals(ctx.store.reader(), record.id.as_str()).await?;
+    if logged.iter().any(|a| a.payload_hash.as_deref() != Some(executed_hash)) {
+        return Ok(Some("the audit log records an approval of a different hash"));
+    }
+    let mut approvers: Vec<&str> = logged.iter().filter_map(|a| a.approver_id.as_deref()).collect();
+    approvers.sort_unstable();
+    approvers.dedup();
+    let required = usize::try_from(record.approvals_required.max(1)).unwrap_or(usize::MAX);
+    if approvers.len() < required.max(approved.len()) {
+        return Ok(Some("the audit log records fewer approvals than the request counts"));
+    }
+    Ok(None)
+}
+
+/// What would execute is not what was approved: nothing is sent to Plaid, the authorization is
+/// cancelled so nobody can use it, and operators are alerted. The request fails when that is
+/// known to be true: on the first attempt nothing was ever sent, and a cancel Plaid accepts proves
+/// no transfer used the authorization. A retry whose cancel fails may face a transfer an earlier
+/// call created, so it stays `executing` for the reconciler (which looks for it first).
+async fn refuse_drifted(
+    ctx: &Context,
+    record: &RequestRecord,
+    attempt: Attempt,
+    authorization_id: &str,
+    executed_hash: String,
+    why: &'static str,
+) -> Result<Created> {
+    tracing::error!(request = %record.id, why, "payload drifted from the approved hash; refusing to execute");
+    ctx.metrics.payload_mismatches.inc();
+    let cancelled = ctx.plaid.cancel_authorization(authorization_id).await;
+    if let Err(error) = &cancelled {
+        tracing::error!(request = %record.id, error = %error, "could not cancel the authorization of a drifted request");
+    }
+    match cancelled {
+        Err(error) if attempt == Attempt::Retry => return Ok(Created::Unsettled(error)),
+        _ => {}
+    }
+    let changes = Changes {
+        error_code: Some("payload_hash_mismatch".into()),
+        error_message: Some("what would execute differs from what was approved; nothing was sent to Plaid".into()),
+        ..Changes::default()
+    };
+    finish(ctx, record, Event::PlaidFailed, changes, "error", Some(executed_hash), None).await?;
+    Ok(Created::Settled)
 }
 
 /// Records the end of an execution attempt (compare-and-set from `executing`) with its audit row.

@@ -52,6 +52,9 @@ pub struct Context {
     /// Work untouched this long (a claim whose process died, a Plaid call that never answered)
     /// is picked up by the reconciler. Longer than the Plaid client's timeout.
     pub reconcile_after: Duration,
+    /// An `executing` request the reconciler could not settle for this long is alerted
+    /// (`COUNTERSIGN_EXECUTING_ALERT_SECS`): Plaid may hold its transfer, so a person must look.
+    pub executing_alert_after: Duration,
     /// Live balances shown on the approval page, cached briefly per item.
     pub balances: Arc<balances::BalanceCache>,
     /// HTTP: the approver session cookie is `Secure` and `__Host-` prefixed (off only for plain
@@ -97,6 +100,7 @@ impl Context {
             sessions: SessionPolicy::default(),
             approval_key,
             reconcile_after: Duration::from_secs(35),
+            executing_alert_after: Duration::from_secs(900),
             balances: Arc::default(),
             cookie_secure: true,
             metrics: Arc::default(),

@@ -3,17 +3,21 @@
 //! gives each stale request to one of them at a time.
 //!
 //! - `approved` but never claimed → execute.
-//! - `executing` → ask Plaid for the transfer by authorization id; if there is none and the
-//!   authorization is still alive, create again (Plaid dedupes on the authorization id); if it
-//!   has lapsed, the transfer can no longer be made: fail.
+//! - `executing` → a create may have reached Plaid, so only positive evidence ends the request:
+//!   the transfer found by authorization id (→ `submitted`), or — once the authorization has
+//!   lapsed — Plaid accepting its cancellation, which it does only while no transfer used it
+//!   (→ `failed`). While the authorization lives, create again (Plaid dedupes on its id). Any
+//!   other answer (wrong credentials, a retry's 4xx, 5xx, 429, timeouts) keeps it `executing`,
+//!   asked again with exponential backoff, and alerted once unresolved for `executing_alert_after`.
 //! - `proposed` → ask Plaid for the authorization again with the stored idempotency key.
 
 use super::authorize::authorize;
-use super::execute;
+use super::execute::{self, Attempt, Created};
 use super::{now_ms, trail, Context};
 use crate::auth::millis;
 use crate::domain::{Event, RequestId, RequestState};
 use crate::error::Result;
+use crate::plaid::PlaidError;
 use crate::store::requests::{self, Changes, RequestRecord};
 use std::time::Duration;
 
@@ -44,27 +48,33 @@ async fn abandon(ctx: &Context, record: &crate::store::requests::RequestRecord) 
 
 /// One pass; returns how many requests it moved along.
 pub async fn reconcile_once(ctx: &Context) -> Result<usize> {
-    let stale_before = now_ms() - millis(ctx.reconcile_after);
+    let now = now_ms();
+    let stale_before = now - millis(ctx.reconcile_after);
     let mut handled = 0;
     for state in [RequestState::Approved, RequestState::Executing, RequestState::Proposed] {
-        for (id, seen) in requests::stale(ctx.store.reader(), state, stale_before, BATCH).await? {
-            if take_over(ctx, &id, state, seen).await? {
-                reconcile_one(ctx, &id, state).await?;
+        for (id, seen) in requests::stale(ctx.store.reader(), state, stale_before, now, BATCH).await? {
+            if let Some(leased_at) = take_over(ctx, &id, state, seen).await? {
+                reconcile_one(ctx, &id, state, leased_at).await?;
                 handled += 1;
             }
         }
     }
+    let alert_before = now_ms() - millis(ctx.executing_alert_after);
+    let unresolved = requests::count_unresolved(ctx.store.reader(), RequestState::Executing, alert_before).await?;
+    ctx.metrics.executing_unresolved.set(unresolved);
     Ok(handled)
 }
 
-async fn take_over(ctx: &Context, id: &RequestId, state: RequestState, seen: i64) -> Result<bool> {
+/// Takes the lease on a stale request; returns when, if this process won it.
+async fn take_over(ctx: &Context, id: &RequestId, state: RequestState, seen: i64) -> Result<Option<i64>> {
+    let now = now_ms();
     let mut tx = ctx.store.begin().await?;
-    let won = requests::take_lease(&mut tx, id, state, seen, now_ms()).await?;
+    let won = requests::take_lease(&mut tx, id, state, seen, now).await?;
     ctx.store.commit(tx).await?;
-    Ok(won)
+    Ok(won.then_some(now))
 }
 
-async fn reconcile_one(ctx: &Context, id: &RequestId, state: RequestState) -> Result<()> {
+async fn reconcile_one(ctx: &Context, id: &RequestId, state: RequestState, leased_at: i64) -> Result<()> {
     let Some(record) = requests::find(ctx.store.reader(), id).await? else { return Ok(()) };
     match state {
         RequestState::Approved => execute::execute(ctx, id).await,
@@ -72,41 +82,98 @@ async fn reconcile_one(ctx: &Context, id: &RequestId, state: RequestState) -> Re
             abandon(ctx, &record).await
         }
         RequestState::Proposed => authorize(ctx, &record, None).await.map(|_| ()),
-        RequestState::Executing => {
-            let Some(authorization_id) = record.authorization_id.clone() else { return Ok(()) };
-            match ctx.plaid.transfer_by_authorization(&authorization_id).await {
-                Ok(found) => {
-                    let changes = Changes {
-                        transfer_id: Some(found.transfer.id),
-                        transfer_status: Some(found.transfer.status),
-                        ..Changes::default()
-                    };
-                    let plaid_request_id = Some(found.request_id);
-                    settle_reconciled(ctx, &record, Event::TransferCreated, changes, "success", plaid_request_id).await
-                }
-                Err(error) if error.is_indeterminate() => Ok(()),
-                Err(error) => {
-                    // Plaid knows no transfer for this authorization.
-                    let alive = record.authorized_at.is_some_and(|at| now_ms() < at + millis(ctx.window.ttl));
-                    if alive {
-                        execute::create(ctx, &record).await
-                    } else {
-                        let changes = Changes {
-                            error_code: Some("authorization_expired".into()),
-                            error_message: Some(
-                                "the authorization lapsed before the transfer could be confirmed; no transfer exists"
-                                    .into(),
-                            ),
-                            ..Changes::default()
-                        };
-                        let plaid_request_id = error.request_id().map(Into::into);
-                        settle_reconciled(ctx, &record, Event::PlaidFailed, changes, "error", plaid_request_id).await
-                    }
-                }
-            }
-        }
+        RequestState::Executing => settle_executing(ctx, &record, leased_at).await,
         _ => Ok(()),
     }
+}
+
+/// Settles an `executing` request on positive evidence only; otherwise defers it.
+async fn settle_executing(ctx: &Context, record: &RequestRecord, leased_at: i64) -> Result<()> {
+    let Some(authorization_id) = record.authorization_id.clone() else { return Ok(()) };
+    let not_found = match ctx.plaid.transfer_by_authorization(&authorization_id).await {
+        Ok(found) => {
+            let changes = Changes {
+                transfer_id: Some(found.transfer.id),
+                transfer_status: Some(found.transfer.status),
+                ..Changes::default()
+            };
+            let plaid_request_id = Some(found.request_id);
+            return settle_reconciled(ctx, record, Event::TransferCreated, changes, "success", plaid_request_id).await;
+        }
+        Err(error) => error,
+    };
+    // Plaid's own window, not ours: a create is still possible until the authorization lapses.
+    let alive = record.authorized_at.is_some_and(|at| now_ms() < at + millis(ctx.window.ttl));
+    let unsettled = if alive {
+        match execute::create(ctx, record, Attempt::Retry, leased_at).await? {
+            Created::Settled => return Ok(()),
+            Created::Unsettled(error) => error,
+        }
+    } else {
+        match ctx.plaid.cancel_authorization(&authorization_id).await {
+            Ok(cancelled) => {
+                let changes = Changes {
+                    error_code: Some("authorization_lapsed".into()),
+                    error_message: Some(
+                        "the authorization lapsed before the transfer could be created; Plaid cancelled it, so no \
+                         transfer exists"
+                            .into(),
+                    ),
+                    ..Changes::default()
+                };
+                let plaid_request_id = Some(cancelled.request_id);
+                return settle_reconciled(ctx, record, Event::PlaidFailed, changes, "error", plaid_request_id).await;
+            }
+            Err(error) => error,
+        }
+    };
+    tracing::debug!(request = %record.id, lookup = %not_found, "transfer not found by authorization id");
+    defer(ctx, record, &unsettled).await
+}
+
+/// Waits before the `attempts`-th next try: doubling from `base`, capped at ten minutes.
+fn backoff(base: Duration, attempts: i64) -> i64 {
+    let exponent = u32::try_from(attempts.clamp(0, 16)).unwrap_or(16);
+    millis(base).saturating_mul(1_i64 << exponent).min(MAX_BACKOFF_MS)
+}
+
+const MAX_BACKOFF_MS: i64 = 10 * 60 * 1000;
+
+/// Records a pass that could not settle the request (audited, counted) and schedules the next;
+/// alerts once it has stayed unresolved longer than `executing_alert_after`.
+async fn defer(ctx: &Context, record: &RequestRecord, error: &PlaidError) -> Result<()> {
+    let now = now_ms();
+    let attempts_before = record.reconcile_attempts;
+    let next_at = now + backoff(ctx.reconcile_after, attempts_before);
+    let code = error.code().unwrap_or("plaid_unavailable").to_owned();
+    let mut tx = ctx.store.begin().await?;
+    let Some(deferred) = requests::defer_reconcile(&mut tx, &record.id, RequestState::Executing, now, next_at).await?
+    else {
+        return Ok(());
+    };
+    let mut fields = trail::for_request(record, "transfer.reconcile_deferred", "error", now);
+    fields.plaid_endpoint = Some("/transfer/get".into());
+    fields.action_type = Some("read".into());
+    fields.plaid_request_id = error.request_id().map(Into::into);
+    fields.error_code = Some(code.clone());
+    crate::audit::append(&mut tx, fields).await?;
+    ctx.store.commit(tx).await?;
+    ctx.metrics.reconcile_deferrals.get_or_create(&vec![("plaid_error", code.clone())]).inc();
+    let unresolved_ms = now - deferred.unresolved_since;
+    if unresolved_ms >= millis(ctx.executing_alert_after) {
+        tracing::error!(
+            request = %record.id,
+            attempts = deferred.attempts,
+            unresolved_secs = unresolved_ms / 1000,
+            plaid_error = %code,
+            "ALERT: a transfer request has been executing unresolved; Plaid may hold its transfer, so it is \
+             neither failed nor retried with a new authorization"
+        );
+    } else {
+        tracing::warn!(request = %record.id, attempts = deferred.attempts, plaid_error = %code,
+            "could not settle an executing request; asking Plaid again later");
+    }
+    Ok(())
 }
 
 /// Settles an `executing` request from what Plaid told the reconciler: the execution's result

@@ -272,3 +272,58 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<AuditRow> {
         hash: row.try_get("hash")?,
     })
 }
+
+/// One approval of a request as the audit log recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoggedApproval {
+    pub event_id: String,
+    pub approver_id: Option<String>,
+    pub payload_hash: Option<String>,
+}
+
+/// The approvals of one request as the audit log holds them: chained rows and rows still queued
+/// for the chainer (PostgreSQL), each once. The queue is read first, so a record the chainer
+/// moves between the two reads is seen twice (and kept once) rather than missed.
+pub async fn logged_approvals(pool: &sqlx::AnyPool, request_id: &str) -> StoreResult<Vec<LoggedApproval>> {
+    const EVENT: &str = "transfer.approval";
+    let mut approvals = Vec::new();
+    // Records are queued as compact JSON, so this substring is exact; `_` in ids is a LIKE
+    // wildcard, which only widens the match, and the parse below filters exactly.
+    let needle = format!("%\"transfer_request_id\":\"{request_id}\"%");
+    let queued =
+        sqlx::query("SELECT fields FROM audit_pending WHERE fields LIKE $1").bind(needle).fetch_all(pool).await?;
+    for row in &queued {
+        let json: String = row.try_get("fields")?;
+        let fields: AuditFields =
+            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("pending audit: {e}")))?;
+        if fields.transfer_request_id.as_deref() == Some(request_id)
+            && fields.event_type == EVENT
+            && fields.outcome == "success"
+        {
+            approvals.push(LoggedApproval {
+                event_id: fields.event_id,
+                approver_id: fields.approver_id,
+                payload_hash: fields.payload_hash,
+            });
+        }
+    }
+    let chained = sqlx::query(
+        "SELECT event_id, approver_id, payload_hash FROM audit_events \
+         WHERE transfer_request_id = $1 AND event_type = $2 AND outcome = 'success'",
+    )
+    .bind(request_id)
+    .bind(EVENT)
+    .fetch_all(pool)
+    .await?;
+    for row in &chained {
+        let event_id: String = row.try_get("event_id")?;
+        if approvals.iter().all(|a| a.event_id != event_id) {
+            approvals.push(LoggedApproval {
+                event_id,
+                approver_id: row.try_get("approver_id")?,
+                payload_hash: row.try_get("payload_hash")?,
+            });
+        }
+    }
+    Ok(approvals)
+}

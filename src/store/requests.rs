@@ -42,6 +42,8 @@ pub struct RequestRecord {
     pub version: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Reconciliation passes that failed to settle the request in its current state.
+    pub reconcile_attempts: i64,
 }
 
 /// The fields of a new request; state starts at `proposed`.
@@ -167,7 +169,11 @@ pub async fn transition_returning(
     now_ms: i64,
 ) -> StoreResult<Option<RequestRecord>> {
     let assignments = changes.assignments();
-    let mut sql = String::from("UPDATE transfer_requests SET state = $1, updated_at = $2");
+    // A new state starts with a clean slate for the reconciler's backoff.
+    let mut sql = String::from(
+        "UPDATE transfer_requests SET state = $1, updated_at = $2, reconcile_attempts = 0, \
+         reconcile_next_at = NULL, unresolved_since = NULL",
+    );
     for (i, (column, _)) in assignments.iter().enumerate() {
         sql.push_str(&format!(", {column} = ${}", i + 3));
     }
@@ -210,7 +216,8 @@ pub async fn set_transfer_status(tx: &mut Tx, id: &RequestId, status: &str, now_
 const COLUMNS: &str = "id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, policy_version, \
     policy_reasons, intent, amount_cents, plaid_idempotency_key, authorization_id, decision, decision_rationale_code, \
     decision_rationale_description, authorized_at, expires_at, payload_hash, transfer_id, transfer_status, link_token, \
-    error_code, error_message, rejection_reason, supersedes, renews, version, created_at, updated_at";
+    error_code, error_message, rejection_reason, supersedes, renews, version, created_at, updated_at, \
+    reconcile_attempts";
 
 fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("transfer_requests.{what}"));
@@ -252,6 +259,7 @@ fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
         version: row.try_get("version")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        reconcile_attempts: row.try_get("reconcile_attempts")?,
     })
 }
 
@@ -328,17 +336,65 @@ pub async fn stale(
     pool: &AnyPool,
     state: RequestState,
     older_than: i64,
+    now_ms: i64,
     limit: i64,
 ) -> StoreResult<Vec<(RequestId, i64)>> {
     let rows = sqlx::query(
-        "SELECT id, updated_at FROM transfer_requests WHERE state = $1 AND updated_at < $2 ORDER BY updated_at LIMIT $3",
+        "SELECT id, updated_at FROM transfer_requests WHERE state = $1 AND updated_at < $2 \
+         AND (reconcile_next_at IS NULL OR reconcile_next_at <= $3) ORDER BY updated_at LIMIT $4",
     )
     .bind(state.as_str())
     .bind(older_than)
+    .bind(now_ms)
     .bind(limit)
     .fetch_all(pool)
     .await?;
     rows.iter().map(|row| Ok((RequestId::from_trusted(row.try_get("id")?), row.try_get("updated_at")?))).collect()
+}
+
+/// What the reconciler remembers of a request it could not settle in one pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deferred {
+    /// Failed passes so far, this one included.
+    pub attempts: i64,
+    /// When the first of them failed.
+    pub unresolved_since: i64,
+}
+
+/// Records a reconciliation pass that could not settle the request (still in `state`): one more
+/// attempt, the next one not before `next_at`. `None` when the request has moved on meanwhile.
+pub async fn defer_reconcile(
+    tx: &mut Tx,
+    id: &RequestId,
+    state: RequestState,
+    now_ms: i64,
+    next_at: i64,
+) -> StoreResult<Option<Deferred>> {
+    let row = sqlx::query(
+        "UPDATE transfer_requests SET reconcile_attempts = reconcile_attempts + 1, reconcile_next_at = $1, \
+         unresolved_since = COALESCE(unresolved_since, $2), updated_at = $2 WHERE id = $3 AND state = $4 \
+         RETURNING reconcile_attempts, unresolved_since",
+    )
+    .bind(next_at)
+    .bind(now_ms)
+    .bind(id.as_str())
+    .bind(state.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|row| Ok(Deferred { attempts: row.try_get(0)?, unresolved_since: row.try_get(1)? })).transpose()
+}
+
+/// How many requests in `state` have been unresolved since before `since` (the alert's gauge).
+pub async fn count_unresolved(pool: &AnyPool, state: RequestState, since: i64) -> StoreResult<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) FROM transfer_requests WHERE state = $1 AND unresolved_since IS NOT NULL \
+         AND unresolved_since <= $2",
+    )
+    .bind(state.as_str())
+    .bind(since)
+    .fetch_one(pool)
+    .await?;
+    Ok(row.try_get(0)?)
 }
 
 /// Compare-and-set on `updated_at`: one process takes over a stale request.

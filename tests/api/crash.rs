@@ -112,15 +112,21 @@ async fn killing_the_process_mid_create_still_yields_exactly_one_transfer(db: Db
         .bearer_auth(&session)
         .json(&json!({"approval_token": token}));
     let in_flight = tokio::spawn(approve.send());
-    let request_id = countersign::domain::RequestId::parse(&id).expect("id");
+    // Kill only once the create has reached Plaid (its fault taken), so it is truly in flight.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let record =
-            countersign::store::requests::find(ctx.store.reader(), &request_id).await.expect("read").expect("request");
-        if record.state == countersign::domain::RequestState::Executing {
+        let armed: Vec<Value> = client
+            .get(format!("{}/sim/faults", launch.sim_url))
+            .send()
+            .await
+            .expect("faults")
+            .json()
+            .await
+            .expect("json");
+        if armed.is_empty() {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never reached executing: {}", record.state);
+        assert!(tokio::time::Instant::now() < deadline, "the create never reached Plaid");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     first.start_kill().expect("SIGKILL");

@@ -49,11 +49,26 @@ async fn a_timeout_after_plaid_committed_still_yields_one_transfer(db: Db) {
     app.stop().await;
 }
 
-async fn a_claim_whose_process_died_before_calling_plaid_is_finished_once(db: Db) {
+async fn a_500_before_plaid_committed_is_created_once_by_the_reconciler(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("250.00").await;
+    let id = request["id"].as_str().expect("id");
+    arm(&app, "error_500", 0).await;
+    let (_, answered) = app.approve_as(&alice, &request).await;
+    assert_eq!(answered["state"], "executing");
+    app.eventually("reconciled to submitted", || async { state_of(&app, id).await == "submitted" }).await;
+    let statuses: Vec<_> = app.sim_calls("/transfer/create").await.iter().map(|c| c["status"].clone()).collect();
+    assert_eq!(statuses, [json!(500), json!(200)]);
+    assert_eq!(app.transfers_at_plaid().await, 1);
+    app.stop().await;
+}
+
+async fn a_request_forced_into_executing_without_approvals_is_never_created(db: Db) {
     let app = spawn_app(db).await;
     let request = app.propose_ok("250.00").await;
     let id = RequestId::parse(request["id"].as_str().expect("id")).expect("request id");
-    // The state a crash right after the claim leaves behind: executing, nothing sent to Plaid.
+    // What a write to the database behind the service's back would leave: executing, no approval.
     let mut tx = app.ctx.store.begin().await.expect("tx");
     let claimed = requests::transition(
         &mut tx,
@@ -67,9 +82,11 @@ async fn a_claim_whose_process_died_before_calling_plaid_is_finished_once(db: Db
     .expect("claim");
     app.ctx.store.commit(tx).await.expect("commit");
     assert!(claimed);
-    app.eventually("reconciled to submitted", || async { state_of(&app, id.as_str()).await == "submitted" }).await;
-    assert_eq!(app.sim_calls("/transfer/create").await.len(), 1);
-    assert_eq!(app.transfers_at_plaid().await, 1);
+    app.eventually("refused", || async { state_of(&app, id.as_str()).await == "failed" }).await;
+    let (_, failed) = body(app.get_request(id.as_str(), None).await).await;
+    assert_eq!(failed["error"]["code"], "payload_hash_mismatch");
+    assert!(app.sim_calls("/transfer/create").await.is_empty());
+    assert_eq!(app.transfers_at_plaid().await, 0);
     app.stop().await;
 }
 
@@ -251,7 +268,8 @@ on_both_backends!(
     a_proposal_plaid_never_answered_is_retried_then_abandoned,
     a_500_after_plaid_committed_still_yields_one_transfer,
     a_timeout_after_plaid_committed_still_yields_one_transfer,
-    a_claim_whose_process_died_before_calling_plaid_is_finished_once,
+    a_500_before_plaid_committed_is_created_once_by_the_reconciler,
+    a_request_forced_into_executing_without_approvals_is_never_created,
     item_login_required_during_create_hands_back_a_link_token_and_resumes,
     approving_after_the_window_is_refused_and_nothing_is_created,
 );

@@ -60,6 +60,8 @@ pub struct Options {
     pub policy: Policy,
     /// Plain-http cookies by default, as on localhost; the web form tests turn it on to see the flags.
     pub cookie_secure: bool,
+    /// How long an `executing` request may stay unresolved before it is alerted.
+    pub executing_alert_after: Duration,
 }
 
 impl Default for Options {
@@ -71,6 +73,7 @@ impl Default for Options {
             expiry_margin: Duration::from_secs(300),
             policy: Policy::default(),
             cookie_secure: false,
+            executing_alert_after: Duration::from_secs(900),
         }
     }
 }
@@ -110,6 +113,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         plaid_client_id: "sim-client-id".into(),
         plaid_secret: SecretString::from("sim-secret"),
         plaid_timeout: Duration::from_secs(2),
+        executing_alert_after: options.executing_alert_after,
         master_key: Some(SecretString::from(MasterKey::generate_base64())),
         authorization_ttl: options.authorization_ttl,
         expiry_margin: options.expiry_margin,
@@ -201,6 +205,32 @@ impl TestApp {
             let _ = stopped.await;
         }));
         Replica { address, stop, server }
+    }
+
+    /// Stops this app's server and starts it again on the same database and simulator with
+    /// `change` applied to its settings — a restart, say, with a wrong Plaid secret.
+    pub async fn restart_with(&mut self, change: impl FnOnce(&mut Settings)) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        change(&mut self.settings);
+        let app = Application::build(self.settings.clone()).await.expect("app restarts");
+        self.address = format!("http://127.0.0.1:{}", app.port());
+        self.ctx = app.context().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.server = Some(tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        })));
+        self.stop = Some(stop);
+    }
+
+    /// The value of one sample on `/metrics` (the whole line's name and labels as written there).
+    pub async fn metric(&self, sample: &str) -> Option<f64> {
+        let text = self.client.get(format!("{}/metrics", self.address)).send().await.ok()?.text().await.ok()?;
+        text.lines().find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())
     }
 
     /// A valid proposal body for this app's item; tests change fields from here.

@@ -19,7 +19,7 @@ use super::Simulator;
 pub fn routes() -> Router<Simulator> {
     Router::new()
         .route("/sim/calls", get(calls))
-        .route("/sim/faults", post(add_fault).delete(clear_faults))
+        .route("/sim/faults", get(armed_faults).post(add_fault).delete(clear_faults))
         .route("/sim/accounts/balance", post(set_balance))
         .route("/sim/items/repair", post(repair_item))
 }
@@ -45,6 +45,15 @@ async fn add_fault(AxumState(sim): AxumState<Simulator>, Json(request): Json<Fau
     }
     sim.inner.lock().faults.push(Fault::from(request));
     StatusCode::NO_CONTENT.into_response()
+}
+
+/// Faults still armed, per endpoint: a test learns that a call has arrived (and is, say, being
+/// delayed) when its fault is no longer armed.
+async fn armed_faults(AxumState(sim): AxumState<Simulator>) -> Response {
+    let state = sim.inner.lock();
+    let armed: Vec<_> =
+        state.faults.iter().map(|f| json!({"endpoint": f.endpoint, "remaining": f.remaining})).collect();
+    Json(armed).into_response()
 }
 
 async fn clear_faults(AxumState(sim): AxumState<Simulator>) -> Response {
