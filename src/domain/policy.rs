@@ -92,6 +92,25 @@ impl Policy {
     }
 }
 
+impl Assessment {
+    /// An approver's edit must not lower the control over a request: the new version keeps at
+    /// least the tier, step-up and quorum of the version it replaces (else editing $12,000.00 down
+    /// to $9,999.99 would execute a two-person transfer on the editor's approval alone).
+    pub fn at_least(mut self, replaced: &Assessment) -> Assessment {
+        if replaced.tier > self.tier || replaced.approvals_required > self.approvals_required {
+            self.reasons.push(format!(
+                "edited from a tier-{} request needing {} approval(s): an edit keeps the control of the version it replaces",
+                replaced.tier.number(),
+                replaced.approvals_required
+            ));
+        }
+        self.tier = self.tier.max(replaced.tier);
+        self.step_up |= replaced.step_up;
+        self.approvals_required = self.approvals_required.max(replaced.approvals_required);
+        self
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +144,17 @@ mod tests {
     fn tier_three_always_steps_up_even_with_a_higher_step_up_amount() {
         let policy = Policy { step_up_amount: money("50000.00"), ..Policy::default() };
         assert!(policy.assess_transfer(money("10000.00")).step_up);
+    }
+
+    #[test]
+    fn an_edit_keeps_the_tier_step_up_and_quorum_of_the_version_it_replaces() {
+        let policy = Policy::default();
+        let replaced = policy.assess_transfer(money("12000.00"));
+        let edited = policy.assess_transfer(money("9999.99")).at_least(&replaced);
+        assert_eq!((edited.tier, edited.step_up, edited.approvals_required), (Tier::MultiParty, true, 2));
+        assert!(edited.reasons.iter().any(|r| r.contains("an edit keeps")));
+        let raised = policy.assess_transfer(money("20000.00")).at_least(&policy.assess_transfer(money("5.00")));
+        assert_eq!((raised.tier, raised.approvals_required), (Tier::MultiParty, 2), "an edit may raise it");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::audit;
 use crate::auth::approval_token::{self, Binding, TokenRejection};
 use crate::auth::millis;
 use crate::domain::intent::Description;
-use crate::domain::{Event, Money, RequestId, RequestState, Tier, TransferIntent};
+use crate::domain::{Assessment, Event, Money, RequestId, RequestState, Tier, TransferIntent};
 use crate::error::{Error, Result};
 use crate::store::approvals::{self, NewApproval};
 use crate::store::requests::{self, Changes, RequestRecord};
@@ -318,7 +318,19 @@ pub async fn edit(
     let mut fields = trail::for_request(&current, "transfer.superseded", "success", now);
     fields.approver_id = Some(who.approver.id.to_string());
     audit::append(&mut tx, fields).await?;
-    let version = NewVersion { intent: &new_intent, supersedes: Some(id), renews: None, version: current.version + 1 };
+    let replaced = Assessment {
+        tier: current.tier,
+        step_up: current.step_up,
+        approvals_required: u32::try_from(current.approvals_required).unwrap_or(u32::MAX),
+        reasons: Vec::new(),
+    };
+    let version = NewVersion {
+        intent: &new_intent,
+        supersedes: Some(id),
+        renews: None,
+        version: current.version + 1,
+        replaces: Some(&replaced),
+    };
     let new = insert_proposed(&mut tx, ctx, version, now).await?;
     ctx.store.commit(tx).await?;
     ctx.notify_change();

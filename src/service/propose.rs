@@ -13,7 +13,7 @@ use super::idempotency::{self, Claim, IdempotencyKey, Started};
 use super::view::RequestView;
 use super::{now_ms, registry, trail, Context};
 use crate::audit;
-use crate::domain::{RequestId, RequestState, TransferIntent};
+use crate::domain::{Assessment, RequestId, RequestState, TransferIntent};
 use crate::error::{Error, Result};
 use crate::plaid::PlaidError;
 use crate::store::agents::AgentRecord;
@@ -64,7 +64,8 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
             record
         }
         Claim::Fresh | Claim::Resume { request_id: None } => {
-            let new = NewVersion { intent: &intent, supersedes: None, renews: renews.as_ref(), version: 1 };
+            let new =
+                NewVersion { intent: &intent, supersedes: None, renews: renews.as_ref(), version: 1, replaces: None };
             let record = insert_proposed(&mut tx, ctx, new, now).await?;
             keys::link_request(&mut tx, &agent.id, key.as_str(), record.id.as_str()).await?;
             ctx.store.commit(tx).await?;
@@ -84,6 +85,8 @@ pub struct NewVersion<'a> {
     pub supersedes: Option<&'a RequestId>,
     pub renews: Option<&'a RequestId>,
     pub version: i64,
+    /// The assessment of the version this one replaces (an edit): the new one keeps at least it.
+    pub replaces: Option<&'a Assessment>,
 }
 
 /// Stores a new request in `proposed`, with a fresh Plaid idempotency key generated before any
@@ -91,7 +94,10 @@ pub struct NewVersion<'a> {
 pub async fn insert_proposed(tx: &mut Tx, ctx: &Context, new: NewVersion<'_>, now: i64) -> Result<RequestRecord> {
     let id = RequestId::generate();
     let intent = new.intent;
-    let assessment = ctx.policy.assess_transfer(intent.amount);
+    let mut assessment = ctx.policy.assess_transfer(intent.amount);
+    if let Some(replaced) = new.replaces {
+        assessment = assessment.at_least(replaced);
+    }
     let plaid_key = format!("cs-{}", uuid::Uuid::new_v4().simple());
     let intent_json = intent.to_json();
     let record = requests::insert(
@@ -115,7 +121,15 @@ pub async fn insert_proposed(tx: &mut Tx, ctx: &Context, new: NewVersion<'_>, no
             now_ms: now,
         },
     )
-    .await?;
+    .await
+    .map_err(|error| match new.renews {
+        // Two renewals of one request would mean two pending requests and possibly two transfers.
+        Some(renewed) if error.is_unique_violation() => Error::conflict(
+            "already_renewed",
+            format!("{renewed} was already renewed; follow the renewal (GET /v1/transfers lists it)"),
+        ),
+        _ => error.into(),
+    })?;
     audit::append(tx, trail::for_request(&record, "transfer.proposed", "success", now)).await?;
     Ok(record)
 }

@@ -1,5 +1,6 @@
 //! Renew: an expired request becomes a new one with the same intent — a new Plaid authorization,
-//! a new hash and fresh approvals — linked to the old one.
+//! a new hash and fresh approvals — linked to the old one. A request is renewed once (the
+//! database refuses a second renewal), and never after its legal name was purged.
 
 use super::idempotency::IdempotencyKey;
 use super::propose::{self, Proposal, Reply};
@@ -24,6 +25,13 @@ pub async fn renew(
         return Err(Error::conflict(
             "invalid_state",
             format!("the request is {}; only expired requests can be renewed", record.state),
+        ));
+    }
+    if crate::store::retention::purged_at(ctx.store.reader(), id).await?.is_some() {
+        return Err(Error::conflict(
+            "legal_name_purged",
+            "the counterparty's legal name was purged after the retention period, so this request cannot be \
+             renewed as it was; propose a new transfer with the legal name",
         ));
     }
     let intent =

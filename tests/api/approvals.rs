@@ -407,8 +407,33 @@ async fn editing_makes_a_new_version_and_voids_earlier_approvals(db: Db) {
     app.stop().await;
 }
 
+async fn an_edit_below_the_tier_three_amount_keeps_the_two_person_quorum(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let bob = app.add_approver("bob", "approver", None).await;
+    let request = app.propose_ok("12000.00").await;
+    let old_id = request["id"].as_str().expect("id");
+    let session = app.sign_in(&bob).await;
+    let token = app.token_for(&bob, &session, &request).await;
+    let path = format!("/v1/transfers/{old_id}/edit");
+    let (status, edited) =
+        body(app.approver_post(&session, &path, json!({"approval_token": token, "amount": "9999.99"})).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{edited}");
+    assert_eq!(
+        (edited["state"].as_str(), edited["tier"].as_i64(), edited["approvals_required"].as_i64()),
+        (Some("pending_approval"), Some(3), Some(2)),
+        "the editor's approval alone must not execute a two-person transfer: {edited}"
+    );
+    assert!(app.sim_calls("/transfer/create").await.is_empty());
+    let (status, done) = app.approve_as(&alice, &edited).await;
+    assert_eq!((status, done["state"].as_str()), (StatusCode::OK, Some("submitted")), "{done}");
+    assert_eq!(app.transfers_at_plaid().await, 1);
+    app.stop().await;
+}
+
 on_both_backends!(
     the_full_cycle_creates_exactly_one_transfer_and_audits_every_step,
+    an_edit_below_the_tier_three_amount_keeps_the_two_person_quorum,
     a_hundred_concurrent_approves_create_one_transfer,
     tier_three_needs_two_distinct_approvers_and_racing_three_creates_one_transfer,
     step_up_codes_are_required_checked_and_never_accepted_twice,

@@ -263,6 +263,51 @@ async fn two_replicas_on_one_database_create_exactly_one_transfer(db: Db) {
     app.stop().await;
 }
 
+async fn expired_request(db: Db) -> (TestApp, String) {
+    let options =
+        Options { authorization_ttl: Duration::from_secs(2), expiry_margin: Duration::ZERO, ..Options::default() };
+    let app = spawn_app_with(db, options).await;
+    let request = app.propose_ok("250.00").await;
+    let id = request["id"].as_str().expect("id").to_owned();
+    app.eventually("expired", || async { state_of(&app, &id).await == "expired" }).await;
+    (app, id)
+}
+
+async fn renew(app: &TestApp, id: &str, key: &str) -> (StatusCode, serde_json::Value) {
+    let renew = app.client.post(format!("{}/v1/transfers/{id}/renew", app.address));
+    body(renew.bearer_auth(&app.api_key).header("Idempotency-Key", key).send().await.expect("sent")).await
+}
+
+async fn a_request_is_renewed_once_whatever_the_keys_and_the_races(db: Db) {
+    let (app, id) = expired_request(db).await;
+    // Eight renewals at once, each with its own Idempotency-Key: one wins.
+    let answers = futures::future::join_all((0..8).map(|n| {
+        let (app, id) = (&app, &id);
+        async move { renew(app, id, &format!("race-{n}")).await }
+    }))
+    .await;
+    let created = answers.iter().filter(|(status, _)| *status == StatusCode::CREATED).count();
+    assert_eq!(created, 1, "{answers:?}");
+    for (status, answer) in answers.iter().filter(|(status, _)| *status != StatusCode::CREATED) {
+        assert_eq!((*status, error_code(answer)), (StatusCode::CONFLICT, "already_renewed"), "{answer}");
+    }
+    let (status, again) = renew(&app, &id, "later").await;
+    assert_eq!((status, error_code(&again)), (StatusCode::CONFLICT, "already_renewed"));
+    assert_eq!(app.sim_calls("/transfer/authorization/create").await.len(), 2, "one original, one renewal");
+    app.stop().await;
+}
+
+async fn a_request_whose_legal_name_was_purged_is_not_renewed(db: Db) {
+    let (app, id) = expired_request(db).await;
+    let purged = countersign::service::retention::purge_once(&app.ctx, Duration::ZERO).await.expect("purges");
+    assert!(purged >= 1);
+    let (status, error) = renew(&app, &id, "after-purge").await;
+    assert_eq!((status, error_code(&error)), (StatusCode::CONFLICT, "legal_name_purged"), "{error}");
+    let authorizations = app.sim_calls("/transfer/authorization/create").await;
+    assert_eq!(authorizations.len(), 1, "nothing with a redacted name reaches Plaid");
+    app.stop().await;
+}
+
 on_both_backends!(
     two_replicas_on_one_database_create_exactly_one_transfer,
     a_proposal_plaid_never_answered_is_retried_then_abandoned,
@@ -272,4 +317,6 @@ on_both_backends!(
     a_request_forced_into_executing_without_approvals_is_never_created,
     item_login_required_during_create_hands_back_a_link_token_and_resumes,
     approving_after_the_window_is_refused_and_nothing_is_created,
+    a_request_is_renewed_once_whatever_the_keys_and_the_races,
+    a_request_whose_legal_name_was_purged_is_not_renewed,
 );
