@@ -33,6 +33,8 @@ pub struct Settings {
     /// Safety margin before the authorization lapses: approvals stop this long before.
     pub expiry_margin: Duration,
     pub sweep_interval: Duration,
+    /// How often Plaid's transfer events are polled even without a webhook (`COUNTERSIGN_EVENT_SYNC_SECS`, default 60).
+    pub event_sync_interval: Duration,
     /// How often the chain head is signed (`COUNTERSIGN_AUDIT_CHECKPOINT_SECS`, default 300).
     pub audit_checkpoint_interval: Duration,
     /// Days after a terminal state before a request's legal name is purged (`COUNTERSIGN_PII_RETENTION_DAYS`, default 90).
@@ -106,6 +108,7 @@ impl Settings {
             authorization_ttl: Duration::from_secs(parse_var("COUNTERSIGN_AUTHORIZATION_TTL_SECS", 3600)?),
             expiry_margin: Duration::from_secs(parse_var("COUNTERSIGN_EXPIRY_MARGIN_SECS", 300)?),
             sweep_interval: Duration::from_millis(parse_var("COUNTERSIGN_SWEEP_INTERVAL_MS", 1000)?),
+            event_sync_interval: Duration::from_secs(parse_var("COUNTERSIGN_EVENT_SYNC_SECS", 60)?),
             audit_checkpoint_interval: Duration::from_secs(parse_var("COUNTERSIGN_AUDIT_CHECKPOINT_SECS", 300)?.max(1)),
             pii_retention_days: parse_var("COUNTERSIGN_PII_RETENTION_DAYS", 90)?,
             policy,

@@ -5,7 +5,7 @@ use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::plaid::sim::{RunningSimulator, SeedAccount, SeedItem, SimConfig, Simulator};
 use crate::plaid::{PlaidClient, PlaidEnvironment};
-use crate::service::{audit_upkeep, expire, reconcile, AuthorizationWindow, Context};
+use crate::service::{audit_upkeep, expire, plaid_events, reconcile, AuthorizationWindow, Context};
 use crate::store::{items, Store};
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
@@ -25,6 +25,7 @@ pub struct Application {
     ctx: Context,
     simulator: Option<RunningSimulator>,
     sweep_interval: std::time::Duration,
+    event_sync_interval: std::time::Duration,
     audit_upkeep: (std::time::Duration, std::time::Duration),
 }
 
@@ -35,7 +36,15 @@ impl Application {
         let port = listener.local_addr()?.port();
         let retain = std::time::Duration::from_secs(u64::from(settings.pii_retention_days) * 86_400);
         let audit_upkeep = (settings.audit_checkpoint_interval, retain);
-        Ok(Application { port, listener, ctx, simulator, sweep_interval: settings.sweep_interval, audit_upkeep })
+        Ok(Application {
+            port,
+            listener,
+            ctx,
+            simulator,
+            sweep_interval: settings.sweep_interval,
+            event_sync_interval: settings.event_sync_interval,
+            audit_upkeep,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -55,6 +64,7 @@ impl Application {
         let (stop_tx, stop_rx) = watch::channel(false);
         let sweeper = tokio::spawn(expire::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
         let reconciler = tokio::spawn(reconcile::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
+        let event_sync = tokio::spawn(plaid_events::run(self.ctx.clone(), self.event_sync_interval, stop_rx.clone()));
         let (every, retain) = self.audit_upkeep;
         let upkeep = tokio::spawn(audit_upkeep::run(self.ctx.clone(), every, retain, stop_rx.clone()));
         let chainer = tokio::spawn(crate::audit::chain::run_chainer(self.ctx.store.clone(), CHAIN_INTERVAL, stop_rx));
@@ -68,6 +78,7 @@ impl Application {
         let _ = stop_tx.send(true);
         let _ = sweeper.await;
         let _ = reconciler.await;
+        let _ = event_sync.await;
         let _ = upkeep.await;
         let _ = chainer.await;
         if let Some(simulator) = self.simulator {

@@ -7,9 +7,11 @@ pub mod intent;
 pub mod money;
 pub mod policy;
 pub mod state;
+pub mod transfer_status;
 
 pub use ids::{AgentId, ApproverId, AuditEventId, ItemId, RequestId};
 pub use intent::{IntentError, RawIntent, TransferIntent};
 pub use money::Money;
 pub use policy::{Assessment, Policy, Tier};
 pub use state::{Event, RequestState};
+pub use transfer_status::TransferStatus;

@@ -111,6 +111,15 @@ impl PlaidClient {
         self.post("/transfer/get", &request).await
     }
 
+    /// Transfer events after `after_id` (Plaid's sequential event ids), at most `count`.
+    pub async fn transfer_event_sync(
+        &self,
+        after_id: i64,
+        count: u32,
+    ) -> Result<TransferEventSyncResponse, PlaidError> {
+        self.post("/transfer/event/sync", &TransferEventSyncRequest { after_id, count }).await
+    }
+
     pub async fn transfer_by_id(&self, transfer_id: &str) -> Result<TransferResponse, PlaidError> {
         let request = TransferGetRequest { transfer_id: Some(transfer_id), authorization_id: None };
         self.post("/transfer/get", &request).await

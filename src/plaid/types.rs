@@ -186,3 +186,49 @@ pub struct PublicTokenExchangeResponse {
     pub item_id: String,
     pub request_id: String,
 }
+
+/// `/transfer/event/sync`: events after `after_id`, oldest first, `count` (1–500) at a time.
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferEventSyncRequest {
+    pub after_id: i64,
+    pub count: u32,
+}
+
+/// Why a transfer failed or was returned (`failure_code` is the ACH return code, e.g. `R01`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TransferFailure {
+    #[serde(default)]
+    pub failure_code: Option<String>,
+    #[serde(default)]
+    pub ach_return_code: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl TransferFailure {
+    /// The return code, from the current field or the deprecated one.
+    pub fn code(&self) -> Option<&str> {
+        self.failure_code.as_deref().or(self.ach_return_code.as_deref())
+    }
+}
+
+/// One transfer event. Only what Countersign reads; every other field (and every event type Plaid
+/// adds) passes without complaint.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TransferEvent {
+    pub event_id: i64,
+    pub timestamp: String,
+    pub event_type: String,
+    /// Empty for sweep events.
+    #[serde(default)]
+    pub transfer_id: String,
+    #[serde(default)]
+    pub failure_reason: Option<TransferFailure>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TransferEventSyncResponse {
+    pub transfer_events: Vec<TransferEvent>,
+    pub has_more: bool,
+    pub request_id: String,
+}

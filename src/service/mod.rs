@@ -16,6 +16,7 @@ pub mod expire;
 pub mod form_keys;
 pub mod history;
 pub mod idempotency;
+pub mod plaid_events;
 pub mod propose;
 pub mod query;
 pub mod reconcile;
@@ -62,6 +63,10 @@ pub struct Context {
     pub cookie_secure: bool,
     /// Prometheus counters and gauges exposed on `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// This process among the replicas: the holder's name on database leases.
+    pub instance: Arc<str>,
+    /// Events asked of `/transfer/event/sync` per page (Plaid allows 1–500).
+    pub event_sync_page: u32,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -104,6 +109,8 @@ impl Context {
             balances: Arc::default(),
             cookie_secure: true,
             metrics: Arc::default(),
+            instance: Arc::from(uuid::Uuid::new_v4().to_string()),
+            event_sync_page: 500,
         }
     }
 

@@ -2,10 +2,11 @@
 
 use super::view::RequestView;
 use super::Context;
-use crate::domain::{RequestId, RequestState};
+use crate::domain::{RequestId, RequestState, TransferStatus};
 use crate::error::{Error, Result};
 use crate::store::agents::AgentRecord;
 use crate::store::requests::{self, RequestRecord};
+use crate::store::transfer_events;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -37,7 +38,12 @@ pub async fn get(ctx: &Context, agent: &AgentRecord, id: &RequestId, wait: Durat
         let record = load(ctx, agent, id).await?;
         let now = Instant::now();
         if !in_progress(record.state) || now >= deadline {
-            return Ok(RequestView::from(&record));
+            let mut view = RequestView::from(&record);
+            if let Some(transfer_id) = &record.transfer_id {
+                let events = transfer_events::for_transfer(ctx.store.reader(), transfer_id).await?;
+                view.transfer_events = Some(events.iter().map(Into::into).collect());
+            }
+            return Ok(view);
         }
         let nap = POLL.min(deadline - now);
         let _ = tokio::time::timeout(nap, changes.changed()).await;
@@ -52,12 +58,13 @@ pub struct Page {
 pub async fn list(
     ctx: &Context,
     agent: &AgentRecord,
-    state: Option<RequestState>,
+    (state, transfer_status): (Option<RequestState>, Option<TransferStatus>),
     cursor: Option<&RequestId>,
     limit: i64,
 ) -> Result<Page> {
     let limit = limit.clamp(1, 100);
-    let mut records = requests::list_for_agent(ctx.store.reader(), &agent.id, state, cursor, limit + 1).await?;
+    let filter = requests::ListFilter { state, transfer_status: transfer_status.map(TransferStatus::as_str) };
+    let mut records = requests::list_for_agent(ctx.store.reader(), &agent.id, filter, cursor, limit + 1).await?;
     let more = records.len() as i64 > limit;
     records.truncate(limit as usize);
     let next_cursor = if more { records.last().map(|r| r.id.to_string()) } else { None };

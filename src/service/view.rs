@@ -24,6 +24,15 @@ pub struct RequestView {
     pub decision_rationale: Option<Rationale>,
     pub transfer_id: Option<String>,
     pub transfer_status: Option<String>,
+    /// Why Plaid returned the transfer (ACH return code and description), once it has.
+    #[serde(rename = "return", skip_serializing_if = "Option::is_none")]
+    pub transfer_return: Option<TransferReason>,
+    /// Why Plaid failed the transfer before it moved, if it did.
+    #[serde(rename = "failure", skip_serializing_if = "Option::is_none")]
+    pub transfer_failure: Option<TransferReason>,
+    /// The transfer's events from Plaid, oldest first (on `GET /v1/transfers/{id}` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transfer_events: Option<Vec<TransferEventView>>,
     pub link_token: Option<String>,
     pub error: Option<ErrorView>,
     pub rejection_reason: Option<String>,
@@ -31,6 +40,29 @@ pub struct RequestView {
     pub renews: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// Plaid's reason for a failed or returned transfer.
+#[derive(Debug, Serialize)]
+pub struct TransferReason {
+    /// The ACH return code (e.g. `R01`) for a return; Plaid's failure code, if any, for a failure.
+    pub code: Option<String>,
+    pub description: Option<String>,
+}
+
+/// One of Plaid's events for the transfer.
+#[derive(Debug, Serialize)]
+pub struct TransferEventView {
+    pub event_id: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub timestamp: String,
+}
+
+impl From<&crate::store::transfer_events::StoredEvent> for TransferEventView {
+    fn from(e: &crate::store::transfer_events::StoredEvent) -> Self {
+        Self { event_id: e.event_id, event_type: e.event_type.clone(), timestamp: e.occurred_at.clone() }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -68,6 +100,9 @@ impl From<&RequestRecord> for RequestView {
             }),
             transfer_id: r.transfer_id.clone(),
             transfer_status: r.transfer_status.clone(),
+            transfer_return: reason(r, "returned"),
+            transfer_failure: reason(r, "failed"),
+            transfer_events: None,
             link_token: r.link_token.clone(),
             error: r
                 .error_code
@@ -80,6 +115,14 @@ impl From<&RequestRecord> for RequestView {
             updated_at: format_ms(r.updated_at),
         }
     }
+}
+
+/// The transfer's failure or return reason, when its status is `status`.
+fn reason(r: &RequestRecord, status: &str) -> Option<TransferReason> {
+    (r.transfer_status.as_deref() == Some(status)).then(|| TransferReason {
+        code: r.transfer_failure_code.clone(),
+        description: r.transfer_failure_description.clone(),
+    })
 }
 
 impl RequestView {

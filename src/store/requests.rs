@@ -44,6 +44,9 @@ pub struct RequestRecord {
     pub updated_at: i64,
     /// Reconciliation passes that failed to settle the request in its current state.
     pub reconcile_attempts: i64,
+    /// Plaid's reason for a failed or returned transfer: (ACH return code, description).
+    pub transfer_failure_code: Option<String>,
+    pub transfer_failure_description: Option<String>,
 }
 
 /// The fields of a new request; state starts at `proposed`.
@@ -202,6 +205,40 @@ pub async fn transition_returning(
     row.as_ref().map(from_row).transpose()
 }
 
+/// The request whose transfer this is, if Countersign created it.
+pub async fn find_by_transfer_in(tx: &mut Tx, transfer_id: &str) -> StoreResult<Option<RequestRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM transfer_requests WHERE transfer_id = $1");
+    let row = sqlx::query(&sql).bind(transfer_id).fetch_optional(&mut **tx).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Compare-and-set on a submitted request's transfer status: moves it from `from` to `to` (with
+/// the failure or return reason, if any) only if it still is `from`. Returns whether it moved.
+pub async fn advance_transfer_status(
+    tx: &mut Tx,
+    id: &RequestId,
+    from: &str,
+    to: &str,
+    failure: (Option<&str>, Option<&str>),
+    now_ms: i64,
+) -> StoreResult<bool> {
+    let result = sqlx::query(
+        "UPDATE transfer_requests SET transfer_status = $1, transfer_failure_code = COALESCE($2, transfer_failure_code), \
+         transfer_failure_description = COALESCE($3, transfer_failure_description), updated_at = $4 \
+         WHERE id = $5 AND state = $6 AND transfer_status = $7",
+    )
+    .bind(to)
+    .bind(failure.0)
+    .bind(failure.1)
+    .bind(now_ms)
+    .bind(id.as_str())
+    .bind(RequestState::Submitted.as_str())
+    .bind(from)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 /// Updates Plaid's transfer status on a submitted request (not a state transition).
 pub async fn set_transfer_status(tx: &mut Tx, id: &RequestId, status: &str, now_ms: i64) -> StoreResult<()> {
     sqlx::query("UPDATE transfer_requests SET transfer_status = $1, updated_at = $2 WHERE id = $3")
@@ -217,7 +254,7 @@ const COLUMNS: &str = "id, agent_id, item_id, account_id, state, tier, step_up, 
     policy_reasons, intent, amount_cents, plaid_idempotency_key, authorization_id, decision, decision_rationale_code, \
     decision_rationale_description, authorized_at, expires_at, payload_hash, transfer_id, transfer_status, link_token, \
     error_code, error_message, rejection_reason, supersedes, renews, version, created_at, updated_at, \
-    reconcile_attempts";
+    reconcile_attempts, transfer_failure_code, transfer_failure_description";
 
 fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("transfer_requests.{what}"));
@@ -260,6 +297,8 @@ fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
         reconcile_attempts: row.try_get("reconcile_attempts")?,
+        transfer_failure_code: row.try_get("transfer_failure_code")?,
+        transfer_failure_description: row.try_get("transfer_failure_description")?,
     })
 }
 
@@ -281,21 +320,29 @@ pub async fn find_in(tx: &mut Tx, id: &RequestId) -> StoreResult<Option<RequestR
 }
 
 /// One page of an agent's requests, newest first, strictly older than `before` when given.
+/// What an agent's list may be narrowed to.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListFilter<'a> {
+    pub state: Option<RequestState>,
+    pub transfer_status: Option<&'a str>,
+}
+
 pub async fn list_for_agent(
     pool: &AnyPool,
     agent: &AgentId,
-    state: Option<RequestState>,
+    filter: ListFilter<'_>,
     before: Option<&RequestId>,
     limit: i64,
 ) -> StoreResult<Vec<RequestRecord>> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM transfer_requests WHERE agent_id = $1 AND ($2 = '' OR state = $2) \
-         AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4"
+         AND ($3 = '' OR id < $3) AND ($5 = '' OR transfer_status = $5) ORDER BY id DESC LIMIT $4"
     ))
     .bind(agent.as_str())
-    .bind(state.map(RequestState::as_str).unwrap_or(""))
+    .bind(filter.state.map(RequestState::as_str).unwrap_or(""))
     .bind(before.map(RequestId::as_str).unwrap_or(""))
     .bind(limit)
+    .bind(filter.transfer_status.unwrap_or(""))
     .fetch_all(pool)
     .await?;
     rows.iter().map(from_row).collect()

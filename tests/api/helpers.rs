@@ -62,6 +62,8 @@ pub struct Options {
     pub cookie_secure: bool,
     /// How long an `executing` request may stay unresolved before it is alerted.
     pub executing_alert_after: Duration,
+    /// How often Plaid's transfer events are polled.
+    pub event_sync_interval: Duration,
 }
 
 impl Default for Options {
@@ -74,6 +76,7 @@ impl Default for Options {
             policy: Policy::default(),
             cookie_secure: false,
             executing_alert_after: Duration::from_secs(900),
+            event_sync_interval: Duration::from_millis(200),
         }
     }
 }
@@ -118,6 +121,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         authorization_ttl: options.authorization_ttl,
         expiry_margin: options.expiry_margin,
         sweep_interval: Duration::from_millis(100),
+        event_sync_interval: options.event_sync_interval,
         audit_checkpoint_interval: Duration::from_secs(300),
         pii_retention_days: 90,
         policy: options.policy,

@@ -19,4 +19,5 @@ mod lifecycle;
 mod openapi_drift;
 mod propose;
 mod reconcile;
+mod transfer_lifecycle;
 mod ui;

@@ -2,7 +2,7 @@
 //! function, render.
 
 use super::json_reply;
-use crate::domain::{RawIntent, RequestId, RequestState, TransferIntent};
+use crate::domain::{RawIntent, RequestId, RequestState, TransferIntent, TransferStatus};
 use crate::error::{Error, Result};
 use crate::http::extract::{Agent, Idempotency, JsonBody};
 use crate::service::idempotency::fingerprint;
@@ -99,6 +99,8 @@ pub struct ListParams {
     cursor: Option<String>,
     #[serde(default)]
     limit: Option<i64>,
+    #[serde(default)]
+    transfer_status: Option<String>,
 }
 
 pub async fn list(
@@ -120,7 +122,16 @@ pub async fn list(
         .as_deref()
         .map(|c| RequestId::parse(c).ok_or_else(|| Error::bad_request("invalid_cursor", "cursor is not a request id")))
         .transpose()?;
-    let page = query::list(&ctx, &agent, state, cursor.as_ref(), params.limit.unwrap_or(50)).await?;
+    let transfer_status = params
+        .transfer_status
+        .as_deref()
+        .map(|s| {
+            TransferStatus::parse(s).ok_or_else(|| {
+                Error::bad_request("invalid_transfer_status_filter", format!("unknown transfer status {s:?}"))
+            })
+        })
+        .transpose()?;
+    let page = query::list(&ctx, &agent, (state, transfer_status), cursor.as_ref(), params.limit.unwrap_or(50)).await?;
     Ok(Json(json!({ "items": page.items, "next_cursor": page.next_cursor })))
 }
 

@@ -1,0 +1,143 @@
+//! After `/transfer/create`: Plaid's transfer events, read with `/transfer/event/sync` from the
+//! durable cursor (the highest event id stored), move each submitted request's transfer status
+//! forward — `pending → posted → settled → funds_available`, or `failed`, `cancelled`, `returned`.
+//!
+//! One replica syncs at a time (a lease in the database). Each page is one transaction: its events
+//! (each stored once, by Plaid's event id, which also advances the cursor), the status changes they
+//! cause (compare-and-set: a repeated or late event never moves a status back or twice) and their
+//! audit records. Events of transfers Countersign did not create, sweeps, refunds and types Plaid
+//! adds later are stored and change nothing. A webhook only says "sync now"; state comes from here.
+
+use super::{now_ms, trail, Context};
+use crate::audit;
+use crate::domain::{RequestState, TransferStatus};
+use crate::error::Result;
+use crate::plaid::types::{TransferEvent, TransferEventSyncResponse};
+use crate::store::requests;
+use crate::store::transfer_events::{self, NewEvent, StoredEvent};
+use std::time::Duration;
+
+/// The lease's name in the `leases` table.
+const LEASE: &str = "transfer_event_sync";
+/// How long one sync may hold the lease without renewing it (renewed every page): a replica that
+/// dies mid-sync holds up the others at most this long.
+const LEASE_FOR: Duration = Duration::from_secs(60);
+
+/// What one sync did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Synced {
+    /// Events stored by this sync (repeats excluded).
+    pub events: usize,
+    /// Transfer status changes they caused.
+    pub changes: usize,
+    /// False when another replica held the lease, so this one did nothing.
+    pub ran: bool,
+}
+
+/// Syncs every event Plaid has after the cursor, page by page while Plaid says `has_more`.
+pub async fn sync(ctx: &Context) -> Result<Synced> {
+    if !take_lease(ctx).await? {
+        return Ok(Synced::default());
+    }
+    let result = sync_pages(ctx).await;
+    let mut tx = ctx.store.begin().await?;
+    transfer_events::release_lease(&mut tx, LEASE, &ctx.instance).await?;
+    ctx.store.commit(tx).await?;
+    result
+}
+
+async fn take_lease(ctx: &Context) -> Result<bool> {
+    let now = now_ms();
+    let until = now + crate::auth::millis(LEASE_FOR);
+    let mut tx = ctx.store.begin().await?;
+    let taken = transfer_events::take_lease(&mut tx, LEASE, &ctx.instance, now, until).await?;
+    ctx.store.commit(tx).await?;
+    Ok(taken)
+}
+
+async fn sync_pages(ctx: &Context) -> Result<Synced> {
+    let mut synced = Synced { ran: true, ..Synced::default() };
+    loop {
+        let after = transfer_events::cursor(ctx.store.reader()).await?;
+        let page = ctx.plaid.transfer_event_sync(after, ctx.event_sync_page).await.map_err(anyhow::Error::from)?;
+        let (events, changes) = apply_page(ctx, &page).await?;
+        synced.events += events;
+        synced.changes += changes;
+        if !page.has_more || page.transfer_events.is_empty() {
+            return Ok(synced);
+        }
+        // Still ours for the next page (a lapsed lease another replica took ends this sync).
+        if !take_lease(ctx).await? {
+            return Ok(synced);
+        }
+    }
+}
+
+/// Stores one page and applies it, in one transaction; returns (events stored, status changes).
+async fn apply_page(ctx: &Context, page: &TransferEventSyncResponse) -> Result<(usize, usize)> {
+    let now = now_ms();
+    let mut stored = 0;
+    let mut changed = 0;
+    let mut tx = ctx.store.begin().await?;
+    for event in &page.transfer_events {
+        let request = match event.transfer_id.as_str() {
+            "" => None,
+            transfer_id => requests::find_by_transfer_in(&mut tx, transfer_id).await?,
+        };
+        let row = stored_event(event);
+        let new = NewEvent {
+            event: &row,
+            request_id: request.as_ref().map(|r| r.id.as_str()),
+            plaid_request_id: &page.request_id,
+            now_ms: now,
+        };
+        if !transfer_events::insert(&mut tx, new).await? {
+            continue; // seen before: its change, if any, was made then
+        }
+        stored += 1;
+        let Some(request) = request.filter(|r| r.state == RequestState::Submitted) else { continue };
+        let Some(current) = request.transfer_status.as_deref() else { continue };
+        let Some(next) = TransferStatus::parse(current).and_then(|status| status.advance(&event.event_type)) else {
+            continue;
+        };
+        let failure = (row.failure_code.as_deref(), row.failure_description.as_deref());
+        if !requests::advance_transfer_status(&mut tx, &request.id, current, next.as_str(), failure, now).await? {
+            continue;
+        }
+        changed += 1;
+        let outcome =
+            if matches!(next, TransferStatus::Failed | TransferStatus::Returned) { "error" } else { "success" };
+        let mut fields = trail::for_request(&request, &format!("transfer.{}", next.as_str()), outcome, now);
+        fields.plaid_endpoint = Some("/transfer/event/sync".into());
+        fields.action_type = Some("read".into());
+        fields.plaid_request_id = Some(page.request_id.clone());
+        fields.error_code = row.failure_code.clone();
+        audit::append(&mut tx, fields).await?;
+    }
+    ctx.store.commit(tx).await?;
+    if changed > 0 {
+        ctx.notify_change();
+    }
+    Ok((stored, changed))
+}
+
+fn stored_event(event: &TransferEvent) -> StoredEvent {
+    let failure = event.failure_reason.as_ref();
+    StoredEvent {
+        event_id: event.event_id,
+        transfer_id: event.transfer_id.clone(),
+        event_type: event.event_type.clone(),
+        occurred_at: event.timestamp.clone(),
+        failure_code: failure.and_then(|f| f.code()).map(str::to_owned),
+        failure_description: failure.and_then(|f| f.description.clone()),
+    }
+}
+
+/// Polls Plaid every `interval` until `shutdown` fires, so a lost webhook costs at most one period.
+pub async fn run(ctx: Context, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
+    super::every(interval, shutdown, "transfer event sync", || {
+        let ctx = ctx.clone();
+        async move { sync(&ctx).await.map(|_| ()) }
+    })
+    .await
+}

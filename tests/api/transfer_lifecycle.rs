@@ -1,0 +1,116 @@
+//! After `/transfer/create`: Plaid's transfer events, synced from the durable cursor, carry a
+//! submitted request's transfer to settlement or return — forward only, each event once.
+
+use crate::helpers::{body, spawn_app, spawn_app_with, Db, Options, TestApp};
+use crate::on_both_backends;
+use countersign::service::plaid_events;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// A request approved and submitted; returns its view.
+async fn submitted(app: &TestApp) -> Value {
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("21.00").await;
+    let (_, done) = app.approve_as(&alice, &request).await;
+    assert_eq!(done["state"], "submitted", "{done}");
+    done
+}
+
+async fn simulate(app: &TestApp, transfer_id: &str, event_type: &str, failure: Option<Value>) {
+    let mut call = json!({"client_id": "sim-client-id", "secret": "sim-secret", "transfer_id": transfer_id, "event_type": event_type});
+    if let Some(failure) = failure {
+        call["failure_reason"] = failure;
+    }
+    app.sim_post("/sandbox/transfer/simulate", call).await;
+}
+
+async fn view(app: &TestApp, id: &str) -> Value {
+    body(app.get_request(id, None).await).await.1
+}
+
+async fn stored_events(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM transfer_events").fetch_one(app.ctx.store.reader()).await.expect("count")
+}
+
+async fn a_debit_is_followed_to_funds_available_and_every_step_is_audited(db: Db) {
+    let app = spawn_app(db).await;
+    let done = submitted(&app).await;
+    let (id, transfer_id) = (done["id"].as_str().expect("id"), done["transfer_id"].as_str().expect("transfer"));
+    assert_eq!(done["transfer_status"], "pending");
+    for step in ["posted", "settled", "funds_available"] {
+        simulate(&app, transfer_id, step, None).await;
+        app.eventually(step, || async { view(&app, id).await["transfer_status"] == step }).await;
+    }
+    let seen = view(&app, id).await;
+    let types: Vec<_> = seen["transfer_events"].as_array().expect("events").iter().map(|e| e["type"].clone()).collect();
+    assert_eq!(types, [json!("pending"), json!("posted"), json!("settled"), json!("funds_available")], "{seen}");
+    assert!(seen.get("return").is_none() && seen.get("failure").is_none(), "{seen}");
+    let audited = app.audit_events_for(id).await;
+    for step in ["transfer.posted", "transfer.settled", "transfer.funds_available"] {
+        assert_eq!(audited.iter().filter(|e| *e == step).count(), 1, "{step} once: {audited:?}");
+    }
+    app.stop().await;
+}
+
+async fn a_return_keeps_its_ach_code_and_description_and_can_be_listed(db: Db) {
+    let app = spawn_app(db).await;
+    let done = submitted(&app).await;
+    let (id, transfer_id) = (done["id"].as_str().expect("id"), done["transfer_id"].as_str().expect("transfer"));
+    simulate(&app, transfer_id, "posted", None).await;
+    let reason = json!({"failure_code": "R01", "description": "Insufficient funds"});
+    simulate(&app, transfer_id, "returned", Some(reason)).await;
+    app.eventually("returned", || async { view(&app, id).await["transfer_status"] == "returned" }).await;
+    let seen = view(&app, id).await;
+    assert_eq!(seen["return"], json!({"code": "R01", "description": "Insufficient funds"}), "{seen}");
+    assert_eq!(seen["state"], "submitted", "the request itself stays submitted; its transfer came back");
+
+    let list = |filter: &'static str| {
+        app.client
+            .get(format!("{}/v1/transfers?transfer_status={filter}", app.address))
+            .bearer_auth(&app.api_key)
+            .send()
+    };
+    let (_, returned) = body(list("returned").await.expect("list")).await;
+    assert_eq!(returned["items"].as_array().map(Vec::len), Some(1), "{returned}");
+    let (_, settled) = body(list("settled").await.expect("list")).await;
+    assert_eq!(settled["items"].as_array().map(Vec::len), Some(0));
+    let (status, refused) = body(list("nonsense").await.expect("list")).await;
+    assert_eq!((status.as_u16(), refused["error"]["code"].as_str()), (400, Some("invalid_transfer_status_filter")));
+    app.stop().await;
+}
+
+async fn events_are_stored_once_across_pages_repeats_and_racing_replicas(db: Db) {
+    // No background poll: this test drives the syncs.
+    let options = Options { event_sync_interval: Duration::from_secs(3600), ..Options::default() };
+    let app = spawn_app_with(db, options).await;
+    let done = submitted(&app).await;
+    let (id, transfer_id) = (done["id"].as_str().expect("id"), done["transfer_id"].as_str().expect("transfer"));
+    for step in ["posted", "settled", "funds_available"] {
+        simulate(&app, transfer_id, step, None).await;
+    }
+    // One event per page: the sync must follow has_more to the end in one call.
+    let mut small_pages = app.ctx.clone();
+    small_pages.event_sync_page = 1;
+    let first = plaid_events::sync(&small_pages).await.expect("sync");
+    assert_eq!((first.ran, first.events, first.changes), (true, 4, 3), "four events, three steps forward");
+    assert_eq!(view(&app, id).await["transfer_status"], "funds_available");
+
+    // Again, from two processes at once: nothing new, nothing twice.
+    let replica = app.spawn_replica().await;
+    let mut other = app.ctx.clone();
+    other.instance = "another-replica".into();
+    let (a, b) = tokio::join!(plaid_events::sync(&app.ctx), plaid_events::sync(&other));
+    let (a, b) = (a.expect("sync"), b.expect("sync"));
+    assert_eq!((a.events + b.events, a.changes + b.changes), (0, 0));
+    assert_eq!(stored_events(&app).await, 4);
+    let audited = app.audit_events_for(id).await;
+    assert_eq!(audited.iter().filter(|e| e.starts_with("transfer.funds_available")).count(), 1, "{audited:?}");
+    replica.stop().await;
+    app.stop().await;
+}
+
+on_both_backends!(
+    a_debit_is_followed_to_funds_available_and_every_step_is_audited,
+    a_return_keeps_its_ach_code_and_description_and_can_be_listed,
+    events_are_stored_once_across_pages_repeats_and_racing_replicas,
+);
