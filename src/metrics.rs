@@ -22,6 +22,8 @@ pub struct Metrics {
     /// `executing` requests unresolved for longer than `COUNTERSIGN_EXECUTING_ALERT_SECS`
     /// (set by each reconciliation pass).
     pub executing_unresolved: Gauge,
+    /// Plaid webhook deliveries by outcome (`verified`, or why verification refused it).
+    pub plaid_webhooks: ByLabel,
 }
 
 impl Metrics {
@@ -46,6 +48,11 @@ impl Metrics {
             "countersign_executing_unresolved",
             "Executing requests unresolved for longer than the alert time",
             self.executing_unresolved.clone(),
+        );
+        registry.register(
+            "countersign_plaid_webhooks",
+            "Plaid webhook deliveries by outcome: verified, or why verification refused it",
+            self.plaid_webhooks.clone(),
         );
     }
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod extract;
 pub mod ops;
 pub mod ui;
+pub mod webhooks;
 
 use crate::error::{Error, ErrorBody};
 use crate::service::Context;
@@ -68,6 +69,7 @@ pub fn routes() -> Routes {
         .add("get", "/v1/approver/transfers/{id}", get(approvals::show))
         .add("get", "/v1/audit/export", get(audit::export))
         .add("get", "/v1/transfers/{id}/evidence", get(audit::transfer_evidence))
+        .add("post", "/webhooks/plaid", post(webhooks::plaid))
 }
 
 pub fn router(ctx: Context) -> Router {

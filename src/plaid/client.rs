@@ -111,6 +111,11 @@ impl PlaidClient {
         self.post("/transfer/get", &request).await
     }
 
+    /// The public key Plaid signs webhooks with under `key_id`.
+    pub async fn webhook_verification_key(&self, key_id: &str) -> Result<WebhookKeyResponse, PlaidError> {
+        self.post("/webhook_verification_key/get", &WebhookKeyRequest { key_id }).await
+    }
+
     /// Transfer events after `after_id` (Plaid's sequential event ids), at most `count`.
     pub async fn transfer_event_sync(
         &self,

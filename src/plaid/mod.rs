@@ -7,6 +7,7 @@ pub mod client;
 pub mod error;
 pub mod sim;
 pub mod types;
+pub mod webhook_verify;
 
 pub use client::{PlaidClient, PlaidEnvironment};
 pub use error::{PlaidApiError, PlaidError};

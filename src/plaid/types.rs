@@ -232,3 +232,28 @@ pub struct TransferEventSyncResponse {
     pub has_more: bool,
     pub request_id: String,
 }
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WebhookKeyRequest<'a> {
+    pub key_id: &'a str,
+}
+
+/// Plaid's public webhook key, a JWK (`/webhook_verification_key/get`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookKey {
+    pub kid: String,
+    pub alg: String,
+    pub crv: String,
+    pub kty: String,
+    pub x: String,
+    pub y: String,
+    /// Set once Plaid rotated the key out: deliveries signed with it are refused.
+    #[serde(default)]
+    pub expired_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WebhookKeyResponse {
+    pub key: WebhookKey,
+    pub request_id: String,
+}

@@ -67,6 +67,8 @@ pub struct Context {
     pub instance: Arc<str>,
     /// Events asked of `/transfer/event/sync` per page (Plaid allows 1–500).
     pub event_sync_page: u32,
+    /// Plaid's webhook keys, fetched on first use.
+    pub webhooks: Arc<crate::plaid::webhook_verify::WebhookVerifier>,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -95,6 +97,7 @@ impl Context {
     ) -> Self {
         let (changes, _) = watch::channel(0);
         let approval_key = ApprovalTokenKey::new(&master_key.derive("approval-token"));
+        let webhooks = Arc::new(crate::plaid::webhook_verify::WebhookVerifier::new(plaid.clone()));
         Self {
             store,
             plaid,
@@ -111,6 +114,7 @@ impl Context {
             metrics: Arc::default(),
             instance: Arc::from(uuid::Uuid::new_v4().to_string()),
             event_sync_page: 500,
+            webhooks,
         }
     }
 

@@ -133,6 +133,29 @@ fn stored_event(event: &TransferEvent) -> StoredEvent {
     }
 }
 
+/// Acts on a verified Plaid webhook, after the delivery was acknowledged: its body only says what
+/// to look at again (state always comes from Plaid's own endpoints), so a repeated or reordered
+/// delivery does nothing a sync would not do anyway.
+pub fn on_webhook(ctx: &Context, body: &[u8]) {
+    let Ok(webhook) = serde_json::from_slice::<serde_json::Value>(body) else {
+        tracing::warn!("a verified Plaid webhook is not JSON; ignored");
+        return;
+    };
+    let kind =
+        (webhook["webhook_type"].as_str().unwrap_or_default(), webhook["webhook_code"].as_str().unwrap_or_default());
+    match kind {
+        ("TRANSFER", "TRANSFER_EVENTS_UPDATE") => {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                if let Err(error) = sync(&ctx).await {
+                    tracing::warn!(error = %error, "transfer event sync after a webhook failed; the poll will catch up");
+                }
+            });
+        }
+        (webhook_type, webhook_code) => tracing::info!(webhook_type, webhook_code, "Plaid webhook not acted on"),
+    }
+}
+
 /// Polls Plaid every `interval` until `shutdown` fires, so a lost webhook costs at most one period.
 pub async fn run(ctx: Context, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
     super::every(interval, shutdown, "transfer event sync", || {

@@ -39,6 +39,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub ctx: Context,
     _sim: RunningSimulator,
+    /// The simulator itself, for what only Plaid could do (sign a webhook).
+    pub simulator: Simulator,
     pub sim_url: String,
     pub api_key: String,
     pub item_id: ItemId,
@@ -103,7 +105,8 @@ pub async fn spawn_app(db: Db) -> TestApp {
 
 pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let sim = Simulator::new(options.sim).spawn(([127, 0, 0, 1], 0).into()).await.expect("simulator");
+    let simulator = Simulator::new(options.sim);
+    let sim = simulator.clone().spawn(([127, 0, 0, 1], 0).into()).await.expect("simulator");
     let sim_url = sim.base_url();
     let settings = Settings {
         bind: ([127, 0, 0, 1], 0).into(),
@@ -150,6 +153,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         client,
         ctx,
         _sim: sim,
+        simulator,
         sim_url,
         api_key: agent.api_key,
         item_id,

@@ -17,6 +17,7 @@ mod idempotency;
 mod items_and_ops;
 mod lifecycle;
 mod openapi_drift;
+mod plaid_webhooks;
 mod propose;
 mod reconcile;
 mod transfer_lifecycle;

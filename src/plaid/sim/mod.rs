@@ -191,6 +191,17 @@ impl Simulator {
     }
 
     /// Re-creates an item the service already knows, replacing any item with the same token.
+    /// A `Plaid-Verification` header for these body bytes as of `iat`, signed with this
+    /// simulator's webhook key (tests use it to build deliveries Plaid could have sent).
+    pub fn sign_webhook(&self, body: &[u8], iat: i64) -> String {
+        self.inner.signer.sign(body, iat)
+    }
+
+    /// The id of this simulator's webhook key.
+    pub fn webhook_kid(&self) -> String {
+        self.inner.signer.kid().to_owned()
+    }
+
     pub fn seed_item(&self, item: SeedItem) {
         let mut state = self.inner.lock();
         let mut account_ids = Vec::with_capacity(item.accounts.len());

@@ -1,0 +1,160 @@
+//! Inbound Plaid webhooks: verified exactly as Plaid documents, or refused with 401 and nothing
+//! changed; a verified TRANSFER_EVENTS_UPDATE makes the service sync at once.
+
+use crate::helpers::{body, spawn_app_with, unix_now, Db, Options, TestApp};
+use crate::on_both_backends;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// A webhook body as Plaid sends it: pretty-printed with two-space indentation.
+fn events_update() -> Vec<u8> {
+    let body = json!({"webhook_type": "TRANSFER", "webhook_code": "TRANSFER_EVENTS_UPDATE", "environment": "sandbox"});
+    serde_json::to_vec_pretty(&body).expect("json")
+}
+
+async fn deliver(app: &TestApp, header: Option<&str>, payload: &[u8]) -> (StatusCode, Value) {
+    let mut request = app
+        .client
+        .post(format!("{}/webhooks/plaid", app.address))
+        .header("content-type", "application/json")
+        .body(payload.to_vec());
+    if let Some(header) = header {
+        request = request.header("Plaid-Verification", header);
+    }
+    body(request.send().await.expect("delivered")).await
+}
+
+/// A compact JWS with any header, claims and signing function.
+fn jws(header: Value, claims: Value, sign: impl FnOnce(&[u8]) -> Vec<u8>) -> String {
+    let input =
+        format!("{}.{}", URL_SAFE_NO_PAD.encode(header.to_string()), URL_SAFE_NO_PAD.encode(claims.to_string()));
+    let signature = sign(input.as_bytes());
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+fn claims_for(payload: &[u8], iat: i64) -> Value {
+    json!({"iat": iat, "request_body_sha256": hex::encode(Sha256::digest(payload))})
+}
+
+fn es256_with_another_key(input: &[u8]) -> Vec<u8> {
+    let key = SigningKey::random(&mut rand::rngs::OsRng);
+    let signature: Signature = key.sign(input);
+    signature.to_bytes().to_vec()
+}
+
+async fn status_of(app: &TestApp, id: &str) -> String {
+    body(app.get_request(id, None).await).await.1["transfer_status"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A submitted transfer that Plaid has posted, which only a sync can tell the service.
+async fn posted_but_not_synced(app: &TestApp) -> String {
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("21.00").await;
+    let (_, done) = app.approve_as(&alice, &request).await;
+    let id = done["id"].as_str().expect("id").to_owned();
+    let simulate = json!({"client_id": "sim-client-id", "secret": "sim-secret",
+        "transfer_id": done["transfer_id"], "event_type": "posted"});
+    app.sim_post("/sandbox/transfer/simulate", simulate).await;
+    id
+}
+
+async fn forged_deliveries_are_refused_and_change_nothing(db: Db) {
+    // No poll: only a verified webhook can make the service look.
+    let options = Options { event_sync_interval: Duration::from_secs(3600), ..Options::default() };
+    let app = spawn_app_with(db, options).await;
+    let id = posted_but_not_synced(&app).await;
+    let payload = events_update();
+    let now = i64::try_from(unix_now()).expect("now");
+    let kid = app.simulator.webhook_kid();
+
+    let header = json!({"alg": "ES256", "kid": kid, "typ": "JWT"});
+    let mut changed_byte = payload.clone();
+    changed_byte[5] ^= 0x01;
+    let reserialised = serde_json::to_vec(&serde_json::from_slice::<Value>(&payload).expect("json")).expect("json");
+    let forgeries: Vec<(&str, Option<String>, Vec<u8>)> = vec![
+        ("no header", None, payload.clone()),
+        (
+            "another key's signature",
+            Some(jws(header.clone(), claims_for(&payload, now), es256_with_another_key)),
+            payload.clone(),
+        ),
+        (
+            "alg none",
+            Some(jws(json!({"alg": "none", "kid": kid}), claims_for(&payload, now), |_| Vec::new())),
+            payload.clone(),
+        ),
+        (
+            "HS256 keyed with the public key id",
+            Some(jws(json!({"alg": "HS256", "kid": kid, "typ": "JWT"}), claims_for(&payload, now), |input| {
+                use hmac::Mac;
+                let mut mac = hmac::Hmac::<Sha256>::new_from_slice(kid.as_bytes()).expect("key");
+                mac.update(input);
+                mac.finalize().into_bytes().to_vec()
+            })),
+            payload.clone(),
+        ),
+        (
+            "an unknown kid",
+            Some(jws(
+                json!({"alg": "ES256", "kid": "kid-plaid-never-issued"}),
+                claims_for(&payload, now),
+                es256_with_another_key,
+            )),
+            payload.clone(),
+        ),
+        ("iat six minutes old", Some(app.simulator.sign_webhook(&payload, now - 360)), payload.clone()),
+        ("one changed byte of the body", Some(app.simulator.sign_webhook(&payload, now)), changed_byte),
+        ("a re-serialised body", Some(app.simulator.sign_webhook(&payload, now)), reserialised),
+    ];
+    let refused_before = refused_total(&app).await;
+    for (what, header, bytes) in &forgeries {
+        let (status, answer) = deliver(&app, header.as_deref(), bytes).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{what}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_webhook_signature", "{what}");
+    }
+    assert_eq!(refused_total(&app).await - refused_before, forgeries.len() as f64, "every refusal is counted");
+    // Had any of them been acted on, the service would have synced by now.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status_of(&app, &id).await, "pending", "nothing changed");
+
+    // The genuine delivery (the same bytes, Plaid's key, now) is acknowledged and acted on.
+    let (status, answer) = deliver(&app, Some(&app.simulator.sign_webhook(&payload, now)), &payload).await;
+    assert_eq!((status, answer), (StatusCode::OK, json!({"received": true})));
+    app.eventually("synced after the webhook", || async { status_of(&app, &id).await == "posted" }).await;
+    app.stop().await;
+}
+
+async fn refused_total(app: &TestApp) -> f64 {
+    let text =
+        app.client.get(format!("{}/metrics", app.address)).send().await.expect("metrics").text().await.expect("text");
+    text.lines()
+        .filter(|l| l.starts_with("countersign_plaid_webhooks_total{") && !l.contains("\"verified\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn the_simulator_delivers_plaids_own_webhook_and_a_repeat_changes_nothing(db: Db) {
+    let options = Options { event_sync_interval: Duration::from_secs(3600), ..Options::default() };
+    let app = spawn_app_with(db, options).await;
+    let id = posted_but_not_synced(&app).await;
+    let url = format!("{}/webhooks/plaid", app.address);
+    let fire = json!({"client_id": "sim-client-id", "secret": "sim-secret", "webhook": url});
+    app.sim_post("/sandbox/transfer/fire_webhook", fire.clone()).await;
+    app.eventually("synced after Plaid's webhook", || async { status_of(&app, &id).await == "posted" }).await;
+    let audited = app.audit_events_for(&id).await;
+    app.sim_post("/sandbox/transfer/fire_webhook", fire).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.audit_events_for(&id).await, audited, "a repeated delivery changes nothing");
+    app.stop().await;
+}
+
+on_both_backends!(
+    forged_deliveries_are_refused_and_change_nothing,
+    the_simulator_delivers_plaids_own_webhook_and_a_repeat_changes_nothing,
+);
