@@ -34,6 +34,12 @@ impl Application {
         let (ctx, simulator) = connect(&settings).await?;
         let listener = TcpListener::bind(settings.bind).await.with_context(|| format!("binding {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        if let Some(simulator) = &simulator {
+            // The embedded simulator tells this very service about the events it makes.
+            let ip = if settings.bind.ip().is_unspecified() { [127, 0, 0, 1].into() } else { settings.bind.ip() };
+            let address = std::net::SocketAddr::new(ip, port);
+            simulator.simulator().set_webhook_url(Some(format!("http://{address}/webhooks/plaid")));
+        }
         let retain = std::time::Duration::from_secs(u64::from(settings.pii_retention_days) * 86_400);
         let audit_upkeep = (settings.audit_checkpoint_interval, retain);
         Ok(Application {
@@ -49,6 +55,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The in-process Plaid simulator and its URL, when this application runs one.
+    pub fn simulator(&self) -> Option<(&crate::plaid::sim::Simulator, String)> {
+        self.simulator.as_ref().map(|running| (running.simulator(), running.base_url()))
     }
 
     pub fn context(&self) -> &Context {

@@ -25,3 +25,7 @@ CREATE TABLE leases (
     expires_at  BIGINT NOT NULL
 );
 INSERT INTO leases (name, holder, expires_at) VALUES ('transfer_event_sync', '', 0);
+
+-- Item health as Plaid's ITEM webhooks report it: why (an error code or webhook code) and since when.
+ALTER TABLE items ADD COLUMN health_reason TEXT;
+ALTER TABLE items ADD COLUMN health_changed_at BIGINT;

@@ -293,6 +293,22 @@ async fn mark_item_broken(ctx: &Context, record: &RequestRecord) -> Result<()> {
     Ok(())
 }
 
+/// `reauth_required → approved` (approvals kept, compare-and-set, audited as `event_type`) inside
+/// the caller's transaction, if the window is still open. False when it is not (or the request
+/// moved on meanwhile); the caller then executes it after committing.
+pub(crate) async fn reopen_in(tx: &mut Tx, record: &RequestRecord, event_type: &str, now: i64) -> Result<bool> {
+    if record.expires_at.is_none_or(|at| at <= now) {
+        return Ok(false);
+    }
+    let target = record.state.apply(Event::Resumed).map_err(anyhow::Error::from)?;
+    let changes = Changes { link_token: None, ..Changes::default() };
+    if !requests::transition(tx, &record.id, &[RequestState::ReauthRequired], target, &changes, now).await? {
+        return Ok(false);
+    }
+    audit::append(tx, trail::for_request(record, event_type, "success", now)).await?;
+    Ok(true)
+}
+
 /// The agent's "the user re-linked, try again": `reauth_required → approved` (approvals kept),
 /// then execution, if the window is still open.
 pub async fn resume(
@@ -323,14 +339,8 @@ pub async fn resume(
             ))
         }
     }
-    if record.state == RequestState::ReauthRequired {
-        if record.expires_at.is_none_or(|at| at <= now) {
-            return Err(Error::conflict("window_passed", "the authorization window has passed; renew the request"));
-        }
-        let target = record.state.apply(Event::Resumed).map_err(anyhow::Error::from)?;
-        let changes = Changes { link_token: None, ..Changes::default() };
-        requests::transition(&mut tx, id, &[RequestState::ReauthRequired], target, &changes, now).await?;
-        audit::append(&mut tx, trail::for_request(&record, "transfer.resumed", "success", now)).await?;
+    if record.state == RequestState::ReauthRequired && !reopen_in(&mut tx, &record, "transfer.resumed", now).await? {
+        return Err(Error::conflict("window_passed", "the authorization window has passed; renew the request"));
     }
     ctx.store.commit(tx).await?;
     ctx.notify_change();

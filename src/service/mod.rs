@@ -16,6 +16,7 @@ pub mod expire;
 pub mod form_keys;
 pub mod history;
 pub mod idempotency;
+pub mod item_health;
 pub mod plaid_events;
 pub mod propose;
 pub mod query;

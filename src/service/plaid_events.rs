@@ -152,6 +152,14 @@ pub fn on_webhook(ctx: &Context, body: &[u8]) {
                 }
             });
         }
+        ("ITEM", _) => {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                if let Err(error) = super::item_health::on_item_webhook(&ctx, &webhook).await {
+                    tracing::warn!(error = %error, "applying an ITEM webhook failed");
+                }
+            });
+        }
         (webhook_type, webhook_code) => tracing::info!(webhook_type, webhook_code, "Plaid webhook not acted on"),
     }
 }

@@ -68,6 +68,8 @@ pub async fn add_item(ctx: &Context, access_token: &str) -> Result<ItemId> {
         access_token_enc: ctx.master_key.encrypt(access_token)?,
         institution_name: institution.or(accounts.item.institution_id.clone()),
         health: items::HEALTHY.into(),
+        health_reason: None,
+        health_changed_at: None,
     };
     let account_records: Vec<AccountRecord> = accounts
         .accounts
@@ -132,6 +134,9 @@ pub struct ItemView {
     pub id: String,
     pub institution_name: Option<String>,
     pub health: String,
+    /// Plaid's reason for the health (e.g. `ITEM_LOGIN_REQUIRED`, `PENDING_EXPIRATION`), if any.
+    pub health_reason: Option<String>,
+    pub health_changed_at: Option<String>,
     pub accounts: Vec<AccountView>,
 }
 
@@ -153,6 +158,8 @@ pub async fn items_for_agent(ctx: &Context, agent: &AgentRecord) -> Result<Vec<I
             id: item.id.to_string(),
             institution_name: item.institution_name,
             health: item.health,
+            health_reason: item.health_reason,
+            health_changed_at: item.health_changed_at.map(super::format_ms),
             accounts: accounts
                 .into_iter()
                 .map(|a| AccountView {

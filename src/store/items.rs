@@ -11,6 +11,9 @@ pub struct ItemRecord {
     pub access_token_enc: String,
     pub institution_name: Option<String>,
     pub health: String,
+    /// Plaid's reason for the health (an error or webhook code) and when it was set.
+    pub health_reason: Option<String>,
+    pub health_changed_at: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,7 +53,8 @@ pub async fn insert(tx: &mut Tx, item: &ItemRecord, accounts: &[AccountRecord], 
     Ok(())
 }
 
-const ITEM_COLUMNS: &str = "id, plaid_item_id, access_token_enc, institution_name, health";
+const ITEM_COLUMNS: &str =
+    "id, plaid_item_id, access_token_enc, institution_name, health, health_reason, health_changed_at";
 
 fn item_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ItemRecord> {
     Ok(ItemRecord {
@@ -59,6 +63,8 @@ fn item_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ItemRecord> {
         access_token_enc: row.try_get("access_token_enc")?,
         institution_name: row.try_get("institution_name")?,
         health: row.try_get("health")?,
+        health_reason: row.try_get("health_reason")?,
+        health_changed_at: row.try_get("health_changed_at")?,
     })
 }
 
@@ -113,6 +119,24 @@ pub async fn accounts(pool: &AnyPool, item: &ItemId) -> StoreResult<Vec<AccountR
             })
         })
         .collect()
+}
+
+/// Records the item's health with Plaid's reason, as an ITEM webhook reported it.
+pub async fn set_health_reason(
+    tx: &mut Tx,
+    id: &ItemId,
+    health: &str,
+    reason: Option<&str>,
+    now_ms: i64,
+) -> StoreResult<()> {
+    sqlx::query("UPDATE items SET health = $1, health_reason = $2, health_changed_at = $3 WHERE id = $4")
+        .bind(health)
+        .bind(reason)
+        .bind(now_ms)
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 pub async fn set_health(tx: &mut Tx, id: &ItemId, health: &str) -> StoreResult<()> {

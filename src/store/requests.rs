@@ -205,6 +205,13 @@ pub async fn transition_returning(
     row.as_ref().map(from_row).transpose()
 }
 
+/// An item's requests in `state`, oldest first.
+pub async fn for_item_in_state(pool: &AnyPool, item: &ItemId, state: RequestState) -> StoreResult<Vec<RequestRecord>> {
+    let sql = format!("SELECT {COLUMNS} FROM transfer_requests WHERE item_id = $1 AND state = $2 ORDER BY id");
+    let rows = sqlx::query(&sql).bind(item.as_str()).bind(state.as_str()).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}
+
 /// The request whose transfer this is, if Countersign created it.
 pub async fn find_by_transfer_in(tx: &mut Tx, transfer_id: &str) -> StoreResult<Option<RequestRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM transfer_requests WHERE transfer_id = $1");

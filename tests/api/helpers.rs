@@ -66,6 +66,8 @@ pub struct Options {
     pub executing_alert_after: Duration,
     /// How often Plaid's transfer events are polled.
     pub event_sync_interval: Duration,
+    /// Run the simulator inside the application, as the embedded default does.
+    pub embedded_simulator: bool,
 }
 
 impl Default for Options {
@@ -79,6 +81,7 @@ impl Default for Options {
             cookie_secure: false,
             executing_alert_after: Duration::from_secs(900),
             event_sync_interval: Duration::from_millis(200),
+            embedded_simulator: false,
         }
     }
 }
@@ -107,7 +110,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
     let data_dir = tempfile::tempdir().expect("tempdir");
     let simulator = Simulator::new(options.sim);
     let sim = simulator.clone().spawn(([127, 0, 0, 1], 0).into()).await.expect("simulator");
-    let sim_url = sim.base_url();
+    let mut sim_url = sim.base_url();
     let settings = Settings {
         bind: ([127, 0, 0, 1], 0).into(),
         database_url: database_url(db, data_dir.path()).await,
@@ -115,7 +118,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         max_connections: 8,
         migrate_on_start: true,
         plaid_env: PlaidEnvironment::Sim,
-        plaid_base_url: Some(sim_url.clone()),
+        plaid_base_url: (!options.embedded_simulator).then(|| sim_url.clone()),
         plaid_client_id: "sim-client-id".into(),
         plaid_secret: SecretString::from("sim-secret"),
         plaid_timeout: Duration::from_secs(2),
@@ -135,6 +138,13 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
     };
     let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let simulator = match app.simulator() {
+        Some((embedded, url)) => {
+            sim_url = url;
+            embedded.clone()
+        }
+        None => simulator,
+    };
     let ctx = app.context().clone();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until(async move {

@@ -19,9 +19,13 @@ fn events_update() -> Vec<u8> {
 }
 
 async fn deliver(app: &TestApp, header: Option<&str>, payload: &[u8]) -> (StatusCode, Value) {
+    deliver_to(app, &app.address, header, payload).await
+}
+
+async fn deliver_to(app: &TestApp, base: &str, header: Option<&str>, payload: &[u8]) -> (StatusCode, Value) {
     let mut request = app
         .client
-        .post(format!("{}/webhooks/plaid", app.address))
+        .post(format!("{base}/webhooks/plaid"))
         .header("content-type", "application/json")
         .body(payload.to_vec());
     if let Some(header) = header {
@@ -154,7 +158,91 @@ async fn the_simulator_delivers_plaids_own_webhook_and_a_repeat_changes_nothing(
     app.stop().await;
 }
 
+/// An ITEM webhook as Plaid sends it, signed with the simulator's (Plaid's) key.
+async fn deliver_item_webhook(app: &TestApp, base: &str, code: &str, error_code: Option<&str>) {
+    let plaid_item_id: String = sqlx::query_scalar("SELECT plaid_item_id FROM items WHERE id = $1")
+        .bind(app.item_id.as_str())
+        .fetch_one(app.ctx.store.reader())
+        .await
+        .expect("item");
+    let mut webhook =
+        json!({"webhook_type": "ITEM", "webhook_code": code, "item_id": plaid_item_id, "environment": "sandbox"});
+    if let Some(error_code) = error_code {
+        webhook["error"] = json!({"error_type": "ITEM_ERROR", "error_code": error_code, "error_message": "the login details of this item have changed"});
+    }
+    let payload = serde_json::to_vec_pretty(&webhook).expect("json");
+    let header = app.simulator.sign_webhook(&payload, i64::try_from(unix_now()).expect("now"));
+    let (status, _) = deliver_to(app, base, Some(&header), &payload).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn item_health(app: &TestApp) -> (String, Option<String>) {
+    let (_, items) = body(
+        app.client.get(format!("{}/v1/items", app.address)).bearer_auth(&app.api_key).send().await.expect("items"),
+    )
+    .await;
+    let item = &items["items"][0];
+    (item["health"].as_str().unwrap_or_default().to_owned(), item["health_reason"].as_str().map(str::to_owned))
+}
+
+async fn item_webhooks_set_health_and_login_repaired_resumes_waiting_requests_once(db: Db) {
+    let app = spawn_app_with(db, Options::default()).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("21.00").await;
+    let id = request["id"].as_str().expect("id").to_owned();
+    // The user's login breaks: creation answers ITEM_LOGIN_REQUIRED and the request waits.
+    app.sim_post(
+        "/sandbox/item/reset_login",
+        json!({"client_id": "sim-client-id", "secret": "sim-secret", "access_token": app.access_token}),
+    )
+    .await;
+    let (_, waiting) = app.approve_as(&alice, &request).await;
+    assert_eq!(waiting["state"], "reauth_required");
+
+    deliver_item_webhook(&app, &app.address, "PENDING_EXPIRATION", None).await;
+    app.eventually("pending expiration recorded", || async {
+        item_health(&app).await == ("pending_expiration".into(), Some("PENDING_EXPIRATION".into()))
+    })
+    .await;
+    deliver_item_webhook(&app, &app.address, "ERROR", Some("ITEM_LOGIN_REQUIRED")).await;
+    app.eventually("login required recorded", || async {
+        item_health(&app).await == ("login_required".into(), Some("ITEM_LOGIN_REQUIRED".into()))
+    })
+    .await;
+
+    // The user re-links; Plaid says LOGIN_REPAIRED, twice (Plaid retries), and to two replicas.
+    app.sim_post("/sim/items/repair", json!({"access_token": app.access_token})).await;
+    let replica = app.spawn_replica().await;
+    let (first, second) = tokio::join!(
+        deliver_item_webhook(&app, &app.address, "LOGIN_REPAIRED", None),
+        deliver_item_webhook(&app, &replica.address, "LOGIN_REPAIRED", None),
+    );
+    let ((), ()) = (first, second);
+    app.eventually("resumed and submitted", || async {
+        body(app.get_request(&id, None).await).await.1["state"] == "submitted"
+    })
+    .await;
+    assert_eq!(item_health(&app).await.0, "healthy");
+    assert_eq!(app.transfers_at_plaid().await, 1);
+    let audited = app.audit_events_for(&id).await;
+    assert_eq!(audited.iter().filter(|e| *e == "transfer.resumed_on_login_repaired").count(), 1, "{audited:?}");
+    replica.stop().await;
+    app.stop().await;
+}
+
+async fn the_embedded_simulator_tells_its_own_service_about_simulated_events(db: Db) {
+    // Polling off: what arrives comes by the simulator's webhook to the service it runs in.
+    let options =
+        Options { embedded_simulator: true, event_sync_interval: Duration::from_secs(3600), ..Options::default() };
+    let app = spawn_app_with(db, options).await;
+    let id = posted_but_not_synced(&app).await;
+    app.eventually("the simulated post reaches the service", || async { status_of(&app, &id).await == "posted" }).await;
+    app.stop().await;
+}
+
 on_both_backends!(
+    the_embedded_simulator_tells_its_own_service_about_simulated_events,
     forged_deliveries_are_refused_and_change_nothing,
     the_simulator_delivers_plaids_own_webhook_and_a_repeat_changes_nothing,
+    item_webhooks_set_health_and_login_repaired_resumes_waiting_requests_once,
 );

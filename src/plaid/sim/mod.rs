@@ -113,6 +113,7 @@ pub(crate) struct Inner {
     pub settings: Settings,
     pub signer: WebhookSigner,
     state: Mutex<State>,
+    webhook_url: Mutex<Option<String>>,
 }
 
 impl Inner {
@@ -120,6 +121,11 @@ impl Inner {
     /// turning one bug into a cascade of poisoned-lock failures.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The URL a webhook goes to: the one the call or item named, else the configured default.
+    pub fn webhook_url(&self, named: Option<&str>) -> Option<String> {
+        named.map(str::to_owned).or_else(|| self.webhook_url.lock().unwrap_or_else(|e| e.into_inner()).clone())
     }
 }
 
@@ -162,7 +168,12 @@ impl Simulator {
             authorization_ttl: config.authorization_ttl,
         };
         Self {
-            inner: Arc::new(Inner { settings, signer: WebhookSigner::generate(), state: Mutex::new(State::default()) }),
+            inner: Arc::new(Inner {
+                settings,
+                signer: WebhookSigner::generate(),
+                state: Mutex::new(State::default()),
+                webhook_url: Mutex::new(None),
+            }),
         }
     }
 
@@ -187,10 +198,9 @@ impl Simulator {
                 tracing::error!(error = %e, "plaid simulator stopped with an error");
             }
         });
-        Ok(RunningSimulator { addr, stop, task })
+        Ok(RunningSimulator { addr, stop, task, simulator: self })
     }
 
-    /// Re-creates an item the service already knows, replacing any item with the same token.
     /// A `Plaid-Verification` header for these body bytes as of `iat`, signed with this
     /// simulator's webhook key (tests use it to build deliveries Plaid could have sent).
     pub fn sign_webhook(&self, body: &[u8], iat: i64) -> String {
@@ -202,6 +212,14 @@ impl Simulator {
         self.inner.signer.kid().to_owned()
     }
 
+    /// Where webhooks go when a call names no URL of its own (an item created without
+    /// `options.webhook`, `/sandbox/transfer/simulate` without `webhook`): the embedded default
+    /// points it at the service it runs in, so simulated events reach it without more set-up.
+    pub fn set_webhook_url(&self, url: Option<String>) {
+        *self.inner.webhook_url.lock().unwrap_or_else(|e| e.into_inner()) = url;
+    }
+
+    /// Re-creates an item the service already knows, replacing any item with the same token.
     pub fn seed_item(&self, item: SeedItem) {
         let mut state = self.inner.lock();
         let mut account_ids = Vec::with_capacity(item.accounts.len());
@@ -244,12 +262,18 @@ impl Simulator {
 /// A simulator serving on a socket; dropping it without [`RunningSimulator::shutdown`] leaves the
 /// server running until the runtime ends.
 pub struct RunningSimulator {
+    simulator: Simulator,
     addr: SocketAddr,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
 
 impl RunningSimulator {
+    /// The simulator this server runs.
+    pub fn simulator(&self) -> &Simulator {
+        &self.simulator
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

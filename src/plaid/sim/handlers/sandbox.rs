@@ -119,14 +119,14 @@ pub fn item_fire_webhook(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
 }
 
 pub fn send_item_error(sim: &Inner, item: &Item) {
-    if let Some(url) = &item.webhook {
+    if let Some(url) = &sim.webhook_url(item.webhook.as_deref()) {
         let error = PlaidError::item_login_required().to_webhook_value();
         sim.signer.send(url, &item_webhook("ERROR", &item.item_id, Some(error)));
     }
 }
 
 pub fn send_login_repaired(sim: &Inner, item: &Item) {
-    if let Some(url) = &item.webhook {
+    if let Some(url) = &sim.webhook_url(item.webhook.as_deref()) {
         sim.signer.send(url, &item_webhook("LOGIN_REPAIRED", &item.item_id, None));
     }
 }
@@ -180,8 +180,8 @@ pub fn transfer_simulate(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
     transfer.failure_reason = failure_reason.clone();
     let transfer = transfer.clone();
     ctx.state.push_event(&transfer, event_type, failure_reason, ctx.now);
-    if let Some(url) = opt_str(body, "webhook") {
-        ctx.sim.signer.send(url, &transfer_events_update());
+    if let Some(url) = ctx.sim.webhook_url(opt_str(body, "webhook")) {
+        ctx.sim.signer.send(&url, &transfer_events_update());
     }
     Ok(json!({}))
 }

@@ -1,0 +1,62 @@
+//! Item health from Plaid's verified ITEM webhooks: `ERROR` (e.g. `ITEM_LOGIN_REQUIRED`),
+//! `PENDING_EXPIRATION`, `PENDING_DISCONNECT`, `USER_PERMISSION_REVOKED` and `LOGIN_REPAIRED` set
+//! the item's health with Plaid's reason and the time, audited. `LOGIN_REPAIRED` also resumes every
+//! `reauth_required` request of the item still inside its window, approvals kept — exactly once
+//! across replicas (the reopening and the execution claim are both compare-and-sets).
+
+use super::{execute, now_ms, Context};
+use crate::audit::{self, AuditFields};
+use crate::domain::RequestState;
+use crate::error::Result;
+use crate::store::{items, requests};
+use serde_json::Value;
+
+/// Applies one verified ITEM webhook; returns how many requests it resumed.
+pub async fn on_item_webhook(ctx: &Context, webhook: &Value) -> Result<usize> {
+    let Some(plaid_item_id) = webhook["item_id"].as_str() else { return Ok(0) };
+    let Some(item) = items::find_by_plaid_id(ctx.store.reader(), plaid_item_id).await? else { return Ok(0) };
+    let code = webhook["webhook_code"].as_str().unwrap_or_default();
+    let error_code = webhook["error"]["error_code"].as_str();
+    let (health, reason) = match code {
+        "ERROR" if error_code == Some("ITEM_LOGIN_REQUIRED") => (items::LOGIN_REQUIRED, error_code),
+        "ERROR" => ("error", error_code),
+        "PENDING_EXPIRATION" => ("pending_expiration", Some(code)),
+        "PENDING_DISCONNECT" => ("pending_disconnect", Some(code)),
+        "USER_PERMISSION_REVOKED" => ("revoked", Some(code)),
+        "LOGIN_REPAIRED" => (items::HEALTHY, Some(code)),
+        _ => return Ok(0),
+    };
+    let now = now_ms();
+    let mut tx = ctx.store.begin().await?;
+    items::set_health_reason(&mut tx, &item.id, health, reason, now).await?;
+    audit::append(
+        &mut tx,
+        AuditFields {
+            occurred_at: now,
+            event_type: "item.health".into(),
+            plaid_item_id: Some(item.plaid_item_id.clone()),
+            plaid_endpoint: Some("/webhooks/plaid".into()),
+            action_type: Some("read".into()),
+            outcome: health.to_owned(),
+            error_code: reason.map(str::to_owned),
+            ..AuditFields::default()
+        },
+    )
+    .await?;
+    ctx.store.commit(tx).await?;
+    if code != "LOGIN_REPAIRED" {
+        return Ok(0);
+    }
+    let mut resumed = 0;
+    for record in requests::for_item_in_state(ctx.store.reader(), &item.id, RequestState::ReauthRequired).await? {
+        let mut tx = ctx.store.begin().await?;
+        let reopened = execute::reopen_in(&mut tx, &record, "transfer.resumed_on_login_repaired", now_ms()).await?;
+        ctx.store.commit(tx).await?;
+        if reopened {
+            ctx.notify_change();
+            execute::execute(ctx, &record.id).await?;
+            resumed += 1;
+        }
+    }
+    Ok(resumed)
+}
