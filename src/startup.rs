@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::plaid::sim::{RunningSimulator, SeedAccount, SeedItem, SimConfig, Simulator};
 use crate::plaid::{PlaidClient, PlaidEnvironment};
+use crate::private_fs;
 use crate::service::{audit_upkeep, expire, reconcile, AuthorizationWindow, Context};
 use crate::store::{items, Store};
 use anyhow::Context as _;
@@ -25,6 +26,7 @@ pub struct Application {
     ctx: Context,
     simulator: Option<RunningSimulator>,
     sweep_interval: std::time::Duration,
+    prune_interval: std::time::Duration,
     audit_upkeep: (std::time::Duration, std::time::Duration),
 }
 
@@ -35,7 +37,15 @@ impl Application {
         let port = listener.local_addr()?.port();
         let retain = std::time::Duration::from_secs(u64::from(settings.pii_retention_days) * 86_400);
         let audit_upkeep = (settings.audit_checkpoint_interval, retain);
-        Ok(Application { port, listener, ctx, simulator, sweep_interval: settings.sweep_interval, audit_upkeep })
+        Ok(Application {
+            port,
+            listener,
+            ctx,
+            simulator,
+            sweep_interval: settings.sweep_interval,
+            prune_interval: settings.prune_interval,
+            audit_upkeep,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -46,6 +56,11 @@ impl Application {
         &self.ctx
     }
 
+    /// The in-process Plaid simulator's address, when this application runs one.
+    pub fn simulator_url(&self) -> Option<String> {
+        self.simulator.as_ref().map(RunningSimulator::base_url)
+    }
+
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests and stops.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
@@ -53,7 +68,8 @@ impl Application {
 
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let sweeper = tokio::spawn(expire::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
+        let sweeper =
+            tokio::spawn(expire::run(self.ctx.clone(), self.sweep_interval, self.prune_interval, stop_rx.clone()));
         let reconciler = tokio::spawn(reconcile::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
         let (every, retain) = self.audit_upkeep;
         let upkeep = tokio::spawn(audit_upkeep::run(self.ctx.clone(), every, retain, stop_rx.clone()));
@@ -82,8 +98,10 @@ impl Application {
 /// `PLAID_ENV=sim` names no standalone one. Also used by CLI commands.
 pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<RunningSimulator>)> {
     if settings.is_embedded_sqlite() {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
+        private_fs::create_private_dir(&settings.data_dir)?;
+        if let Some(database) = private_fs::sqlite_path(&settings.database_url) {
+            private_fs::prepare_sqlite_file(&database)?;
+        }
     }
     let store =
         Store::connect(&settings.database_url, settings.max_connections).await.context("connecting to the database")?;

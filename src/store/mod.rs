@@ -18,6 +18,7 @@ pub mod checkpoints;
 pub mod enrollment;
 pub mod idempotency;
 pub mod items;
+pub mod maintenance;
 pub mod requests;
 pub mod retention;
 pub mod sessions;
