@@ -27,6 +27,10 @@ pub enum Command {
         port: u16,
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
+        /// Keep the simulator's world in this file (loaded at start, saved after every change), so
+        /// a restart loses no authorization or transfer.
+        #[arg(long)]
+        state_file: Option<std::path::PathBuf>,
     },
     /// Manage agents.
     Agent {
@@ -114,9 +118,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::PlaidSim { port, host } => {
+        Command::PlaidSim { port, host, state_file } => {
             let config = crate::plaid::sim::SimConfig::default();
-            crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port)).await
+            crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port), state_file.as_deref()).await
         }
         Command::Agent { command: AgentCommand::Add { name, owner, items } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;

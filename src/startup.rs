@@ -14,6 +14,9 @@ use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
 
+/// The embedded simulator's world, in the data directory.
+const SIMULATOR_STATE_FILE: &str = "plaid-sim.json";
+
 /// How often the audit chainer looks for records queued by other processes (its own process's
 /// commits wake it at once).
 const CHAIN_INTERVAL: Duration = Duration::from_millis(500);
@@ -113,11 +116,18 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
         (Some(url), _) => (url.clone(), None),
         (None, Some(url)) => (url.to_owned(), None),
         (None, None) => {
-            let simulator = Simulator::new(SimConfig {
+            let config = SimConfig {
                 client_id: settings.plaid_client_id.clone(),
                 secret: settings.plaid_secret.expose_secret().to_owned(),
                 ..SimConfig::default()
-            });
+            };
+            // The embedded default keeps Plaid's side beside its database, so a restart loses
+            // no pending authorization; CLI commands on other databases keep theirs in memory.
+            let simulator = if settings.is_embedded_sqlite() {
+                Simulator::with_state_file(config, &settings.data_dir.join(SIMULATOR_STATE_FILE))?
+            } else {
+                Simulator::new(config)
+            };
             seed_simulator(&simulator, &store, &master_key).await?;
             let running = simulator.spawn(([127, 0, 0, 1], 0).into()).await.context("starting the Plaid simulator")?;
             (running.base_url(), Some(running))
@@ -138,14 +148,18 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
     Ok((ctx, simulator))
 }
 
-/// The in-process simulator forgets everything on restart; re-create the items we know so the
-/// embedded default keeps working across restarts.
+/// Re-creates the items we know that the simulator does not (an in-memory one, or a data dir from
+/// before the state file), so the embedded default keeps working across restarts.
 async fn seed_simulator(simulator: &Simulator, store: &Store, key: &MasterKey) -> anyhow::Result<()> {
     let defaults = SimConfig::default();
     for item in items::all(store.reader()).await? {
+        let access_token = key.decrypt(&item.access_token_enc)?;
+        if simulator.has_item(&access_token) {
+            continue;
+        }
         let accounts = items::accounts(store.reader(), &item.id).await?;
         simulator.seed_item(SeedItem {
-            access_token: key.decrypt(&item.access_token_enc)?,
+            access_token,
             item_id: item.plaid_item_id,
             accounts: accounts
                 .into_iter()
