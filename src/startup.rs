@@ -133,14 +133,17 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
             (running.base_url(), Some(running))
         }
     };
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
     let plaid = PlaidClient::new(
         &base_url,
         settings.plaid_client_id.clone(),
         settings.plaid_secret.clone(),
         settings.plaid_timeout,
-    )?;
+    )?
+    .with_metrics(metrics.clone());
     let window = AuthorizationWindow { ttl: settings.authorization_ttl, margin: settings.expiry_margin };
     let mut ctx = Context::new(store, plaid, master_key, settings.policy.clone(), window);
+    ctx.metrics = metrics;
     ctx.sessions = settings.sessions;
     ctx.cookie_secure = settings.cookie_secure;
     // Longer than any Plaid call can take, so the reconciler never races a call still in flight.

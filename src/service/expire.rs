@@ -80,7 +80,7 @@ pub async fn run(
     prune_every: Duration,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    super::every(interval, shutdown, "expiry sweep", || {
+    super::every(interval, shutdown, ctx.metrics.clone(), "expiry", || {
         let ctx = ctx.clone();
         async move {
             sweep_once(&ctx).await?;

@@ -16,6 +16,7 @@ pub mod approvers;
 pub mod audit;
 pub mod checkpoints;
 pub mod enrollment;
+pub mod gauges;
 pub mod idempotency;
 pub mod items;
 pub mod maintenance;

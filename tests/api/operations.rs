@@ -88,6 +88,8 @@ async fn metrics_after_a_flow_show_every_family_with_sane_values(db: Db) {
     app.eventually("submitted", || async { body(app.get_request(id, None).await).await.1["state"] == "submitted" })
         .await;
     app.get_request("tr_doesnotexist", None).await;
+    let refused = app.ctx.plaid.get_item("access-sandbox-not-a-token").await;
+    assert!(refused.is_err(), "Plaid refuses an unknown access token");
 
     let scrape = || async {
         let response = app.client.get(format!("{}/metrics", app.address)).send().await.expect("scrape");
@@ -116,7 +118,8 @@ async fn metrics_after_a_flow_show_every_family_with_sane_values(db: Db) {
     assert_eq!(sample(&text, authorizations), Some(2.0), "{text}");
     let creates = r#"countersign_plaid_request_duration_seconds_count{endpoint="/transfer/create"}"#;
     assert_eq!(sample(&text, creates), Some(1.0), "{text}");
-    assert!(text.contains("# TYPE countersign_plaid_errors counter"), "{text}");
+    let errors = r#"countersign_plaid_errors_total{endpoint="/item/get",kind="INVALID_ACCESS_TOKEN"}"#;
+    assert_eq!(sample(&text, errors), Some(1.0), "{text}");
 
     assert_eq!(sample(&text, r#"countersign_pending_requests{tier="2"}"#), Some(1.0), "{text}");
     let decided = r#"countersign_time_to_decision_seconds_count{decision="approved"}"#;
