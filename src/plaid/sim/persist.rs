@@ -45,7 +45,10 @@ impl StateFile {
     }
 }
 
-/// Middleware: after every POST (every call that may change the world), save it.
+/// Middleware: after every POST (every call that may change the world), save it before answering,
+/// so whatever a client was told (an authorization, a transfer) is on disk when it hears it. This
+/// costs a file write and fsync per call: fine for the embedded default and demos, which is where
+/// it is used.
 pub(crate) async fn save_after_changes(
     Extract(simulator): Extract<Simulator>,
     request: Request,
