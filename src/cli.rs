@@ -113,6 +113,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Bench(args) => crate::bench::run(args).await,
         Command::Migrate => {
+            startup::prepare_data_dir(&settings)?;
             let store = crate::store::Store::connect(&settings.database_url, 2).await?;
             store.migrate().await?;
             println!("migrations applied");

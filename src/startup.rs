@@ -97,15 +97,22 @@ impl Application {
     }
 }
 
-/// Builds the use-case context (store, Plaid, key), starting the in-process simulator when
-/// `PLAID_ENV=sim` names no standalone one. Also used by CLI commands.
-pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<RunningSimulator>)> {
+/// With SQLite: the data directory exists and is private (0700), and so is the database file
+/// (0600) before SQLite first opens it. Every command that opens the database calls this first.
+pub fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
     if settings.is_embedded_sqlite() {
         private_fs::create_private_dir(&settings.data_dir)?;
         if let Some(database) = private_fs::sqlite_path(&settings.database_url) {
             private_fs::prepare_sqlite_file(&database)?;
         }
     }
+    Ok(())
+}
+
+/// Builds the use-case context (store, Plaid, key), starting the in-process simulator when
+/// `PLAID_ENV=sim` names no standalone one. Also used by CLI commands.
+pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<RunningSimulator>)> {
+    prepare_data_dir(settings)?;
     let store =
         Store::connect(&settings.database_url, settings.max_connections).await.context("connecting to the database")?;
     if settings.migrate_on_start {
