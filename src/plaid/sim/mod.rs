@@ -113,7 +113,7 @@ pub(crate) struct Settings {
 pub(crate) struct Inner {
     pub settings: Settings,
     pub signer: WebhookSigner,
-    pub(crate) state: Mutex<State>,
+    state: Mutex<State>,
     /// Where the world is saved after every change (the embedded default); `None` keeps it in memory.
     pub(crate) state_file: Option<persist::StateFile>,
 }

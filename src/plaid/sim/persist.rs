@@ -12,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::state::State;
-use super::Simulator;
+use super::{Inner, Simulator};
 
 /// Where the world is kept; the lock orders snapshots so a later one is never overwritten by an
 /// earlier one.
@@ -38,9 +38,9 @@ impl StateFile {
     }
 
     /// Writes a snapshot of the world, taken while holding the write lock.
-    fn save(&self, state: &Mutex<State>) -> anyhow::Result<()> {
+    fn save(&self, inner: &Inner) -> anyhow::Result<()> {
         let _writing = self.writing.lock().unwrap_or_else(|e| e.into_inner());
-        let bytes = serde_json::to_vec(&*state.lock().unwrap_or_else(|e| e.into_inner()))?;
+        let bytes = serde_json::to_vec(&*inner.lock())?;
         crate::private_fs::write_atomically(&self.path, &bytes)
     }
 }
@@ -59,7 +59,7 @@ pub(crate) async fn save_after_changes(
     if changes && simulator.inner.state_file.is_some() {
         let saved = tokio::task::spawn_blocking(move || {
             let inner = &simulator.inner;
-            inner.state_file.as_ref().map_or(Ok(()), |file| file.save(&inner.state))
+            inner.state_file.as_ref().map_or(Ok(()), |file| file.save(inner))
         })
         .await;
         match saved {
