@@ -5,6 +5,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
 COPY fixtures ./fixtures
+COPY templates ./templates
 RUN cargo build --release --locked && strip target/release/countersign
 
 FROM debian:bookworm-slim

@@ -27,6 +27,10 @@ pub enum Command {
         port: u16,
         #[arg(long, default_value = "127.0.0.1")]
         host: std::net::IpAddr,
+        /// Keep the simulator's world in this file (loaded at start, saved after every change), so
+        /// a restart loses no authorization or transfer.
+        #[arg(long)]
+        state_file: Option<std::path::PathBuf>,
     },
     /// Manage agents.
     Agent {
@@ -109,14 +113,15 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Bench(args) => crate::bench::run(args).await,
         Command::Migrate => {
+            startup::prepare_data_dir(&settings)?;
             let store = crate::store::Store::connect(&settings.database_url, 2).await?;
             store.migrate().await?;
             println!("migrations applied");
             Ok(())
         }
-        Command::PlaidSim { port, host } => {
+        Command::PlaidSim { port, host, state_file } => {
             let config = crate::plaid::sim::SimConfig::default();
-            crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port)).await
+            crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port), state_file.as_deref()).await
         }
         Command::Agent { command: AgentCommand::Add { name, owner, items } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;

@@ -39,6 +39,9 @@ pub struct Settings {
     pub audit_checkpoint_interval: Duration,
     /// Days after a terminal state before a request's legal name is purged (`COUNTERSIGN_PII_RETENTION_DAYS`, default 90).
     pub pii_retention_days: u32,
+    /// How often stale idempotency keys are pruned, by wall clock across restarts and replicas
+    /// (`COUNTERSIGN_PRUNE_INTERVAL_SECS`, default 3600).
+    pub prune_interval: Duration,
     pub policy: Policy,
     pub sessions: SessionPolicy,
     /// Seed a demo item and agent on first start (embedded mode).
@@ -111,6 +114,7 @@ impl Settings {
             event_sync_interval: Duration::from_secs(parse_var("COUNTERSIGN_EVENT_SYNC_SECS", 60)?),
             audit_checkpoint_interval: Duration::from_secs(parse_var("COUNTERSIGN_AUDIT_CHECKPOINT_SECS", 300)?.max(1)),
             pii_retention_days: parse_var("COUNTERSIGN_PII_RETENTION_DAYS", 90)?,
+            prune_interval: Duration::from_secs(parse_var("COUNTERSIGN_PRUNE_INTERVAL_SECS", 3600)?.max(1)),
             policy,
             sessions: SessionPolicy {
                 idle: Duration::from_secs(parse_var("COUNTERSIGN_SESSION_IDLE_SECS", 900)?),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod plaid;
+pub mod private_fs;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -1,17 +1,43 @@
 //! The process's Prometheus metrics, in one place: every family the service exposes on
 //! `/metrics` is a field here, registered once in [`Metrics::register`]. Use cases record into
-//! them through `Context::metrics`; nothing here does I/O.
+//! them through `Context::metrics`; nothing here does I/O. Gauges read from the database (pending
+//! requests, audit chain lag) are computed per scrape by the ops handler, not kept here.
 
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+use std::time::Duration;
+
+/// A label set of short, bounded strings (an outcome, a route template, a Plaid path).
+pub type Labels = Vec<(&'static str, String)>;
 
 /// Label set of a counter split by one short, bounded string (an outcome, a reason).
-pub type ByLabel = Family<Vec<(&'static str, String)>, Counter>;
+pub type ByLabel = Family<Labels, Counter>;
 
-/// Counters and gauges kept by this process. Cheap to share (`Arc` in the context).
-#[derive(Default)]
+/// Histograms with fixed buckets, split by labels.
+pub type Timings = Family<Labels, Histogram, Buckets>;
+
+/// Exponential buckets from `start` seconds, `count` of them, each twice the last.
+#[derive(Clone, Copy)]
+pub struct Buckets {
+    start: f64,
+    count: u16,
+}
+
+impl MetricConstructor<Histogram> for Buckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(exponential_buckets(self.start, 2.0, self.count))
+    }
+}
+
+/// 1 ms to ~33 s: HTTP requests and Plaid calls.
+const CALL_BUCKETS: Buckets = Buckets { start: 0.001, count: 16 };
+/// 1 s to ~36 h: how long requests wait for people.
+const DECISION_BUCKETS: Buckets = Buckets { start: 1.0, count: 18 };
+
+/// Counters and histograms kept by this process. Cheap to share (`Arc` in the context).
 pub struct Metrics {
     /// Background passes by task (`reconciliation`, `expiry`, `audit_upkeep`) and outcome.
     pub background_passes: ByLabel,
@@ -24,6 +50,30 @@ pub struct Metrics {
     pub executing_unresolved: Gauge,
     /// Plaid webhook deliveries by outcome (`verified`, or why verification refused it).
     pub plaid_webhooks: ByLabel,
+    /// HTTP requests by method, matched route template (never the raw path) and status.
+    pub http_requests: Timings,
+    /// Plaid calls by endpoint (the Plaid path), whatever their outcome.
+    pub plaid_requests: Timings,
+    /// Plaid calls that failed, by endpoint and kind (Plaid's `error_code`, or `transport`, `decode`).
+    pub plaid_errors: ByLabel,
+    /// From `pending_approval` to `approved` or `rejected`, by decision.
+    pub time_to_decision: Timings,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            background_passes: ByLabel::default(),
+            http_requests: Timings::new_with_constructor(CALL_BUCKETS),
+            plaid_requests: Timings::new_with_constructor(CALL_BUCKETS),
+            plaid_errors: ByLabel::default(),
+            time_to_decision: Timings::new_with_constructor(DECISION_BUCKETS),
+            payload_mismatches: Counter::default(),
+            reconcile_deferrals: ByLabel::default(),
+            executing_unresolved: Gauge::default(),
+            plaid_webhooks: ByLabel::default(),
+        }
+    }
 }
 
 impl Metrics {
@@ -54,5 +104,45 @@ impl Metrics {
             "Plaid webhook deliveries by outcome: verified, or why verification refused it",
             self.plaid_webhooks.clone(),
         );
+        registry.register(
+            "countersign_http_request_duration_seconds",
+            "HTTP requests by method, route template and status",
+            self.http_requests.clone(),
+        );
+        registry.register(
+            "countersign_plaid_request_duration_seconds",
+            "Plaid calls by endpoint",
+            self.plaid_requests.clone(),
+        );
+        registry.register(
+            "countersign_plaid_errors",
+            "Failed Plaid calls by endpoint and kind",
+            self.plaid_errors.clone(),
+        );
+        registry.register(
+            "countersign_time_to_decision_seconds",
+            "From pending_approval to a human decision, by decision",
+            self.time_to_decision.clone(),
+        );
+    }
+
+    /// Counts one pass of a background task.
+    pub fn background_pass(&self, task: &str, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.background_passes.get_or_create(&vec![("task", task.to_owned()), ("outcome", outcome.to_owned())]).inc();
+    }
+
+    /// Times one Plaid call, and counts it as an error of `error_kind` when it failed.
+    pub fn plaid_call(&self, endpoint: &str, took: Duration, error_kind: Option<&str>) {
+        self.plaid_requests.get_or_create(&vec![("endpoint", endpoint.to_owned())]).observe(took.as_secs_f64());
+        if let Some(kind) = error_kind {
+            self.plaid_errors.get_or_create(&vec![("endpoint", endpoint.to_owned()), ("kind", kind.to_owned())]).inc();
+        }
+    }
+
+    /// Records how long a request waited for its decision (`approved` or `rejected`).
+    pub fn decided(&self, decision: &str, waited_ms: i64) {
+        let seconds = waited_ms.max(0) as f64 / 1000.0;
+        self.time_to_decision.get_or_create(&vec![("decision", decision.to_owned())]).observe(seconds);
     }
 }

@@ -5,6 +5,7 @@ use crate::config::Settings;
 use crate::crypto::MasterKey;
 use crate::plaid::sim::{RunningSimulator, SeedAccount, SeedItem, SimConfig, Simulator};
 use crate::plaid::{PlaidClient, PlaidEnvironment};
+use crate::private_fs;
 use crate::service::{audit_upkeep, expire, plaid_events, reconcile, AuthorizationWindow, Context};
 use crate::store::{items, Store};
 use anyhow::Context as _;
@@ -12,6 +13,9 @@ use secrecy::ExposeSecret;
 use std::future::Future;
 use std::path::Path;
 use std::time::Duration;
+
+/// The embedded simulator's world, in the data directory.
+const SIMULATOR_STATE_FILE: &str = "plaid-sim.json";
 
 /// How often the audit chainer looks for records queued by other processes (its own process's
 /// commits wake it at once).
@@ -26,6 +30,7 @@ pub struct Application {
     simulator: Option<RunningSimulator>,
     sweep_interval: std::time::Duration,
     event_sync_interval: std::time::Duration,
+    prune_interval: std::time::Duration,
     audit_upkeep: (std::time::Duration, std::time::Duration),
 }
 
@@ -49,6 +54,7 @@ impl Application {
             simulator,
             sweep_interval: settings.sweep_interval,
             event_sync_interval: settings.event_sync_interval,
+            prune_interval: settings.prune_interval,
             audit_upkeep,
         })
     }
@@ -66,6 +72,11 @@ impl Application {
         &self.ctx
     }
 
+    /// The in-process Plaid simulator's address, when this application runs one.
+    pub fn simulator_url(&self) -> Option<String> {
+        self.simulator.as_ref().map(RunningSimulator::base_url)
+    }
+
     /// Serves until Ctrl-C or SIGTERM, then finishes in-flight requests and stops.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         self.run_until(shutdown_signal()).await
@@ -73,7 +84,8 @@ impl Application {
 
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let sweeper = tokio::spawn(expire::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
+        let sweeper =
+            tokio::spawn(expire::run(self.ctx.clone(), self.sweep_interval, self.prune_interval, stop_rx.clone()));
         let reconciler = tokio::spawn(reconcile::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
         let event_sync = tokio::spawn(plaid_events::run(self.ctx.clone(), self.event_sync_interval, stop_rx.clone()));
         let (every, retain) = self.audit_upkeep;
@@ -100,13 +112,22 @@ impl Application {
     }
 }
 
+/// With SQLite: the data directory exists and is private (0700), and so is the database file
+/// (0600) before SQLite first opens it. Every command that opens the database calls this first.
+pub fn prepare_data_dir(settings: &Settings) -> anyhow::Result<()> {
+    if settings.is_embedded_sqlite() {
+        private_fs::create_private_dir(&settings.data_dir)?;
+        if let Some(database) = private_fs::sqlite_path(&settings.database_url) {
+            private_fs::prepare_sqlite_file(&database)?;
+        }
+    }
+    Ok(())
+}
+
 /// Builds the use-case context (store, Plaid, key), starting the in-process simulator when
 /// `PLAID_ENV=sim` names no standalone one. Also used by CLI commands.
 pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<RunningSimulator>)> {
-    if settings.is_embedded_sqlite() {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("creating {}", settings.data_dir.display()))?;
-    }
+    prepare_data_dir(settings)?;
     let store =
         Store::connect(&settings.database_url, settings.max_connections).await.context("connecting to the database")?;
     if settings.migrate_on_start {
@@ -117,24 +138,34 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
         (Some(url), _) => (url.clone(), None),
         (None, Some(url)) => (url.to_owned(), None),
         (None, None) => {
-            let simulator = Simulator::new(SimConfig {
+            let config = SimConfig {
                 client_id: settings.plaid_client_id.clone(),
                 secret: settings.plaid_secret.expose_secret().to_owned(),
                 ..SimConfig::default()
-            });
+            };
+            // The embedded default keeps Plaid's side beside its database, so a restart loses
+            // no pending authorization; CLI commands on other databases keep theirs in memory.
+            let simulator = if settings.is_embedded_sqlite() {
+                Simulator::with_state_file(config, &settings.data_dir.join(SIMULATOR_STATE_FILE))?
+            } else {
+                Simulator::new(config)
+            };
             seed_simulator(&simulator, &store, &master_key).await?;
             let running = simulator.spawn(([127, 0, 0, 1], 0).into()).await.context("starting the Plaid simulator")?;
             (running.base_url(), Some(running))
         }
     };
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
     let plaid = PlaidClient::new(
         &base_url,
         settings.plaid_client_id.clone(),
         settings.plaid_secret.clone(),
         settings.plaid_timeout,
-    )?;
+    )?
+    .with_metrics(metrics.clone());
     let window = AuthorizationWindow { ttl: settings.authorization_ttl, margin: settings.expiry_margin };
     let mut ctx = Context::new(store, plaid, master_key, settings.policy.clone(), window);
+    ctx.metrics = metrics;
     ctx.sessions = settings.sessions;
     ctx.cookie_secure = settings.cookie_secure;
     // Longer than any Plaid call can take, so the reconciler never races a call still in flight.
@@ -143,14 +174,18 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
     Ok((ctx, simulator))
 }
 
-/// The in-process simulator forgets everything on restart; re-create the items we know so the
-/// embedded default keeps working across restarts.
+/// Re-creates the items we know that the simulator does not (an in-memory one, or a data dir from
+/// before the state file), so the embedded default keeps working across restarts.
 async fn seed_simulator(simulator: &Simulator, store: &Store, key: &MasterKey) -> anyhow::Result<()> {
     let defaults = SimConfig::default();
     for item in items::all(store.reader()).await? {
+        let access_token = key.decrypt(&item.access_token_enc)?;
+        if simulator.has_item(&access_token) {
+            continue;
+        }
         let accounts = items::accounts(store.reader(), &item.id).await?;
         simulator.seed_item(SeedItem {
-            access_token: key.decrypt(&item.access_token_enc)?,
+            access_token,
             item_id: item.plaid_item_id,
             accounts: accounts
                 .into_iter()

@@ -11,6 +11,8 @@ mod faults;
 mod helpers;
 #[path = "plaid_sim/items.rs"]
 mod items;
+#[path = "plaid_sim/persistence.rs"]
+mod persistence;
 #[path = "plaid_sim/schema.rs"]
 mod schema;
 #[path = "plaid_sim/transfers.rs"]

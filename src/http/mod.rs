@@ -1,6 +1,7 @@
 //! HTTP faces: the agent API (`api/`) and ops endpoints. Handlers are thin: parse input into
 //! domain types, call one service function, render. No SQL and no rules here.
 
+mod access;
 pub mod api;
 pub mod extract;
 pub mod ops;
@@ -73,6 +74,7 @@ pub fn routes() -> Routes {
 }
 
 pub fn router(ctx: Context) -> Router {
+    let metrics = ctx.metrics.clone();
     routes()
         .router
         // The approver web form: HTML pages, not part of the JSON API's route table.
@@ -84,11 +86,13 @@ pub fn router(ctx: Context) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                // The span carries no path: a raw path can hold a secret (an enrollment token).
                 .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
                     let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-                    tracing::info_span!("http", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                    tracing::info_span!("http", method = %request.method(), request_id = %id)
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(middleware::from_fn_with_state(metrics, access::observe))
                 .layer(middleware::from_fn(attach_request_id))
                 .layer(DefaultBodyLimit::max(MAX_BODY_BYTES)),
         )

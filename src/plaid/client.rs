@@ -4,10 +4,12 @@
 
 use super::error::{PlaidApiError, PlaidError};
 use super::types::*;
+use crate::metrics::Metrics;
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Which Plaid to talk to. `Sim` is the built-in simulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,8 @@ pub struct PlaidClient {
     base_url: String,
     client_id: String,
     secret: SecretString,
+    /// Where each call's latency and failure is counted, when the service wants it.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl std::fmt::Debug for PlaidClient {
@@ -61,7 +65,13 @@ impl PlaidClient {
             .user_agent(concat!("countersign/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| PlaidError::Transport(e.to_string()))?;
-        Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), client_id, secret })
+        Ok(Self { http, base_url: base_url.trim_end_matches('/').to_owned(), client_id, secret, metrics: None })
+    }
+
+    /// Times every call and counts failures by endpoint in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -69,6 +79,20 @@ impl PlaidClient {
     }
 
     async fn post<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, PlaidError> {
+        let started = Instant::now();
+        let result = self.call(path, body).await;
+        if let Some(metrics) = &self.metrics {
+            let kind = result.as_ref().err().map(|error| match error {
+                PlaidError::Api { error, .. } => error.error_code.as_str(),
+                PlaidError::Transport(_) => "transport",
+                PlaidError::Decode(_) => "decode",
+            });
+            metrics.plaid_call(path, started.elapsed(), kind);
+        }
+        result
+    }
+
+    async fn call<B: Serialize, R: DeserializeOwned>(&self, path: &str, body: &B) -> Result<R, PlaidError> {
         let response = self
             .http
             .post(format!("{}{path}", self.base_url))

@@ -67,7 +67,7 @@ pub async fn verify_live(ctx: &Context, extra: &[Checkpoint]) -> Result<Result<S
 
 /// Signs the head every `interval` and purges PII past `retain`, until `shutdown` fires.
 pub async fn run(ctx: Context, interval: Duration, retain: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
-    super::every(interval, shutdown, "audit checkpoint and retention", || {
+    super::every(interval, shutdown, ctx.metrics.clone(), "audit_upkeep", || {
         let ctx = ctx.clone();
         async move {
             // A failed checkpoint must not keep PII past its retention.

@@ -260,6 +260,7 @@ pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     if quorum == Quorum::Claimed {
+        record_decision_time(ctx, &current, "approved", now);
         execute::create(ctx, &current, execute::Attempt::First, now).await?;
     }
     requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))
@@ -283,8 +284,17 @@ pub async fn reject(ctx: &Context, who: &ApproverSession, id: &RequestId, reason
     audit::append(&mut tx, fields).await?;
     ctx.store.commit(tx).await?;
     ctx.notify_change();
+    record_decision_time(ctx, &current, "rejected", now);
     release_authorization(ctx, &current).await;
     requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))
+}
+
+/// How long the request waited in `pending_approval` (entered when Plaid's authorization came
+/// back) for this decision, for `/metrics`.
+fn record_decision_time(ctx: &Context, record: &RequestRecord, decision: &str, now: i64) {
+    if let Some(pending_since) = record.authorized_at {
+        ctx.metrics.decided(decision, now - pending_since);
+    }
 }
 
 /// What an approver may change: a lower amount and/or another description.

@@ -9,6 +9,7 @@ use crate::audit;
 use crate::domain::{Event, RequestId, RequestState};
 use crate::error::Result;
 use crate::store::idempotency as keys;
+use crate::store::maintenance;
 use crate::store::requests::{self, Changes};
 use std::time::Duration;
 
@@ -50,26 +51,40 @@ async fn expire_one(ctx: &Context, id: &RequestId, now: i64) -> Result<bool> {
     Ok(true)
 }
 
-/// Deletes agent idempotency keys past retention.
-pub async fn prune_idempotency_keys(ctx: &Context) -> Result<u64> {
+/// The maintenance task name under which idempotency-key pruning is claimed.
+const PRUNE_TASK: &str = "prune_idempotency_keys";
+
+/// Deletes agent idempotency keys past retention if no replica did so in the last `period`
+/// (wall clock, claimed in the database); returns how many were deleted, or `None` when not due.
+pub async fn prune_if_due(ctx: &Context, period: Duration) -> Result<Option<u64>> {
+    let now = now_ms();
+    let due_before = now.saturating_sub(i64::try_from(period.as_millis()).unwrap_or(i64::MAX));
+    // A read first, so the passes between prunes put nothing on the (SQLite: single) writer.
+    if maintenance::last_run(ctx.store.reader(), PRUNE_TASK).await?.is_some_and(|last| last > due_before) {
+        return Ok(None);
+    }
     let mut tx = ctx.store.begin().await?;
-    let pruned = keys::prune(&mut tx, now_ms() - RETENTION_MS).await?;
+    if !maintenance::claim(&mut tx, PRUNE_TASK, now, due_before).await? {
+        return Ok(None);
+    }
+    let pruned = keys::prune(&mut tx, now - RETENTION_MS).await?;
     ctx.store.commit(tx).await?;
-    Ok(pruned)
+    Ok(Some(pruned))
 }
 
-/// Runs the sweeper until `shutdown` fires.
-pub async fn run(ctx: Context, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut passes: u64 = 0;
-    super::every(interval, shutdown, "expiry sweep", || {
-        passes += 1;
-        let prune = passes % 3600 == 0;
+/// Runs the sweeper until `shutdown` fires; stale idempotency keys are pruned once per
+/// `prune_every` of wall clock, whichever replica gets there first, however often processes restart.
+pub async fn run(
+    ctx: Context,
+    interval: Duration,
+    prune_every: Duration,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    super::every(interval, shutdown, ctx.metrics.clone(), "expiry", || {
         let ctx = ctx.clone();
         async move {
             sweep_once(&ctx).await?;
-            if prune {
-                prune_idempotency_keys(&ctx).await?;
-            }
+            prune_if_due(&ctx, prune_every).await?;
             Ok(())
         }
     })

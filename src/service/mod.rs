@@ -14,6 +14,7 @@ pub mod evidence;
 pub mod execute;
 pub mod expire;
 pub mod form_keys;
+pub mod gauges;
 pub mod history;
 pub mod idempotency;
 pub mod item_health;
@@ -124,10 +125,16 @@ impl Context {
     }
 }
 
-/// Runs `pass` every `interval` until `shutdown` fires. A failed pass is logged and the next one
-/// runs as usual: background work must never stop because one pass hit a bad moment.
-pub async fn every<F, Fut>(interval: Duration, mut shutdown: watch::Receiver<bool>, what: &'static str, mut pass: F)
-where
+/// Runs `pass` every `interval` until `shutdown` fires, counting passes by outcome under the task
+/// name `what`. A failed pass is logged and the next one runs as usual: background work must never
+/// stop because one pass hit a bad moment.
+pub async fn every<F, Fut>(
+    interval: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    metrics: Arc<crate::metrics::Metrics>,
+    what: &'static str,
+    mut pass: F,
+) where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = crate::error::Result<()>>,
 {
@@ -138,7 +145,9 @@ where
             _ = ticker.tick() => {}
             _ = shutdown.changed() => return,
         }
-        if let Err(error) = pass().await {
+        let outcome = pass().await;
+        metrics.background_pass(what, outcome.is_ok());
+        if let Err(error) = outcome {
             tracing::error!(error = %error, task = what, "background pass failed");
         }
     }

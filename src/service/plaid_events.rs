@@ -166,7 +166,7 @@ pub fn on_webhook(ctx: &Context, body: &[u8]) {
 
 /// Polls Plaid every `interval` until `shutdown` fires, so a lost webhook costs at most one period.
 pub async fn run(ctx: Context, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
-    super::every(interval, shutdown, "transfer event sync", || {
+    super::every(interval, shutdown, ctx.metrics.clone(), "transfer_event_sync", || {
         let ctx = ctx.clone();
         async move { sync(&ctx).await.map(|_| ()) }
     })

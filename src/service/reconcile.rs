@@ -199,7 +199,7 @@ async fn settle_reconciled(
 
 /// Runs the reconciler until `shutdown` fires.
 pub async fn run(ctx: Context, interval: Duration, shutdown: tokio::sync::watch::Receiver<bool>) {
-    super::every(interval, shutdown, "reconciliation", || {
+    super::every(interval, shutdown, ctx.metrics.clone(), "reconciliation", || {
         let ctx = ctx.clone();
         async move { reconcile_once(&ctx).await.map(|_| ()) }
     })

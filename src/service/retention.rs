@@ -1,11 +1,13 @@
-//! PII retention: a request's legal name is purged from its stored intent a configurable number
-//! of days after it reached a terminal state. The payload hash (and every approval's hash) stays,
+//! PII retention: a request's legal name is purged from its stored intent, and from the agent's
+//! stored replies that show it (idempotency keys), a configurable number of days after it reached
+//! a terminal state. The payload hash (and every approval's hash) stays,
 //! so what was approved can still be proven; audit records are never deleted (they hold no PII).
 
 use super::{now_ms, trail, Context};
 use crate::audit;
 use crate::error::Result;
-use crate::store::{requests, retention};
+use crate::store::requests::RequestRecord;
+use crate::store::{requests, retention, Tx};
 use std::time::Duration;
 
 /// What replaces a purged legal name.
@@ -26,10 +28,9 @@ pub async fn purge_once(ctx: &Context, retain: Duration) -> Result<usize> {
             let mut tx = ctx.store.begin().await?;
             let Some(record) = requests::find_in(&mut tx, id).await? else { continue };
             let mut intent = record.intent.clone();
-            if let Some(user) = intent.get_mut("user").and_then(|u| u.as_object_mut()) {
-                user.insert("legal_name".into(), REDACTED.into());
-            }
+            redact_legal_names(&mut intent);
             if retention::purge(&mut tx, id, &intent, now).await? {
+                redact_stored_replies(&mut tx, &record).await?;
                 audit::append(&mut tx, trail::for_request(&record, "transfer.pii_purged", "success", now)).await?;
                 purged += 1;
             }
@@ -38,5 +39,54 @@ pub async fn purge_once(ctx: &Context, retain: Duration) -> Result<usize> {
         if due.len() < BATCH as usize {
             return Ok(purged);
         }
+    }
+}
+
+/// The agent's stored replies about this request keep their status and shape (a replay still
+/// answers the same request), with every legal name in them redacted.
+async fn redact_stored_replies(tx: &mut Tx, record: &RequestRecord) -> Result<()> {
+    for reply in retention::replies_naming(tx, &record.agent_id, &record.id).await? {
+        let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&reply.body) else { continue };
+        if redact_legal_names(&mut body) {
+            retention::replace_reply(tx, &record.agent_id, &reply.idempotency_key, &body.to_string()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces the value of every `legal_name` key, at any depth; returns whether any was found.
+fn redact_legal_names(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut found = false;
+            for (key, field) in map.iter_mut() {
+                if key == "legal_name" && field.is_string() {
+                    *field = REDACTED.into();
+                    found = true;
+                } else {
+                    found |= redact_legal_names(field);
+                }
+            }
+            found
+        }
+        serde_json::Value::Array(items) => items.iter_mut().fold(false, |found, item| redact_legal_names(item) | found),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_legal_name_at_any_depth_is_redacted_and_nothing_else() {
+        let mut reply = json!({"id": "tr_1", "intent": {"user": {"legal_name": "Ada"}}, "versions": [{"user": {"legal_name": "Bob"}}]});
+        assert!(redact_legal_names(&mut reply));
+        assert_eq!(
+            reply,
+            json!({"id": "tr_1", "intent": {"user": {"legal_name": REDACTED}}, "versions": [{"user": {"legal_name": REDACTED}}]})
+        );
+        assert!(!redact_legal_names(&mut json!({"id": "tr_1"})));
     }
 }

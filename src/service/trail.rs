@@ -13,6 +13,7 @@ pub fn for_request(record: &RequestRecord, event_type: &str, outcome: &str, now_
         agent_id: Some(record.agent_id.to_string()),
         thread_id: record.intent.get("thread_id").and_then(|v| v.as_str()).map(str::to_owned),
         plaid_product: Some("transfer".into()),
+        plaid_item_id: record.plaid_item_id.clone(),
         account_id: Some(mask_account(&record.account_id)),
         risk_tier: Some(record.tier.number()),
         approval_required: Some(record.approvals_required > 0),

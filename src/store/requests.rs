@@ -14,6 +14,8 @@ pub struct RequestRecord {
     pub id: RequestId,
     pub agent_id: AgentId,
     pub item_id: ItemId,
+    /// Plaid's id of the item (read from `items`), for audit records.
+    pub plaid_item_id: Option<String>,
     pub account_id: String,
     pub state: RequestState,
     pub tier: Tier,
@@ -261,7 +263,8 @@ const COLUMNS: &str = "id, agent_id, item_id, account_id, state, tier, step_up, 
     policy_reasons, intent, amount_cents, plaid_idempotency_key, authorization_id, decision, decision_rationale_code, \
     decision_rationale_description, authorized_at, expires_at, payload_hash, transfer_id, transfer_status, link_token, \
     error_code, error_message, rejection_reason, supersedes, renews, version, created_at, updated_at, \
-    reconcile_attempts, transfer_failure_code, transfer_failure_description";
+    reconcile_attempts, transfer_failure_code, transfer_failure_description, \
+    (SELECT items.plaid_item_id FROM items WHERE items.id = transfer_requests.item_id) AS plaid_item_id";
 
 fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("transfer_requests.{what}"));
@@ -275,6 +278,7 @@ fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
         id: RequestId::from_trusted(row.try_get("id")?),
         agent_id: AgentId::from_trusted(row.try_get("agent_id")?),
         item_id: ItemId::from_trusted(row.try_get("item_id")?),
+        plaid_item_id: row.try_get("plaid_item_id")?,
         account_id: row.try_get("account_id")?,
         state: RequestState::parse(&state).ok_or_else(|| corrupt("state"))?,
         tier: Tier::from_number(row.try_get("tier")?).ok_or_else(|| corrupt("tier"))?,

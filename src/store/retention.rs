@@ -2,7 +2,7 @@
 //! Audit records are never touched here (they hold no PII to begin with).
 
 use super::{StoreResult, Tx};
-use crate::domain::{RequestId, RequestState};
+use crate::domain::{AgentId, RequestId, RequestState};
 use sqlx::{AnyPool, Row};
 
 /// Terminal requests untouched since before `cutoff_ms` whose intent still holds PII.
@@ -42,4 +42,39 @@ pub async fn purged_at(pool: &AnyPool, id: &RequestId) -> StoreResult<Option<i64
         .fetch_optional(pool)
         .await?;
     Ok(row.map(|r| r.try_get::<Option<i64>, _>("pii_purged_at")).transpose()?.flatten())
+}
+
+/// An agent's stored reply that mentions a request (its own key, or a cancel/renew that names it).
+pub struct StoredReply {
+    pub idempotency_key: String,
+    pub body: String,
+}
+
+/// Every stored reply of `agent` linked to or naming request `id`.
+pub async fn replies_naming(tx: &mut Tx, agent: &AgentId, id: &RequestId) -> StoreResult<Vec<StoredReply>> {
+    let rows = sqlx::query(
+        "SELECT idempotency_key, response_body FROM idempotency_keys \
+         WHERE agent_id = $1 AND response_body IS NOT NULL AND (request_id = $2 OR response_body LIKE $3)",
+    )
+    .bind(agent.as_str())
+    .bind(id.as_str())
+    .bind(format!("%\"{}\"%", id.as_str()))
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(StoredReply { idempotency_key: row.try_get("idempotency_key")?, body: row.try_get("response_body")? })
+        })
+        .collect()
+}
+
+/// Replaces a stored reply's body (same status, same request: only PII taken out).
+pub async fn replace_reply(tx: &mut Tx, agent: &AgentId, key: &str, body: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE idempotency_keys SET response_body = $1 WHERE agent_id = $2 AND idempotency_key = $3")
+        .bind(body)
+        .bind(agent.as_str())
+        .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

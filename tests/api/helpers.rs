@@ -68,6 +68,8 @@ pub struct Options {
     pub event_sync_interval: Duration,
     /// Run the simulator inside the application, as the embedded default does.
     pub embedded_simulator: bool,
+    /// How often stale idempotency keys are pruned (wall clock, shared by all replicas).
+    pub prune_interval: Duration,
 }
 
 impl Default for Options {
@@ -82,6 +84,7 @@ impl Default for Options {
             executing_alert_after: Duration::from_secs(900),
             event_sync_interval: Duration::from_millis(200),
             embedded_simulator: false,
+            prune_interval: Duration::from_secs(3600),
         }
     }
 }
@@ -135,6 +138,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         seed_demo: false,
         json_logs: false,
         cookie_secure: options.cookie_secure,
+        prune_interval: options.prune_interval,
     };
     let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -363,6 +367,25 @@ impl TestApp {
         }
     }
 
+    /// Stops this instance and starts a new one on the same database, simulator and settings, as
+    /// an operator's restart would (a new port).
+    pub async fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        let app = Application::build(self.settings.clone()).await.expect("application rebuilds");
+        self.address = format!("http://127.0.0.1:{}", app.port());
+        self.ctx = app.context().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.server = Some(tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        })));
+        self.stop = Some(stop);
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -514,16 +537,108 @@ impl TestApp {
 
     /// How many transfers the simulator made: its `pending` events, one per new transfer.
     pub async fn transfers_at_plaid(&self) -> usize {
-        let events: Value = self
-            .client
-            .post(format!("{}/transfer/event/sync", self.sim_url))
-            .json(&json!({"client_id": "sim-client-id", "secret": "sim-secret", "after_id": 0, "count": 500}))
+        transfers_held_by(&self.sim_url).await
+    }
+}
+
+/// How many transfers the simulator at `sim_url` made: its `pending` events, one per transfer.
+pub async fn transfers_held_by(sim_url: &str) -> usize {
+    let events: Value = reqwest::Client::new()
+        .post(format!("{sim_url}/transfer/event/sync"))
+        .json(&json!({"client_id": "sim-client-id", "secret": "sim-secret", "after_id": 0, "count": 500}))
+        .send()
+        .await
+        .expect("sync")
+        .json()
+        .await
+        .expect("json");
+    events["transfer_events"].as_array().map_or(0, |e| e.iter().filter(|e| e["event_type"] == "pending").count())
+}
+
+/// What `Settings::from_env` gives with nothing set, but with the data directory in `dir`: SQLite
+/// there, the Plaid simulator in-process, the master key generated into a file, the demo seeded.
+pub fn embedded_settings(dir: &std::path::Path) -> Settings {
+    Settings {
+        bind: ([127, 0, 0, 1], 0).into(),
+        database_url: format!("sqlite://{}?mode=rwc", dir.join("countersign.db").display()),
+        data_dir: dir.to_owned(),
+        max_connections: 4,
+        migrate_on_start: true,
+        plaid_env: PlaidEnvironment::Sim,
+        plaid_base_url: None,
+        plaid_client_id: "sim-client-id".into(),
+        plaid_secret: SecretString::from("sim-secret"),
+        plaid_timeout: Duration::from_secs(2),
+        master_key: None,
+        authorization_ttl: Duration::from_secs(3600),
+        expiry_margin: Duration::from_secs(300),
+        sweep_interval: Duration::from_millis(100),
+        audit_checkpoint_interval: Duration::from_secs(300),
+        pii_retention_days: 90,
+        policy: Policy::default(),
+        sessions: countersign::auth::SessionPolicy::default(),
+        seed_demo: true,
+        json_logs: false,
+        cookie_secure: false,
+        prune_interval: Duration::from_secs(3600),
+        executing_alert_after: Duration::from_secs(900),
+        event_sync_interval: Duration::from_secs(60),
+    }
+}
+
+/// The embedded default as `countersign serve` runs it: built, demo seeded, serving.
+pub struct EmbeddedApp {
+    pub address: String,
+    /// The in-process simulator's address.
+    pub sim_url: String,
+    pub ctx: Context,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl EmbeddedApp {
+    pub async fn start(dir: &std::path::Path) -> EmbeddedApp {
+        let app = Application::build(embedded_settings(dir)).await.expect("embedded default builds");
+        countersign::demo::seed(app.context(), dir, app.port()).await.expect("demo seeds");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let sim_url = app.simulator_url().expect("the embedded default runs its simulator");
+        let ctx = app.context().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        }));
+        EmbeddedApp { address, sim_url, ctx, stop, server }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        if let Err(e) = self.server.await.expect("server task") {
+            panic!("server failed: {e:#}");
+        }
+    }
+
+    pub fn demo_api_key(&self, dir: &std::path::Path) -> String {
+        std::fs::read_to_string(dir.join("demo-agent.key")).expect("demo agent key").trim().to_owned()
+    }
+
+    /// Proposes `amount` as the demo agent, on the demo item's first account.
+    pub async fn propose_demo(&self, dir: &std::path::Path, amount: &str) -> Response {
+        let items = countersign::store::items::all(self.ctx.store.reader()).await.expect("items");
+        let item = items.first().expect("the demo item");
+        let accounts = countersign::store::items::accounts(self.ctx.store.reader(), &item.id).await.expect("accounts");
+        let account = &accounts.first().expect("an account").account_id;
+        let proposal = json!({
+            "item_id": item.id.to_string(), "account_id": account, "type": "debit", "network": "ach",
+            "ach_class": "web", "amount": amount, "description": "Invoice 42",
+            "user": {"legal_name": "Ada Lovelace"}, "thread_id": "demo-thread", "reason": "collect invoice 42",
+        });
+        reqwest::Client::new()
+            .post(format!("{}/v1/transfers", self.address))
+            .bearer_auth(self.demo_api_key(dir))
+            .header("Idempotency-Key", uuid::Uuid::new_v4().to_string())
+            .json(&proposal)
             .send()
             .await
-            .expect("sync")
-            .json()
-            .await
-            .expect("json");
-        events["transfer_events"].as_array().map_or(0, |e| e.iter().filter(|e| e["event_type"] == "pending").count())
+            .expect("proposal sent")
     }
 }

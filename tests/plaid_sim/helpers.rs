@@ -47,8 +47,17 @@ impl TestSim {
     }
 
     pub async fn with_config(config: SimConfig) -> Self {
+        Self::serve(Simulator::new(config)).await
+    }
+
+    /// A simulator whose world is loaded from and saved to `path` (as `plaid-sim --state-file`).
+    pub async fn with_state_file(path: &std::path::Path) -> Self {
+        Self::serve(Simulator::with_state_file(SimConfig::default(), path).unwrap()).await
+    }
+
+    async fn serve(simulator: Simulator) -> Self {
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
-        let running = Simulator::new(config).spawn(addr).await.unwrap();
+        let running = simulator.spawn(addr).await.unwrap();
         let base = running.base_url();
         Self { _running: running, base, http: reqwest::Client::new() }
     }

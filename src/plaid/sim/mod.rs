@@ -23,6 +23,7 @@ mod errors;
 mod faults;
 mod handlers;
 mod money;
+mod persist;
 mod state;
 mod validate;
 mod webhooks;
@@ -114,6 +115,8 @@ pub(crate) struct Inner {
     pub signer: WebhookSigner,
     state: Mutex<State>,
     webhook_url: Mutex<Option<String>>,
+    /// Where the world is saved after every change (the embedded default); `None` keeps it in memory.
+    pub(crate) state_file: Option<persist::StateFile>,
 }
 
 impl Inner {
@@ -146,6 +149,18 @@ fn config_cents(name: &str, value: &str, default: &str) -> i64 {
 
 impl Simulator {
     pub fn new(config: SimConfig) -> Self {
+        Self::build(config, State::default(), None)
+    }
+
+    /// A simulator whose world is loaded from `path` (when it exists) and saved there, atomically,
+    /// after every call that may change it: restarting the process is invisible to its clients.
+    pub fn with_state_file(config: SimConfig, path: &std::path::Path) -> anyhow::Result<Self> {
+        let file = persist::StateFile::new(path);
+        let state = file.load()?;
+        Ok(Self::build(config, state, Some(file)))
+    }
+
+    fn build(config: SimConfig, state: State, state_file: Option<persist::StateFile>) -> Self {
         let defaults = SimConfig::default();
         let settings = Settings {
             initial_available_cents: config_cents(
@@ -171,15 +186,19 @@ impl Simulator {
             inner: Arc::new(Inner {
                 settings,
                 signer: WebhookSigner::generate(),
-                state: Mutex::new(State::default()),
+                state: Mutex::new(state),
                 webhook_url: Mutex::new(None),
+                state_file,
             }),
         }
     }
 
     /// All Plaid paths plus the `/sim/*` admin paths.
     pub fn router(&self) -> axum::Router {
-        handlers::routes().merge(admin::routes()).with_state(self.clone())
+        handlers::routes()
+            .merge(admin::routes())
+            .layer(axum::middleware::from_fn_with_state(self.clone(), persist::save_after_changes))
+            .with_state(self.clone())
     }
 
     /// Binds `addr` (port 0 picks a free port) and serves in the background.
@@ -217,6 +236,11 @@ impl Simulator {
     /// points it at the service it runs in, so simulated events reach it without more set-up.
     pub fn set_webhook_url(&self, url: Option<String>) {
         *self.inner.webhook_url.lock().unwrap_or_else(|e| e.into_inner()) = url;
+    }
+
+    /// Whether the world holds an item with this access token.
+    pub fn has_item(&self, access_token: &str) -> bool {
+        self.inner.lock().items.contains_key(access_token)
     }
 
     /// Re-creates an item the service already knows, replacing any item with the same token.
@@ -294,12 +318,21 @@ impl RunningSimulator {
 }
 
 /// Serves a standalone simulator (`countersign plaid-sim`) until Ctrl-C or SIGTERM. All state is
-/// in this process, so every service replica pointed at it sees the same Plaid.
-pub async fn run_standalone(config: SimConfig, addr: SocketAddr) -> anyhow::Result<()> {
+/// in this process, so every service replica pointed at it sees the same Plaid; with a state file
+/// it also survives a restart of the simulator.
+pub async fn run_standalone(
+    config: SimConfig,
+    addr: SocketAddr,
+    state_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let simulator = match state_file {
+        Some(path) => Simulator::with_state_file(config, path)?,
+        None => Simulator::new(config),
+    };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "plaid simulator listening");
-    let app = Simulator::new(config).router();
+    let app = simulator.router();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("plaid simulator stopped");
     Ok(())

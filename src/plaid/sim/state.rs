@@ -4,9 +4,11 @@
 //! standalone simulator and must see the same Plaid. This module holds data and small lookups only;
 //! it must never decide anything Plaid would decide (that is the handlers' job) and never do I/O.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 
 use rand::distributions::{Alphanumeric, DistString};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -14,7 +16,7 @@ use super::errors::PlaidError;
 use super::faults::Fault;
 
 /// A linked Item (one login at one institution).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Item {
     pub item_id: String,
     pub institution_id: String,
@@ -26,7 +28,7 @@ pub struct Item {
     pub account_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Account {
     pub account_id: String,
     pub item_id: String,
@@ -38,7 +40,7 @@ pub struct Account {
     pub current_cents: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Decision {
     Approved,
     Declined,
@@ -55,7 +57,7 @@ impl Decision {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Authorization {
     pub id: String,
     pub created: OffsetDateTime,
@@ -71,12 +73,12 @@ pub struct Authorization {
     pub wire_details: Value,
     pub decision: Decision,
     /// `(code, description)` of `decision_rationale`; `None` serialises as null.
-    pub rationale: Option<(&'static str, String)>,
+    pub rationale: Option<(Cow<'static, str>, String)>,
     pub cancelled: bool,
     pub transfer_id: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Transfer {
     pub id: String,
     pub authorization_id: String,
@@ -95,7 +97,7 @@ pub struct Transfer {
     pub wire_details: Value,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TransferEvent {
     pub event_id: u64,
     pub timestamp: OffsetDateTime,
@@ -120,7 +122,9 @@ pub struct CallRecord {
 /// not grow without bound.
 pub const MAX_CALLS: usize = 10_000;
 
-#[derive(Debug, Default)]
+/// The world; everything but the call log and armed faults is kept in the embedded default's
+/// state file (see `persist`), so a restart of the service is invisible to Plaid's side.
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
     /// Keyed by access token.
     pub items: HashMap<String, Item>,
@@ -132,7 +136,9 @@ pub struct State {
     pub idempotency: HashMap<String, String>,
     pub transfers: HashMap<String, Transfer>,
     pub events: Vec<TransferEvent>,
+    #[serde(skip)]
     pub calls: VecDeque<CallRecord>,
+    #[serde(skip)]
     pub faults: Vec<Fault>,
 }
 

@@ -136,7 +136,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         user: user_in_response(legal_name, body.get("user")),
         wire_details: body.get("wire_details").cloned().unwrap_or(Value::Null),
         decision,
-        rationale,
+        rationale: rationale.map(|(code, description)| (code.into(), description)),
         cancelled: false,
         transfer_id: None,
     };
