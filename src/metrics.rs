@@ -14,15 +14,29 @@ pub type ByLabel = Family<Vec<(&'static str, String)>, Counter>;
 pub struct Metrics {
     /// Background passes by task (`reconciliation`, `expiry`, `audit_upkeep`) and outcome.
     pub background_passes: ByLabel,
+    /// Audit integrity alerts by kind (`foreign_record`: rows in the chain the chainer did not
+    /// write; `anchor_write`: a checkpoint that could not be anchored outside the database).
+    /// The store's family, shared (see `Metrics::for_store`).
+    pub audit_chain_errors: ByLabel,
 }
 
 impl Metrics {
+    /// Metrics that share the families the store raises itself.
+    pub fn for_store(store: &crate::store::Store) -> Self {
+        Self { audit_chain_errors: store.audit_alerts().clone(), ..Self::default() }
+    }
+
     /// Adds every family to `registry` (called per scrape; the families are shared, not copied).
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "countersign_background_passes",
             "Background passes by task and outcome",
             self.background_passes.clone(),
+        );
+        registry.register(
+            "countersign_audit_chain_errors",
+            "Audit integrity alerts by kind: rows the chainer did not write, checkpoints not anchored",
+            self.audit_chain_errors.clone(),
         );
     }
 }

@@ -127,7 +127,7 @@ impl ChainVerifier {
                 let bad = if row.seq > 1 { row.seq - 1 } else { row.seq };
                 let reason = format!(
                     "seq {} names {} as its predecessor's hash, but seq {bad} hashes to {prev_hash}: seq {bad} was \
-                     replaced after seq {} was written",
+                     replaced after seq {} was written, or inserted by someone other than the chainer",
                     row.seq, row.prev_hash, row.seq
                 );
                 return Err(Break { seq: bad, reason });

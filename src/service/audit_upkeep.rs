@@ -37,23 +37,44 @@ pub async fn verify_live(ctx: &Context, extra: &[Checkpoint]) -> Result<Result<S
             return Ok(Err(broken));
         }
     }
-    let (head_seq, head_hash) = rows::head(ctx.store.reader()).await?;
+    // Every stored row, not only those up to the head: a row inserted past the head by someone
+    // other than the chainer must be seen. The head is read after the rows, so records chained
+    // meanwhile show up as a head beyond what was read, and are read too.
     let mut after = 0;
-    while after < head_seq {
-        let page = rows::page_until(ctx.store.reader(), after, head_seq, VERIFY_PAGE).await?;
-        let Some(last) = page.last() else { break };
-        after = last.seq;
-        for row in &page {
-            if let Err(broken) = verifier.push(row) {
-                return Ok(Err(broken));
+    let mut head: Option<(i64, String)> = None;
+    loop {
+        let page = rows::page(ctx.store.reader(), after, VERIFY_PAGE).await?;
+        if let Some(last) = page.last() {
+            after = last.seq;
+            for row in &page {
+                if let Err(broken) = verifier.push(row) {
+                    return Ok(Err(broken));
+                }
             }
+            continue;
+        }
+        let now = rows::head(ctx.store.reader()).await?;
+        // A head that stays beyond the table's end is not a chainer at work: reported below.
+        let settled = now.0 <= after || head.as_ref() == Some(&now);
+        head = Some(now);
+        if settled {
+            break;
         }
     }
+    let (head_seq, head_hash) = head.unwrap_or_else(|| (0, crate::audit::GENESIS_HASH.to_owned()));
     let summary = match verifier.finish(true) {
         Ok(summary) => summary,
         Err(broken) => return Ok(Err(broken)),
     };
     let last = summary.last_seq.unwrap_or(0);
+    if last > head_seq {
+        let reason = format!(
+            "the chain head is seq {head_seq}, but the table holds records up to seq {last}: seq {} was not \
+             written by the chainer (inserted directly)",
+            head_seq + 1
+        );
+        return Ok(Err(Break { seq: head_seq + 1, reason }));
+    }
     if last != head_seq {
         let reason = format!("the chain head says seq {head_seq} but the table ends at seq {last}");
         return Ok(Err(Break { seq: last.min(head_seq) + 1, reason }));

@@ -86,6 +86,7 @@ impl Context {
         window: AuthorizationWindow,
     ) -> Self {
         let (changes, _) = watch::channel(0);
+        let metrics = Arc::new(crate::metrics::Metrics::for_store(&store));
         let approval_key = ApprovalTokenKey::new(&master_key.derive("approval-token"));
         Self {
             store,
@@ -99,7 +100,7 @@ impl Context {
             reconcile_after: Duration::from_secs(35),
             balances: Arc::default(),
             cookie_secure: true,
-            metrics: Arc::default(),
+            metrics,
         }
     }
 
