@@ -51,6 +51,33 @@ pub struct Summary {
     pub checkpoints_not_covered: Vec<i64>,
 }
 
+impl Summary {
+    /// An export's own checkpoint signs its last record: anything missing at the end, or added
+    /// after it, shows as a checkpoint that is not the last record's.
+    pub fn ends_at(&self, checkpoint: &Checkpoint) -> Result<(), Break> {
+        let signed = checkpoint.seq;
+        match self.last_seq {
+            Some(last) if last == signed => Ok(()),
+            Some(last) if last > signed => Err(Break {
+                seq: signed + 1,
+                reason: format!(
+                    "the export's own checkpoint signs seq {signed} as its last record, but the file goes on to seq \
+                     {last}: records were appended"
+                ),
+            }),
+            last => {
+                let first_missing = last.map_or(1, |last| last + 1);
+                let ends = last.map_or_else(|| "holds no records".to_owned(), |last| format!("ends at seq {last}"));
+                let reason = format!(
+                    "the export's own checkpoint signs seq {signed} as its last record, but the file {ends}: records \
+                     {first_missing}..={signed} were cut from the end"
+                );
+                Err(Break { seq: first_missing, reason })
+            }
+        }
+    }
+}
+
 pub struct ChainVerifier {
     /// The seq and prev_hash the next record must have; `None` until the first record of a slice.
     next: Option<(i64, String)>,
