@@ -70,6 +70,7 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<()
             for path in &checkpoint {
                 extra.push(read_checkpoint(path)?);
             }
+            let mut anchor_file = None;
             let outcome = match &file {
                 Some(file) => {
                     if pubkey.is_none() {
@@ -81,11 +82,15 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<()
                 }
                 None => {
                     let (ctx, _sim) = startup::connect(&settings).await?;
+                    anchor_file = Some(ctx.audit_anchors.path().to_owned());
                     audit_upkeep::verify_live(&ctx, &extra).await?
                 }
             };
             let summary = outcome.map_err(|broken| anyhow::anyhow!("{broken}"))?;
             report(&summary);
+            if let Some(path) = anchor_file {
+                report_anchor(&summary, &path);
+            }
             Ok(())
         }
     }
@@ -107,6 +112,21 @@ fn report(summary: &Summary) {
     }
     if summary.checkpoints_matched.is_empty() {
         println!("warning: no signed checkpoint was checked; this proves internal consistency only");
+    }
+}
+
+fn report_anchor(summary: &Summary, path: &Path) {
+    match (summary.anchored, summary.last_seq) {
+        (Some(anchored), last) => {
+            println!("anchored checkpoint matched: seq {anchored} ({})", path.display());
+            if last.is_some_and(|last| last > anchored) {
+                println!("records after seq {anchored} are proved by the chain alone until the next checkpoint");
+            }
+        }
+        (None, _) => println!(
+            "warning: no anchored checkpoint in {}; the database was checked against itself only",
+            path.display()
+        ),
     }
 }
 
@@ -181,13 +201,16 @@ pub fn verify_file(
         Ok(summary) => summary,
         Err(broken) => return Ok(Err(broken)),
     };
+    if let Err(broken) = own.iter().try_for_each(|checkpoint| summary.ends_at(checkpoint)) {
+        return Ok(Err(broken));
+    }
     if !is_csv && !closing_line && !own.is_empty() {
         let reason = "the export ends without its checkpoint line, though its checkpoint file is here: the file was \
                       cut short"
             .to_owned();
         return Ok(Err(Break { seq: summary.last_seq.map_or(1, |last| last + 1), reason }));
     }
-    Ok(own.iter().try_for_each(|checkpoint| summary.ends_at(checkpoint)).map(|()| summary))
+    Ok(Ok(summary))
 }
 
 fn lines(file: &Path) -> anyhow::Result<impl Iterator<Item = anyhow::Result<(usize, Line)>>> {

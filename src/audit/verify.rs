@@ -49,6 +49,8 @@ pub struct Summary {
     pub checkpoints_matched: Vec<i64>,
     /// Checkpoints below the first record (a time-sliced export cannot check them).
     pub checkpoints_not_covered: Vec<i64>,
+    /// The seq of the anchored checkpoint (kept outside the database) the chain was checked against.
+    pub anchored: Option<i64>,
 }
 
 impl Summary {
@@ -105,14 +107,27 @@ impl ChainVerifier {
             last_hash: None,
             checkpoints_matched: Vec::new(),
             checkpoints_not_covered: Vec::new(),
+            anchored: None,
         };
         Self { next, expected: BTreeMap::new(), last_good_checkpoint: 0, summary }
     }
 
     /// Adds a checkpoint after checking its signature (against `pinned_key` hex when given).
     pub fn add_checkpoint(&mut self, checkpoint: &Checkpoint, pinned_key: Option<&str>) -> Result<(), Break> {
-        checkpoint.verify_signature(pinned_key).map_err(|reason| Break { seq: checkpoint.seq, reason })?;
         let source = format!("the checkpoint signed at {}", checkpoint.signed_at);
+        self.add_signed(checkpoint, pinned_key, source)
+    }
+
+    /// Adds a checkpoint kept outside the database (`place`: the anchor file), likewise.
+    pub fn add_anchor(&mut self, checkpoint: &Checkpoint, pinned_key: &str, place: &str) -> Result<(), Break> {
+        let source = format!("the checkpoint anchored in {place} (signed at {})", checkpoint.signed_at);
+        self.add_signed(checkpoint, Some(pinned_key), source)?;
+        self.summary.anchored = Some(checkpoint.seq);
+        Ok(())
+    }
+
+    fn add_signed(&mut self, checkpoint: &Checkpoint, pinned_key: Option<&str>, source: String) -> Result<(), Break> {
+        checkpoint.verify_signature(pinned_key).map_err(|reason| Break { seq: checkpoint.seq, reason })?;
         self.expect(checkpoint.seq, &checkpoint.hash, source, true)
     }
 

@@ -59,6 +59,9 @@ pub struct Context {
     pub cookie_secure: bool,
     /// Prometheus counters and gauges exposed on `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where signed checkpoints are anchored outside the database (`startup` sets it from the
+    /// settings; the default is the default data dir).
+    pub audit_anchors: crate::audit::anchor::AnchorLog,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -101,6 +104,7 @@ impl Context {
             balances: Arc::default(),
             cookie_secure: true,
             metrics,
+            audit_anchors: crate::audit::anchor::AnchorLog::in_dir(std::path::Path::new("countersign-data")),
         }
     }
 

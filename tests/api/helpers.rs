@@ -115,6 +115,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         expiry_margin: options.expiry_margin,
         sweep_interval: Duration::from_millis(100),
         audit_checkpoint_interval: Duration::from_secs(300),
+        audit_anchor_dir: data_dir.path().to_owned(),
         pii_retention_days: 90,
         policy: options.policy,
         sessions: options.sessions,

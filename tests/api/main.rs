@@ -3,6 +3,7 @@
 mod helpers;
 
 mod approvals;
+mod audit_anchor;
 mod audit_chainer;
 mod audit_coverage;
 mod audit_evidence;
