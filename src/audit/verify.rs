@@ -7,6 +7,8 @@
 //! - reordered or duplicated records break the sequence → the lower of expected and found;
 //! - a record replaced by a forgery with a recomputed hash no longer matches its successor's
 //!   `prev_hash` → the forged seq (the predecessor of the broken link);
+//! - rows inserted by someone other than the chainer, which it then chained past (linking its
+//!   next record to its own last one) → the first inserted seq;
 //! - a chain rewritten consistently (every later hash recomputed) still contradicts any signed
 //!   checkpoint or previously verified export at or above the change → the checkpoint's seq (with
 //!   the range the change lies in), or exactly the first changed seq for a previous export.
@@ -14,7 +16,10 @@
 use super::chain::{record_hash, GENESIS_HASH};
 use super::checkpoint::Checkpoint;
 use crate::store::audit::AuditRow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+
+/// How far back `ChainVerifier` looks for the record a link skipped to.
+const RECENT: usize = 1024;
 
 /// The first place the chain is broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +88,9 @@ impl Summary {
 pub struct ChainVerifier {
     /// The seq and prev_hash the next record must have; `None` until the first record of a slice.
     next: Option<(i64, String)>,
+    /// The last few (seq, hash) pushed: a record chained after an older one than its predecessor
+    /// shows which rows in between were inserted by someone other than the chainer.
+    recent: VecDeque<(i64, String)>,
     expected: BTreeMap<i64, Expected>,
     last_good_checkpoint: i64,
     summary: Summary,
@@ -109,7 +117,13 @@ impl ChainVerifier {
             checkpoints_not_covered: Vec::new(),
             anchored: None,
         };
-        Self { next, expected: BTreeMap::new(), last_good_checkpoint: 0, summary }
+        Self {
+            next,
+            recent: VecDeque::with_capacity(RECENT),
+            expected: BTreeMap::new(),
+            last_good_checkpoint: 0,
+            summary,
+        }
     }
 
     /// Adds a checkpoint after checking its signature (against `pinned_key` hex when given).
@@ -166,6 +180,15 @@ impl ChainVerifier {
                 return Err(Break { seq: row.seq, reason });
             }
             if row.prev_hash != *prev_hash {
+                if let Some((linked, _)) = self.recent.iter().find(|(_, hash)| *hash == row.prev_hash) {
+                    let (first, last) = (linked + 1, row.seq - 1);
+                    let reason = format!(
+                        "seq {} is chained after seq {linked}: seq {first}..={last} in between were inserted by \
+                         someone other than the chainer",
+                        row.seq
+                    );
+                    return Err(Break { seq: first, reason });
+                }
                 let bad = if row.seq > 1 { row.seq - 1 } else { row.seq };
                 let reason = format!(
                     "seq {} names {} as its predecessor's hash, but seq {bad} hashes to {prev_hash}: seq {bad} was \
@@ -211,6 +234,10 @@ impl ChainVerifier {
         self.summary.last_seq = Some(row.seq);
         self.summary.last_hash = Some(row.hash.clone());
         self.next = Some((row.seq + 1, row.hash.clone()));
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((row.seq, row.hash.clone()));
         Ok(())
     }
 

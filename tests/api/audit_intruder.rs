@@ -69,16 +69,21 @@ async fn a_row_inserted_at_the_next_seq_is_named_and_the_chainer_stays_live(db: 
     app.stop().await;
 }
 
-/// On PostgreSQL the chainer alone moves the head, so even a row with a correct hash and link is
-/// seen for what it is: not where the chainer put anything.
+/// On PostgreSQL the chainer alone moves the head, so even rows with correct hashes and links are
+/// seen for what they are: not where the chainer put anything. The first of them is named.
 async fn a_well_formed_row_past_the_head_is_named(db: Db) {
     let app = spawn_app(db).await;
     app.propose_ok("10.00").await;
     app.audit_rows().await;
     let (head, head_hash) = rows::head(app.ctx.store.reader()).await.expect("head");
-    let mut row = forged(head + 1, &head_hash);
-    row.hash = record_hash(row.seq, &row.fields, &row.prev_hash);
-    intrude(&app, &row).await;
+    // Two of them, linked to each other as the chainer would have.
+    let mut first = forged(head + 1, &head_hash);
+    first.hash = record_hash(first.seq, &first.fields, &first.prev_hash);
+    let mut second = forged(head + 2, &first.hash);
+    second.fields.event_id = "ev_forged_2".into();
+    second.hash = record_hash(second.seq, &second.fields, &second.prev_hash);
+    intrude(&app, &first).await;
+    intrude(&app, &second).await;
     let broken = audit_upkeep::verify_live(&app.ctx, &[]).await.expect("readable").expect_err("the intruder is seen");
     assert_eq!(broken.seq, head + 1, "{broken}");
     assert!(broken.reason.contains("chainer"), "{broken}");
