@@ -70,6 +70,7 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<()
             for path in &checkpoint {
                 extra.push(read_checkpoint(path)?);
             }
+            let mut anchor_file = None;
             let outcome = match &file {
                 Some(file) => {
                     if pubkey.is_none() {
@@ -81,11 +82,15 @@ pub async fn run(command: AuditCommand, settings: Settings) -> anyhow::Result<()
                 }
                 None => {
                     let (ctx, _sim) = startup::connect(&settings).await?;
+                    anchor_file = Some(ctx.audit_anchors.path().to_owned());
                     audit_upkeep::verify_live(&ctx, &extra).await?
                 }
             };
             let summary = outcome.map_err(|broken| anyhow::anyhow!("{broken}"))?;
             report(&summary);
+            if let Some(path) = anchor_file {
+                report_anchor(&summary, &path);
+            }
             Ok(())
         }
     }
@@ -110,6 +115,21 @@ fn report(summary: &Summary) {
     }
 }
 
+fn report_anchor(summary: &Summary, path: &Path) {
+    match (summary.anchored, summary.last_seq) {
+        (Some(anchored), last) => {
+            println!("anchored checkpoint matched: seq {anchored} ({})", path.display());
+            if last.is_some_and(|last| last > anchored) {
+                println!("records after seq {anchored} are proved by the chain alone until the next checkpoint");
+            }
+        }
+        (None, _) => println!(
+            "warning: no anchored checkpoint in {}; the database was checked against itself only",
+            path.display()
+        ),
+    }
+}
+
 pub fn read_checkpoint(path: &Path) -> anyhow::Result<Checkpoint> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let value: serde_json::Value =
@@ -119,7 +139,9 @@ pub fn read_checkpoint(path: &Path) -> anyhow::Result<Checkpoint> {
 }
 
 /// Verifies an export file offline: every record's hash and link, its own checkpoint (JSON
-/// Lines' last line, or the sidecar), `extra` checkpoints and, when given, an earlier export.
+/// Lines' last line and the `<file>.checkpoint.json` sidecar, each of which must sign the file's
+/// last record, so nothing can be cut from the end unseen), `extra` checkpoints and, when given,
+/// an earlier export.
 pub fn verify_file(
     file: &Path,
     extra: &[Checkpoint],
@@ -127,10 +149,10 @@ pub fn verify_file(
     pubkey: Option<&str>,
 ) -> anyhow::Result<Result<Summary, Break>> {
     let mut verifier = ChainVerifier::slice();
-    let mut checkpoints = extra.to_vec();
     let sidecar = audit_export::sidecar_path(file);
-    if extra.is_empty() && sidecar.exists() {
-        checkpoints.push(read_checkpoint(&sidecar)?);
+    let mut own = Vec::new();
+    if sidecar.exists() {
+        own.push(read_checkpoint(&sidecar)?);
     }
     if let Some(previous) = previous {
         let trusted = collect_rows(previous)?;
@@ -144,39 +166,51 @@ pub fn verify_file(
         }
     }
     let is_csv = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    if is_csv {
-        for checkpoint in &checkpoints {
-            if let Err(broken) = verifier.add_checkpoint(checkpoint, pubkey) {
-                return Ok(Err(broken));
+    let mut closing_line = false;
+    if !is_csv {
+        // The checkpoint line is last, so read checkpoints first, then stream the records.
+        for line in lines(file)? {
+            if let (_, Line::Checkpoint(checkpoint)) = line? {
+                own.push(checkpoint);
+                closing_line = true;
             }
         }
+    }
+    for checkpoint in own.iter().chain(extra) {
+        if let Err(broken) = verifier.add_checkpoint(checkpoint, pubkey) {
+            return Ok(Err(broken));
+        }
+    }
+    if is_csv {
         let reader = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
         for row in export::read_csv(std::io::BufReader::new(reader)) {
             if let Err(broken) = verifier.push(&row.map_err(anyhow::Error::msg)?) {
                 return Ok(Err(broken));
             }
         }
-        return Ok(verifier.finish(false));
-    }
-    // JSON Lines: the checkpoint line is last, so read checkpoints first, then stream the records.
-    for line in lines(file)? {
-        if let (_, Line::Checkpoint(checkpoint)) = line? {
-            checkpoints.push(checkpoint);
-        }
-    }
-    for checkpoint in &checkpoints {
-        if let Err(broken) = verifier.add_checkpoint(checkpoint, pubkey) {
-            return Ok(Err(broken));
-        }
-    }
-    for line in lines(file)? {
-        if let (_, Line::Record(row)) = line? {
-            if let Err(broken) = verifier.push(&row) {
-                return Ok(Err(broken));
+    } else {
+        for line in lines(file)? {
+            if let (_, Line::Record(row)) = line? {
+                if let Err(broken) = verifier.push(&row) {
+                    return Ok(Err(broken));
+                }
             }
         }
     }
-    Ok(verifier.finish(false))
+    let summary = match verifier.finish(false) {
+        Ok(summary) => summary,
+        Err(broken) => return Ok(Err(broken)),
+    };
+    if let Err(broken) = own.iter().try_for_each(|checkpoint| summary.ends_at(checkpoint)) {
+        return Ok(Err(broken));
+    }
+    if !is_csv && !closing_line && !own.is_empty() {
+        let reason = "the export ends without its checkpoint line, though its checkpoint file is here: the file was \
+                      cut short"
+            .to_owned();
+        return Ok(Err(Break { seq: summary.last_seq.map_or(1, |last| last + 1), reason }));
+    }
+    Ok(Ok(summary))
 }
 
 fn lines(file: &Path) -> anyhow::Result<impl Iterator<Item = anyhow::Result<(usize, Line)>>> {

@@ -37,6 +37,10 @@ pub struct Settings {
     pub event_sync_interval: Duration,
     /// How often the chain head is signed (`COUNTERSIGN_AUDIT_CHECKPOINT_SECS`, default 300).
     pub audit_checkpoint_interval: Duration,
+    /// Where each signed checkpoint is also appended (`audit-anchors.jsonl`), outside the
+    /// database's reach, so `audit verify` can catch a chain rewritten or cut together with its
+    /// stored checkpoints. Default: the data dir.
+    pub audit_anchor_dir: PathBuf,
     /// Days after a terminal state before a request's legal name is purged (`COUNTERSIGN_PII_RETENTION_DAYS`, default 90).
     pub pii_retention_days: u32,
     /// How often stale idempotency keys are pruned, by wall clock across restarts and replicas
@@ -75,6 +79,7 @@ fn money_var(name: &str, default: &str) -> Result<Money, ConfigError> {
 impl Settings {
     pub fn from_env() -> Result<Settings, ConfigError> {
         let data_dir = PathBuf::from(var("COUNTERSIGN_DATA_DIR").unwrap_or_else(|| "countersign-data".into()));
+        let audit_anchor_dir = var("COUNTERSIGN_AUDIT_ANCHOR_DIR").map_or_else(|| data_dir.clone(), PathBuf::from);
         let explicit_database = var("DATABASE_URL");
         let plaid_env_text = var("PLAID_ENV").unwrap_or_else(|| "sim".into());
         let plaid_env = PlaidEnvironment::parse(&plaid_env_text)
@@ -113,6 +118,7 @@ impl Settings {
             sweep_interval: Duration::from_millis(parse_var("COUNTERSIGN_SWEEP_INTERVAL_MS", 1000)?),
             event_sync_interval: Duration::from_secs(parse_var("COUNTERSIGN_EVENT_SYNC_SECS", 60)?),
             audit_checkpoint_interval: Duration::from_secs(parse_var("COUNTERSIGN_AUDIT_CHECKPOINT_SECS", 300)?.max(1)),
+            audit_anchor_dir,
             pii_retention_days: parse_var("COUNTERSIGN_PII_RETENTION_DAYS", 90)?,
             prune_interval: Duration::from_secs(parse_var("COUNTERSIGN_PRUNE_INTERVAL_SECS", 3600)?.max(1)),
             policy,

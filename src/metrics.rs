@@ -58,6 +58,10 @@ pub struct Metrics {
     pub plaid_errors: ByLabel,
     /// From `pending_approval` to `approved` or `rejected`, by decision.
     pub time_to_decision: Timings,
+    /// Audit integrity alerts by kind (`foreign_record`: rows in the chain the chainer did not
+    /// write; `anchor_write`: a checkpoint that could not be anchored outside the database).
+    /// The store's family, shared (see `Metrics::for_store`).
+    pub audit_chain_errors: ByLabel,
 }
 
 impl Default for Metrics {
@@ -72,11 +76,17 @@ impl Default for Metrics {
             reconcile_deferrals: ByLabel::default(),
             executing_unresolved: Gauge::default(),
             plaid_webhooks: ByLabel::default(),
+            audit_chain_errors: ByLabel::default(),
         }
     }
 }
 
 impl Metrics {
+    /// Metrics that share the families the store raises itself.
+    pub fn for_store(store: &crate::store::Store) -> Self {
+        Self { audit_chain_errors: store.audit_alerts().clone(), ..Self::default() }
+    }
+
     /// Adds every family to `registry` (called per scrape; the families are shared, not copied).
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
@@ -123,6 +133,11 @@ impl Metrics {
             "countersign_time_to_decision_seconds",
             "From pending_approval to a human decision, by decision",
             self.time_to_decision.clone(),
+        );
+        registry.register(
+            "countersign_audit_chain_errors",
+            "Audit integrity alerts by kind: rows the chainer did not write, checkpoints not anchored",
+            self.audit_chain_errors.clone(),
         );
     }
 

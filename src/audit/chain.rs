@@ -55,21 +55,46 @@ const BATCH: i64 = 200;
 /// call from any task of any replica at any time: the head's row lock makes one caller at a time
 /// the chainer, and a caller that waited finds the queue already drained. Readers of the trail
 /// call it first, so a record is readable as soon as the transaction that wrote it has committed.
+///
+/// Rows someone else inserted past the head never block it: it chains after the highest stored
+/// seq, linked to its own last record, raises an alert, and leaves the intruder for `verify`
+/// to name (its successor does not link to it).
 pub async fn settle(store: &Store) -> StoreResult<usize> {
     // Only what was queued before this call: under load, new records keep arriving and are the
     // background chainer's to take.
     let Some(upto) = rows::last_pending(store.reader()).await? else { return Ok(0) };
     let mut chained = 0;
+    let mut collisions = 0;
     loop {
         let mut tx = store.begin().await?;
-        let head = rows::lock_head(&mut tx).await?;
+        let (head_seq, head_hash, last_stored) = rows::lock_head_and_last_stored(&mut tx).await?;
         let queued = rows::pending(&mut tx, upto, BATCH).await?;
         if queued.is_empty() {
             return Ok(chained);
         }
+        if last_stored > head_seq {
+            let message = format!(
+                "audit_events holds seq {}..={last_stored} past the chain head (seq {head_seq}), not written by the \
+                 chainer: chaining after them; `countersign audit verify` names them",
+                head_seq + 1
+            );
+            alert(store, "foreign_record", &message);
+        }
         let full = queued.len() as i64 == BATCH;
         let (ids, fields): (Vec<i64>, Vec<AuditFields>) = queued.into_iter().unzip();
-        rows::chain_after(&mut tx, head, fields).await?;
+        match rows::chain_after(&mut tx, (head_seq.max(last_stored), head_hash), fields).await {
+            // A row inserted at one of our seqs after the head was read: read again, once or twice.
+            Err(error) if error.is_unique_violation() && collisions < MAX_COLLISIONS => {
+                collisions += 1;
+                alert(
+                    store,
+                    "foreign_record",
+                    &format!("chaining collided with a row the chainer did not write: {error}"),
+                );
+                continue;
+            }
+            result => result?,
+        }
         rows::delete_pending(&mut tx, &ids).await?;
         store.commit(tx).await?;
         chained += ids.len();
@@ -77,6 +102,15 @@ pub async fn settle(store: &Store) -> StoreResult<usize> {
             return Ok(chained);
         }
     }
+}
+
+/// Retries of one `settle` after its insert collided with a foreign row.
+const MAX_COLLISIONS: u32 = 3;
+
+/// Logs an audit integrity alert and counts it in `countersign_audit_chain_errors{kind}`.
+pub fn alert(store: &Store, kind: &'static str, message: &str) {
+    tracing::error!(kind, "audit integrity alert: {message}");
+    store.audit_alerts().get_or_create(&vec![("kind", kind.to_owned())]).inc();
 }
 
 /// Chains queued records as they arrive: woken by commits in this process that queued some, and every

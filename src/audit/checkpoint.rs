@@ -8,6 +8,7 @@
 //! `audit-checkpoint`); rotating the master key rotates it, and old checkpoints keep verifying
 //! against the old public key.
 
+use super::anchor::AnchorLog;
 use super::export::{format_time, parse_time};
 use crate::crypto::MasterKey;
 use crate::store::checkpoints::{self, CheckpointRow};
@@ -110,11 +111,12 @@ impl CheckpointKey {
     }
 }
 
-/// Signs the record at `seq` (reusing the stored checkpoint for that seq if there is one).
-/// `None` when there is no such record.
+/// Signs the record at `seq` (reusing the stored checkpoint for that seq if there is one) and
+/// anchors a new checkpoint outside the database. `None` when there is no such record.
 pub async fn sign_at(
     store: &crate::store::Store,
     key: &CheckpointKey,
+    anchors: &AnchorLog,
     seq: i64,
     now_ms: i64,
 ) -> StoreResult<Option<Checkpoint>> {
@@ -122,16 +124,27 @@ pub async fn sign_at(
         return Ok(Some(Checkpoint::from_row(&existing)));
     }
     let Some(hash) = rows::hash_at(store.reader(), seq).await? else { return Ok(None) };
+    let signed = key.sign(seq, &hash, now_ms);
     let mut tx = store.begin().await?;
-    let stored = checkpoints::insert_or_get(&mut tx, &key.sign(seq, &hash, now_ms)).await?;
+    let stored = checkpoints::insert_or_get(&mut tx, &signed).await?;
     store.commit(tx).await?;
-    Ok(Some(Checkpoint::from_row(&stored)))
+    let checkpoint = Checkpoint::from_row(&stored);
+    // Another signer that got there first anchors its own; a checkpoint that could not be anchored
+    // still stands (the database has it), with an alert: verification is weaker until the next.
+    if stored == signed {
+        if let Err(error) = anchors.append(&checkpoint).await {
+            let message = format!("checkpoint at seq {seq} not anchored in {}: {error}", anchors.path().display());
+            super::chain::alert(store, "anchor_write", &message);
+        }
+    }
+    Ok(Some(checkpoint))
 }
 
 /// Signs the current chain head, unless it is empty.
 pub async fn sign_head(
     store: &crate::store::Store,
     key: &CheckpointKey,
+    anchors: &AnchorLog,
     now_ms: i64,
 ) -> StoreResult<Option<Checkpoint>> {
     super::chain::settle(store).await?;
@@ -139,7 +152,7 @@ pub async fn sign_head(
     if seq == 0 {
         return Ok(None);
     }
-    sign_at(store, key, seq, now_ms).await
+    sign_at(store, key, anchors, seq, now_ms).await
 }
 
 #[cfg(test)]

@@ -3,8 +3,10 @@
 //!
 //! Records never hold PII or secrets: no legal names, access tokens, account numbers or TOTP codes;
 //! account ids are masked before they get here. `export` writes the trail for auditors,
-//! `checkpoint` signs its head, and `verify` proves an export or the live table untouched.
+//! `checkpoint` signs its head, `anchor` keeps each signature outside the database, and `verify`
+//! proves an export or the live table untouched.
 
+pub mod anchor;
 pub mod chain;
 pub mod checkpoint;
 pub mod export;

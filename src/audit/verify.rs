@@ -7,6 +7,8 @@
 //! - reordered or duplicated records break the sequence → the lower of expected and found;
 //! - a record replaced by a forgery with a recomputed hash no longer matches its successor's
 //!   `prev_hash` → the forged seq (the predecessor of the broken link);
+//! - rows inserted by someone other than the chainer, which it then chained past (linking its
+//!   next record to its own last one) → the first inserted seq;
 //! - a chain rewritten consistently (every later hash recomputed) still contradicts any signed
 //!   checkpoint or previously verified export at or above the change → the checkpoint's seq (with
 //!   the range the change lies in), or exactly the first changed seq for a previous export.
@@ -14,7 +16,10 @@
 use super::chain::{record_hash, GENESIS_HASH};
 use super::checkpoint::Checkpoint;
 use crate::store::audit::AuditRow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+
+/// How far back `ChainVerifier` looks for the record a link skipped to.
+const RECENT: usize = 1024;
 
 /// The first place the chain is broken.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,11 +54,43 @@ pub struct Summary {
     pub checkpoints_matched: Vec<i64>,
     /// Checkpoints below the first record (a time-sliced export cannot check them).
     pub checkpoints_not_covered: Vec<i64>,
+    /// The seq of the anchored checkpoint (kept outside the database) the chain was checked against.
+    pub anchored: Option<i64>,
+}
+
+impl Summary {
+    /// An export's own checkpoint signs its last record: anything missing at the end, or added
+    /// after it, shows as a checkpoint that is not the last record's.
+    pub fn ends_at(&self, checkpoint: &Checkpoint) -> Result<(), Break> {
+        let signed = checkpoint.seq;
+        match self.last_seq {
+            Some(last) if last == signed => Ok(()),
+            Some(last) if last > signed => Err(Break {
+                seq: signed + 1,
+                reason: format!(
+                    "the export's own checkpoint signs seq {signed} as its last record, but the file goes on to seq \
+                     {last}: records were appended"
+                ),
+            }),
+            last => {
+                let first_missing = last.map_or(1, |last| last + 1);
+                let ends = last.map_or_else(|| "holds no records".to_owned(), |last| format!("ends at seq {last}"));
+                let reason = format!(
+                    "the export's own checkpoint signs seq {signed} as its last record, but the file {ends}: records \
+                     {first_missing}..={signed} were cut from the end"
+                );
+                Err(Break { seq: first_missing, reason })
+            }
+        }
+    }
 }
 
 pub struct ChainVerifier {
     /// The seq and prev_hash the next record must have; `None` until the first record of a slice.
     next: Option<(i64, String)>,
+    /// The last few (seq, hash) pushed: a record chained after an older one than its predecessor
+    /// shows which rows in between were inserted by someone other than the chainer.
+    recent: VecDeque<(i64, String)>,
     expected: BTreeMap<i64, Expected>,
     last_good_checkpoint: i64,
     summary: Summary,
@@ -78,14 +115,33 @@ impl ChainVerifier {
             last_hash: None,
             checkpoints_matched: Vec::new(),
             checkpoints_not_covered: Vec::new(),
+            anchored: None,
         };
-        Self { next, expected: BTreeMap::new(), last_good_checkpoint: 0, summary }
+        Self {
+            next,
+            recent: VecDeque::with_capacity(RECENT),
+            expected: BTreeMap::new(),
+            last_good_checkpoint: 0,
+            summary,
+        }
     }
 
     /// Adds a checkpoint after checking its signature (against `pinned_key` hex when given).
     pub fn add_checkpoint(&mut self, checkpoint: &Checkpoint, pinned_key: Option<&str>) -> Result<(), Break> {
-        checkpoint.verify_signature(pinned_key).map_err(|reason| Break { seq: checkpoint.seq, reason })?;
         let source = format!("the checkpoint signed at {}", checkpoint.signed_at);
+        self.add_signed(checkpoint, pinned_key, source)
+    }
+
+    /// Adds a checkpoint kept outside the database (`place`: the anchor file), likewise.
+    pub fn add_anchor(&mut self, checkpoint: &Checkpoint, pinned_key: &str, place: &str) -> Result<(), Break> {
+        let source = format!("the checkpoint anchored in {place} (signed at {})", checkpoint.signed_at);
+        self.add_signed(checkpoint, Some(pinned_key), source)?;
+        self.summary.anchored = Some(checkpoint.seq);
+        Ok(())
+    }
+
+    fn add_signed(&mut self, checkpoint: &Checkpoint, pinned_key: Option<&str>, source: String) -> Result<(), Break> {
+        checkpoint.verify_signature(pinned_key).map_err(|reason| Break { seq: checkpoint.seq, reason })?;
         self.expect(checkpoint.seq, &checkpoint.hash, source, true)
     }
 
@@ -124,10 +180,19 @@ impl ChainVerifier {
                 return Err(Break { seq: row.seq, reason });
             }
             if row.prev_hash != *prev_hash {
+                if let Some((linked, _)) = self.recent.iter().find(|(_, hash)| *hash == row.prev_hash) {
+                    let (first, last) = (linked + 1, row.seq - 1);
+                    let reason = format!(
+                        "seq {} is chained after seq {linked}: seq {first}..={last} in between were inserted by \
+                         someone other than the chainer",
+                        row.seq
+                    );
+                    return Err(Break { seq: first, reason });
+                }
                 let bad = if row.seq > 1 { row.seq - 1 } else { row.seq };
                 let reason = format!(
                     "seq {} names {} as its predecessor's hash, but seq {bad} hashes to {prev_hash}: seq {bad} was \
-                     replaced after seq {} was written",
+                     replaced after seq {} was written, or inserted by someone other than the chainer",
                     row.seq, row.prev_hash, row.seq
                 );
                 return Err(Break { seq: bad, reason });
@@ -169,6 +234,10 @@ impl ChainVerifier {
         self.summary.last_seq = Some(row.seq);
         self.summary.last_hash = Some(row.hash.clone());
         self.next = Some((row.seq + 1, row.hash.clone()));
+        if self.recent.len() == RECENT {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((row.seq, row.hash.clone()));
         Ok(())
     }
 

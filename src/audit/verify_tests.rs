@@ -161,3 +161,38 @@ fn a_slice_verifies_from_any_start_and_reports_what_it_cannot_cover() {
     assert_eq!((summary.first_seq, summary.checkpoints_matched), (Some(10), vec![15]));
     assert_eq!(summary.checkpoints_not_covered, vec![3]);
 }
+
+#[test]
+fn an_exports_own_checkpoint_must_sign_its_last_record() {
+    let rows = chain(10);
+    let own = checkpoint_of(&rows, 10);
+    let summary_of = |rows: &[AuditRow]| {
+        let mut verifier = ChainVerifier::slice();
+        verifier.add_checkpoint(&own, None).expect("valid");
+        rows.iter().for_each(|row| verifier.push(row).expect("valid"));
+        verifier.finish(false).expect("verifies as a slice")
+    };
+    assert_eq!(summary_of(&rows).ends_at(&own), Ok(()));
+    assert_eq!(summary_of(&rows[..8]).ends_at(&own).map_err(|b| b.seq), Err(9), "two records cut");
+    assert_eq!(summary_of(&[]).ends_at(&own).map_err(|b| b.seq), Err(1), "every record cut");
+    let earlier = checkpoint_of(&rows, 7);
+    assert_eq!(summary_of(&rows).ends_at(&earlier).map_err(|b| b.seq), Err(8), "records appended");
+}
+
+#[test]
+fn rows_the_chainer_skipped_over_are_named_from_the_first() {
+    let mut rows = chain(3);
+    // Two well-formed rows inserted past the head, then the chainer's next record: after them in
+    // seq, linked to its own last record (seq 3).
+    let mut intruders = chain(5)[3..].to_vec();
+    intruders.iter_mut().for_each(|row| row.fields.outcome = "forged".into());
+    rows.extend(intruders);
+    rechain(&mut rows, 3);
+    let fields = AuditFields { event_id: "ev_next".into(), outcome: "success".into(), ..AuditFields::default() };
+    let prev_hash = rows[2].hash.clone();
+    let hash = record_hash(6, &fields, &prev_hash);
+    rows.push(AuditRow { seq: 6, fields, prev_hash, hash });
+    let broken = verify(&rows, &[]).expect_err("caught");
+    assert_eq!(broken.seq, 4, "{broken}");
+    assert!(broken.reason.contains("4..=5"), "{broken}");
+}

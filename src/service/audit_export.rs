@@ -64,8 +64,10 @@ pub async fn plan(
     audit::settle(&ctx.store).await?;
     let key = CheckpointKey::from_master(&ctx.master_key);
     let (lo, hi, checkpoint) = match rows::seq_range(ctx.store.reader(), from_ms, to_ms).await? {
-        Some((lo, hi)) => (lo, hi, checkpoint::sign_at(&ctx.store, &key, hi, now).await?),
-        None => (1, 0, checkpoint::sign_head(&ctx.store, &key, now).await?),
+        Some((lo, hi)) => (lo, hi, checkpoint::sign_at(&ctx.store, &key, &ctx.audit_anchors, hi, now).await?),
+        // Nothing to sign: an export's checkpoint signs its own last record, and verifying an
+        // export that holds none against one would read as records cut from it.
+        None => (1, 0, None),
     };
     Ok(ExportPlan { lo, hi, checkpoint, format })
 }

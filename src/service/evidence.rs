@@ -37,7 +37,7 @@ pub async fn evidence(ctx: &Context, who: &ApproverSession, id: &RequestId) -> R
     // The newest checkpoint, signed now if none covers this request's last record yet.
     let checkpoint = match crate::store::checkpoints::latest(ctx.store.reader()).await? {
         Some(latest) if latest.seq >= last_seq => Some(checkpoint::Checkpoint::from_row(&latest)),
-        _ => checkpoint::sign_head(&ctx.store, &key, now).await?,
+        _ => checkpoint::sign_head(&ctx.store, &key, &ctx.audit_anchors, now).await?,
     };
     let plaid_request_ids: Vec<&str> = records.iter().filter_map(|r| r.fields.plaid_request_id.as_deref()).collect();
     let executed = records.iter().rev().find(|r| r.fields.event_type == "transfer.executed");

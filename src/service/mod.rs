@@ -71,6 +71,9 @@ pub struct Context {
     pub event_sync_page: u32,
     /// Plaid's webhook keys, fetched on first use.
     pub webhooks: Arc<crate::plaid::webhook_verify::WebhookVerifier>,
+    /// Where signed checkpoints are anchored outside the database (`startup` sets it from the
+    /// settings; the default is the default data dir).
+    pub audit_anchors: crate::audit::anchor::AnchorLog,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -98,6 +101,7 @@ impl Context {
         window: AuthorizationWindow,
     ) -> Self {
         let (changes, _) = watch::channel(0);
+        let metrics = Arc::new(crate::metrics::Metrics::for_store(&store));
         let approval_key = ApprovalTokenKey::new(&master_key.derive("approval-token"));
         let webhooks = Arc::new(crate::plaid::webhook_verify::WebhookVerifier::new(plaid.clone()));
         Self {
@@ -113,10 +117,11 @@ impl Context {
             executing_alert_after: Duration::from_secs(900),
             balances: Arc::default(),
             cookie_secure: true,
-            metrics: Arc::default(),
+            metrics,
             instance: Arc::from(uuid::Uuid::new_v4().to_string()),
             event_sync_page: 500,
             webhooks,
+            audit_anchors: crate::audit::anchor::AnchorLog::in_dir(std::path::Path::new("countersign-data")),
         }
     }
 

@@ -80,6 +80,24 @@ pub async fn lock_head(tx: &mut Tx) -> StoreResult<(i64, String)> {
     Ok((row.try_get("seq")?, row.try_get("hash")?))
 }
 
+/// The chain head under its lock (as [`lock_head`]), and the highest seq actually stored. They
+/// differ only when someone other than the chainer inserted rows past the head: on PostgreSQL
+/// the chainer alone moves the head (SQLite's trigger moves it with any insert, so there they
+/// are equal). Read in the same statement: no extra round trip per batch.
+pub async fn lock_head_and_last_stored(tx: &mut Tx) -> StoreResult<(i64, String, i64)> {
+    if tx.backend() == Backend::Sqlite {
+        let (seq, hash) = lock_head(tx).await?;
+        return Ok((seq, hash, seq));
+    }
+    let row = sqlx::query(
+        "UPDATE audit_head SET seq = seq WHERE id = 1 \
+         RETURNING seq, hash, (SELECT COALESCE(MAX(seq), 0) FROM audit_events) AS last_stored",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((row.try_get("seq")?, row.try_get("hash")?, row.try_get("last_stored")?))
+}
+
 pub async fn set_head(tx: &mut Tx, seq: i64, hash: &str) -> StoreResult<()> {
     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(seq)

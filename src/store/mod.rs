@@ -120,6 +120,9 @@ pub struct Store {
     commits: Counter,
     physical_commits: Counter,
     queued: Arc<Notify>,
+    /// Audit integrity alerts by kind (`countersign_audit_chain_errors`): raised where the chain
+    /// is written, which knows no context; shared with `Metrics`, which exposes them.
+    audit_alerts: crate::metrics::ByLabel,
 }
 
 #[derive(Clone)]
@@ -162,7 +165,20 @@ impl Store {
                 (Writer::Postgres(pool.clone()), pool, commits.clone())
             }
         };
-        Ok(Store { writer, reader, backend, commits, physical_commits, queued: Default::default() })
+        Ok(Store {
+            writer,
+            reader,
+            backend,
+            commits,
+            physical_commits,
+            queued: Default::default(),
+            audit_alerts: Default::default(),
+        })
+    }
+
+    /// Audit integrity alerts by kind; `audit::chain::alert` raises them.
+    pub fn audit_alerts(&self) -> &crate::metrics::ByLabel {
+        &self.audit_alerts
     }
 
     pub fn backend(&self) -> Backend {

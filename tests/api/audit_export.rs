@@ -7,6 +7,7 @@ use countersign::audit::checkpoint::Checkpoint;
 use countersign::audit::export::{encode_page, parse_jsonl_line, read_csv, ExportFormat, Line};
 use countersign::audit::record_hash;
 use countersign::cli_audit::verify_file;
+use countersign::service::audit_export::{sidecar_path, write_file};
 use countersign::service::{format_ms, now_ms};
 use countersign::store::audit::AuditRow;
 use reqwest::StatusCode;
@@ -197,5 +198,34 @@ async fn the_web_session_cookie_reads_exports_but_cannot_decide(db: Db) {
 on_both_backends!(
     the_web_session_cookie_reads_exports_but_cannot_decide,
     exports_are_for_compliance_only_repeatable_and_parse_back,
-    tampering_with_an_export_names_the_first_bad_seq
+    tampering_with_an_export_names_the_first_bad_seq,
+    an_export_cut_short_at_the_tail_fails_offline_verification
 );
+
+/// Writes `text` without its last `lines` lines, as `head -n -N` would.
+fn cut_tail(text: &str, lines: usize) -> String {
+    let kept: Vec<&str> = text.lines().collect();
+    kept[..kept.len() - lines].iter().map(|l| format!("{l}\n")).collect()
+}
+
+async fn an_export_cut_short_at_the_tail_fails_offline_verification(db: Db) {
+    let app = spawn_app(db).await;
+    some_history(&app).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (format, name) in [(ExportFormat::Csv, "trail.csv"), (ExportFormat::Jsonl, "trail.jsonl")] {
+        let file = dir.path().join(name);
+        let plan = write_file(&app.ctx, 0, now_ms() + 1, format, &file).await.expect("exports");
+        let pubkey = plan.checkpoint.as_ref().expect("a checkpoint").public_key.clone();
+        let verify = |file: &std::path::Path| verify_file(file, &[], None, Some(&pubkey)).expect("readable");
+        assert!(verify(&file).is_ok(), "{name}: the untouched export verifies");
+        let whole = std::fs::read_to_string(&file).expect("read");
+        for cut in [1, 2] {
+            let short = dir.path().join(format!("short{cut}-{name}"));
+            std::fs::write(&short, cut_tail(&whole, cut)).expect("write");
+            std::fs::copy(sidecar_path(&file), sidecar_path(&short)).expect("copy the checkpoint file");
+            let broken = verify(&short).expect_err(&format!("{name} without its last {cut} line(s)"));
+            assert!(broken.reason.contains("cut"), "{name}, {cut}: {broken}");
+        }
+    }
+    app.stop().await;
+}

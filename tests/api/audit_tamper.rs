@@ -7,11 +7,19 @@ use countersign::audit::record_hash;
 use countersign::service::audit_upkeep;
 use countersign::store::audit::{self as rows, AuditRow};
 
-async fn disable_triggers(app: &TestApp, db: Db) {
+/// Lifts the append-only guard of the records and of their stored checkpoints.
+pub async fn disable_triggers(app: &TestApp, db: Db) {
     let pool = app.ctx.store.reader();
     let statements: &[&str] = match db {
-        Db::Postgres => &["ALTER TABLE audit_events DISABLE TRIGGER ALL"],
-        Db::Sqlite => &["DROP TRIGGER audit_events_refuse_update", "DROP TRIGGER audit_events_refuse_delete"],
+        Db::Postgres => {
+            &["ALTER TABLE audit_events DISABLE TRIGGER ALL", "ALTER TABLE audit_checkpoints DISABLE TRIGGER ALL"]
+        }
+        Db::Sqlite => &[
+            "DROP TRIGGER audit_events_refuse_update",
+            "DROP TRIGGER audit_events_refuse_delete",
+            "DROP TRIGGER audit_checkpoints_refuse_update",
+            "DROP TRIGGER audit_checkpoints_refuse_delete",
+        ],
     };
     for statement in statements {
         sqlx::query(statement).execute(pool).await.expect("the owner can disable triggers");
@@ -19,7 +27,7 @@ async fn disable_triggers(app: &TestApp, db: Db) {
 }
 
 /// Replaces the stored records at their seqs (delete, then insert), as the administrator would.
-async fn overwrite(app: &TestApp, replacements: &[AuditRow]) {
+pub async fn overwrite(app: &TestApp, replacements: &[AuditRow]) {
     let mut tx = app.ctx.store.begin().await.expect("tx");
     for row in replacements {
         sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(row.seq).execute(&mut *tx).await.expect("delete");

@@ -132,6 +132,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         sweep_interval: Duration::from_millis(100),
         event_sync_interval: options.event_sync_interval,
         audit_checkpoint_interval: Duration::from_secs(300),
+        audit_anchor_dir: data_dir.path().to_owned(),
         pii_retention_days: 90,
         policy: options.policy,
         sessions: options.sessions,
@@ -583,6 +584,7 @@ pub fn embedded_settings(dir: &std::path::Path) -> Settings {
         prune_interval: Duration::from_secs(3600),
         executing_alert_after: Duration::from_secs(900),
         event_sync_interval: Duration::from_secs(60),
+        audit_anchor_dir: dir.to_owned(),
     }
 }
 

@@ -3,10 +3,12 @@
 mod helpers;
 
 mod approvals;
+mod audit_anchor;
 mod audit_chainer;
 mod audit_coverage;
 mod audit_evidence;
 mod audit_export;
+mod audit_intruder;
 mod audit_scale;
 mod audit_tamper;
 mod audit_trail;
