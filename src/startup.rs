@@ -155,7 +155,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
             (running.base_url(), Some(running))
         }
     };
-    let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
+    let metrics = std::sync::Arc::new(crate::metrics::Metrics::for_store(&store));
     let plaid = PlaidClient::new(
         &base_url,
         settings.plaid_client_id.clone(),
