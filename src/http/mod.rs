@@ -4,6 +4,7 @@
 pub mod api;
 pub mod extract;
 pub mod ops;
+mod strict_json;
 pub mod ui;
 
 use crate::error::{Error, ErrorBody};

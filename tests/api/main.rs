@@ -10,6 +10,7 @@ mod audit_export;
 mod audit_scale;
 mod audit_tamper;
 mod audit_trail;
+mod bad_input;
 mod crash;
 mod execution;
 mod group_commit;
