@@ -10,8 +10,16 @@ pub fn is_refused_anywhere(c: char) -> bool {
 }
 
 /// Whether `text` may stand in a free-text field (a reason): no control characters but newline and tab.
+/// Runs over every string of every request body, so it reads bytes rather than decoding chars: the
+/// control characters are C0 and DEL (one byte each) and C1 (U+0080..=U+009F, `0xC2 0x80..=0x9F`).
 pub fn is_free_text(text: &str) -> bool {
-    !text.chars().any(is_refused_anywhere)
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| match b {
+        b'\n' | b'\t' => true,
+        0x00..=0x1F | 0x7F => false,
+        0xC2 => !matches!(bytes.get(i + 1), Some(0x80..=0x9F)),
+        _ => true,
+    })
 }
 
 /// Whether `text` is one line without control characters (names, ids, descriptions).
@@ -28,6 +36,14 @@ mod tests {
         assert!(is_free_text("line one\nline two\tand a tab, ünïcödé"));
         for bad in ["nul\u{0}", "bell\u{7}", "cr\r", "esc\u{1b}[31m", "del\u{7f}", "c1\u{85}"] {
             assert!(!is_free_text(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_byte_reading_agrees_with_the_char_definition() {
+        for c in (0..0x3000u32).chain(0xFFF0..0x1_0000).chain([0x1F600, 0x10FFFF]).filter_map(char::from_u32) {
+            let text = format!("a{c}b");
+            assert_eq!(is_free_text(&text), !is_refused_anywhere(c), "U+{:04X}", c as u32);
         }
     }
 
