@@ -169,7 +169,34 @@ async fn duplicate_json_keys_are_refused_with_422(db: Db) {
     app.stop().await;
 }
 
+/// Header values cannot carry NUL or other control bytes over HTTP/1.1 at all: the HTTP parser
+/// refuses them before any handler runs. This proves it stays a 4xx (an Idempotency-Key above all).
+async fn control_bytes_in_a_header_are_a_4xx(db: Db) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app(db).await;
+    let host = app.address.trim_start_matches("http://").to_owned();
+    let body = app.proposal("25.00").to_string();
+    for bad in ["key\u{0}nul", "key\u{1}soh", "key\u{1b}esc"] {
+        let mut stream = tokio::net::TcpStream::connect(&host).await.expect("connect");
+        let request = format!(
+            "POST /v1/transfers HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n\
+             Idempotency-Key: {bad}\r\nContent-Type: application/json\r\nContent-Length: {len}\r\n\
+             Connection: close\r\n\r\n{body}",
+            key = app.api_key,
+            len = body.len(),
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.expect("read");
+        let answer = String::from_utf8_lossy(&answer);
+        let status: u16 = answer.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+        assert!((400..500).contains(&status), "{bad:?}: {answer}");
+    }
+    app.stop().await;
+}
+
 on_both_backends!(
+    control_bytes_in_a_header_are_a_4xx,
     a_nul_or_control_character_in_any_json_string_is_refused_with_422_naming_the_field,
     a_newline_is_allowed_in_free_text_reasons,
     nul_bytes_in_query_strings_and_paths_are_4xx,
