@@ -7,6 +7,7 @@
 use super::canonical::{canonical_json, sha256_hex};
 use super::ids::{AgentId, ItemId};
 use super::money::Money;
+use super::text;
 use serde_json::json;
 
 /// A field-level validation failure with a stable machine code.
@@ -77,7 +78,7 @@ impl Network {
 }
 
 macro_rules! bounded_text {
-    ($(#[$doc:meta])* $name:ident, $code:literal, $what:literal, $max:expr) => {
+    ($(#[$doc:meta])* $name:ident, $code:literal, $what:literal, $max:expr, $allowed:path) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct $name(String);
@@ -91,7 +92,7 @@ macro_rules! bounded_text {
                 if trimmed.chars().count() > $max {
                     return Err(IntentError::new($code, format!("{} must be at most {} characters", $what, $max)));
                 }
-                if trimmed.chars().any(char::is_control) {
+                if !$allowed(trimmed) {
                     return Err(IntentError::new($code, concat!($what, " must not contain control characters")));
                 }
                 Ok(Self(trimmed.to_owned()))
@@ -106,19 +107,20 @@ macro_rules! bounded_text {
 
 bounded_text!(
     /// The counterparty's legal name, as Plaid requires it. PII: never logged or audited.
-    LegalName, "invalid_legal_name", "user.legal_name", 100
+    LegalName, "invalid_legal_name", "user.legal_name", 100, text::is_single_line
 );
 bounded_text!(
     /// The agent's conversation or workflow id, shown to approvers and audited.
-    ThreadId, "invalid_thread_id", "thread_id", 200
+    ThreadId, "invalid_thread_id", "thread_id", 200, text::is_single_line
 );
 bounded_text!(
-    /// Why the agent wants to move this money, in its own words; shown to approvers.
-    Reason, "invalid_reason", "reason", 1000
+    /// Why the agent wants to move this money, in its own words, over several lines if it likes;
+    /// shown to approvers.
+    Reason, "invalid_reason", "reason", 1000, text::is_free_text
 );
 bounded_text!(
     /// Plaid's account id within an item.
-    PlaidAccountId, "invalid_account_id", "account_id", 100
+    PlaidAccountId, "invalid_account_id", "account_id", 100, text::is_single_line
 );
 
 /// Statement description; its limit depends on the network, so it is checked with the network.

@@ -2,6 +2,7 @@
 
 use crate::auth::api_keys;
 use crate::error::Error;
+use crate::http::strict_json;
 use crate::service::idempotency::IdempotencyKey;
 use crate::service::Context;
 use crate::store::agents::{self, AgentRecord};
@@ -60,7 +61,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
+            .is_some_and(strict_json::is_json_media_type);
         if !is_json {
             return Err(Error::client(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -75,8 +76,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 Error::bad_request("unreadable_body", "the request body could not be read")
             }
         })?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+        let value = strict_json::parse(&bytes)?;
         let typed = T::deserialize(&value).map_err(|e| {
             let message = e.to_string();
             let code = if message.starts_with("missing field") {

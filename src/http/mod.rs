@@ -5,6 +5,7 @@ mod access;
 pub mod api;
 pub mod extract;
 pub mod ops;
+mod strict_json;
 pub mod ui;
 pub mod webhooks;
 

@@ -12,6 +12,7 @@ mod audit_intruder;
 mod audit_scale;
 mod audit_tamper;
 mod audit_trail;
+mod bad_input;
 mod crash;
 mod data_at_rest;
 mod execution;

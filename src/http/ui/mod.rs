@@ -11,6 +11,7 @@ mod format;
 mod history;
 mod inbox;
 mod messages;
+mod origin;
 mod request;
 mod session;
 
@@ -46,6 +47,7 @@ pub fn router() -> Router<Context> {
         .route("/ui/history/{id}", get(history::trail))
         .route("/ui/enroll/{token}", get(enroll::page).post(enroll::complete))
         .route("/ui/static/app.css", get(stylesheet))
+        .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         // Enrollment links carry a secret in the path: never leak it in a Referer.
@@ -164,6 +166,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for UiForm<T> {
     type Rejection = UiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, UiError> {
+        let (parts, body) = request.into_parts();
+        let bytes = axum::body::to_bytes(body, crate::http::MAX_BODY_BYTES).await.map_err(|_| UiError::bad_form())?;
+        // Same rule as the JSON API's strings; a textarea's lines arrive as CRLF, which is fine.
+        let refused = url::form_urlencoded::parse(&bytes)
+            .find(|(_, value)| !crate::domain::text::is_free_text(&value.replace("\r\n", "\n")));
+        if let Some((name, _)) = refused {
+            // Our forms' field names are short identifiers; anything else is not echoed back.
+            let ours = name.len() <= 32 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            let field = if ours { format!("The field \"{name}\"") } else { "A field".to_owned() };
+            return Err(UiError::from(Error::unprocessable(
+                "invalid_characters",
+                format!("{field} contains a control character. Remove it and try again."),
+            )));
+        }
+        let request = Request::from_parts(parts, axum::body::Body::from(bytes));
         let axum::Form(value) = axum::Form::<T>::from_request(request, state).await.map_err(|_| UiError::bad_form())?;
         Ok(UiForm(value))
     }

@@ -154,7 +154,84 @@ async fn signing_out_ends_the_session(db: Db) {
     app.stop().await;
 }
 
+/// Posts the reject form of `path` with its valid CSRF token and the given extra headers.
+async fn reject_with_headers(browser: &Browser, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let action = format!("{path}/reject");
+    let mut form = hidden_fields(&browser.get(path).await.html, &action);
+    form.push(("reason".to_owned(), "not ours".to_owned()));
+    let mut request = browser.client.post(format!("{}{action}", browser.base)).form(&form);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("sent")
+}
+
+async fn form_posts_from_another_site_are_refused_even_with_a_valid_csrf_token(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("250.00").await;
+    let id = request["id"].as_str().expect("id");
+    let path = format!("/ui/requests/{id}");
+    let browser = Browser::new(&app);
+    browser.sign_in(&alice).await;
+    let foreign = [
+        [("Origin", "https://evil.example"), ("Sec-Fetch-Site", "cross-site")],
+        [("Origin", "null"), ("X-Unused", "")],
+        [("Origin", "http://127.0.0.1:1"), ("X-Unused", "")],
+        [("Sec-Fetch-Site", "cross-site"), ("X-Unused", "")],
+        [("Sec-Fetch-Site", "same-site"), ("X-Unused", "")],
+    ];
+    for headers in foreign {
+        let response = reject_with_headers(&browser, &path, &headers).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{headers:?}");
+        let html = response.text().await.expect("body");
+        assert!(html.contains("did not come from this site"), "{html}");
+    }
+    let (_, seen) = crate::helpers::body(app.get_request(id, None).await).await;
+    assert_eq!(seen["state"], "pending_approval", "nothing was decided");
+
+    let own = app.address.clone();
+    let same_origin =
+        reject_with_headers(&browser, &path, &[("Origin", &own), ("Sec-Fetch-Site", "same-origin")]).await;
+    assert_eq!(same_origin.status(), StatusCode::SEE_OTHER, "our own origin is accepted");
+    let (_, seen) = crate::helpers::body(app.get_request(id, None).await).await;
+    assert_eq!(seen["state"], "rejected");
+
+    let other = app.propose_ok("250.00").await;
+    let other_path = format!("/ui/requests/{}", other["id"].as_str().expect("id"));
+    let no_headers = reject_with_headers(&browser, &other_path, &[]).await;
+    assert_eq!(no_headers.status(), StatusCode::SEE_OTHER, "old clients without the headers still work");
+    app.stop().await;
+}
+
+async fn form_fields_with_control_characters_are_refused_with_422_and_change_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("250.00").await;
+    let id = request["id"].as_str().expect("id");
+    let anonymous = Browser::new(&app);
+    let sign_in = anonymous.sign_in_with(&alice, "pass\u{0}word", alice.next_code().await).await;
+    assert_eq!(sign_in.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(sign_in.text().await.expect("body").contains("control character"));
+
+    let browser = Browser::new(&app);
+    browser.sign_in(&alice).await;
+    let path = format!("/ui/requests/{id}");
+    let refused = browser.submit(&path, &format!("{path}/reject"), &[("reason", "no\u{0}".to_owned())]).await;
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, seen) = crate::helpers::body(app.get_request(id, None).await).await;
+    assert_eq!(seen["state"], "pending_approval");
+    // A textarea's lines arrive as CRLF: a multi-line reason is accepted.
+    let lines = browser.submit(&path, &format!("{path}/reject"), &[("reason", "wrong\r\naccount".to_owned())]).await;
+    assert_eq!(lines.status(), StatusCode::SEE_OTHER);
+    let (_, seen) = crate::helpers::body(app.get_request(id, None).await).await;
+    assert_eq!(seen["state"], "rejected");
+    app.stop().await;
+}
+
 on_both_backends!(
+    form_fields_with_control_characters_are_refused_with_422_and_change_nothing,
+    form_posts_from_another_site_are_refused_even_with_a_valid_csrf_token,
     forms_without_the_sessions_csrf_token_are_refused_and_change_nothing,
     the_session_cookie_is_host_prefixed_secure_http_only_and_strict,
     signing_in_again_rotates_the_session_and_the_old_cookie_stops_working,

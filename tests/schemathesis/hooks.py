@@ -1,0 +1,36 @@
+"""schemathesis hooks for tests/schemathesis/run (loaded through SCHEMATHESIS_HOOKS).
+
+`positive_data_acceptance_by_code` is positive-data acceptance that reads our error body: a request
+valid by the schema may be refused only for reasons a schema cannot express, each named by its
+machine code. Anything else (a 400 or 422 for a field the schema allows) fails the run.
+"""
+
+import json
+
+import schemathesis
+
+# Refusals no schema can rule out: the resource or its state exists only at runtime, or the
+# Idempotency-Key was already used for another request (schemathesis repeats generated keys).
+RUNTIME_REFUSALS = {
+    "unknown_item",
+    "unknown_account",
+    "idempotency_key_reused",
+}
+ACCEPTED = {401, 403, 404, 409}
+
+
+@schemathesis.check
+def positive_data_acceptance_by_code(ctx, response, case):
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return None
+    status = response.status_code
+    if status < 300 or status in ACCEPTED or status >= 500:
+        return None
+    try:
+        code = json.loads(response.content)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        code = None
+    if code in RUNTIME_REFUSALS:
+        return None
+    raise AssertionError(f"Valid data should have been accepted, got {status} {code}: {response.text[:300]}")
