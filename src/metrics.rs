@@ -14,6 +14,8 @@ pub type ByLabel = Family<Vec<(&'static str, String)>, Counter>;
 pub struct Metrics {
     /// Background passes by task (`reconciliation`, `expiry`, `audit_upkeep`) and outcome.
     pub background_passes: ByLabel,
+    /// Sign-in attempts by outcome (`success`, `invalid`, `throttled`, `busy`).
+    pub sign_in_attempts: ByLabel,
 }
 
 impl Metrics {
@@ -23,6 +25,11 @@ impl Metrics {
             "countersign_background_passes",
             "Background passes by task and outcome",
             self.background_passes.clone(),
+        );
+        registry.register(
+            "countersign_sign_in_attempts",
+            "Approver sign-in attempts by outcome",
+            self.sign_in_attempts.clone(),
         );
     }
 }

@@ -7,6 +7,7 @@ pub mod intent;
 pub mod money;
 pub mod policy;
 pub mod state;
+pub mod username;
 
 pub use ids::{AgentId, ApproverId, AuditEventId, ItemId, RequestId};
 pub use intent::{IntentError, RawIntent, TransferIntent};

@@ -69,6 +69,7 @@ pub async fn run(ctx: Context, interval: Duration, shutdown: tokio::sync::watch:
             sweep_once(&ctx).await?;
             if prune {
                 prune_idempotency_keys(&ctx).await?;
+                super::signin::prune_throttle(&ctx).await?;
             }
             Ok(())
         }

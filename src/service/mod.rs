@@ -23,6 +23,7 @@ pub mod registry;
 pub mod renew;
 pub mod retention;
 pub mod review;
+pub mod signin;
 pub mod trail;
 pub mod view;
 
@@ -59,6 +60,10 @@ pub struct Context {
     pub cookie_secure: bool,
     /// Prometheus counters and gauges exposed on `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Bounds concurrent password hashing (one per core, a short queue, then 503).
+    pub hashing: crate::auth::password::HashingGate,
+    /// HTTP: take the client address for sign-in throttling from `X-Forwarded-For`'s last entry.
+    pub trust_forwarded_for: bool,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -100,6 +105,8 @@ impl Context {
             balances: Arc::default(),
             cookie_secure: true,
             metrics: Arc::default(),
+            hashing: crate::auth::password::HashingGate::for_this_machine(),
+            trust_forwarded_for: false,
         }
     }
 

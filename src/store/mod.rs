@@ -21,6 +21,7 @@ pub mod items;
 pub mod requests;
 pub mod retention;
 pub mod sessions;
+pub mod throttle;
 
 mod sqlite_writer;
 

@@ -121,6 +121,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         seed_demo: false,
         json_logs: false,
         cookie_secure: options.cookie_secure,
+        trust_forwarded_for: false,
     };
     let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -477,5 +478,36 @@ impl TestApp {
             .await
             .expect("json");
         events["transfer_events"].as_array().map_or(0, |e| e.iter().filter(|e| e["event_type"] == "pending").count())
+    }
+}
+
+impl TestApprover {
+    /// A six-digit code that is not valid for any step the server would accept now (±1 step,
+    /// with a step of margin for the clock moving while the request is in flight).
+    pub fn wrong_code(&self) -> String {
+        let now = unix_now();
+        let valid: Vec<String> = (0..=4).map(|i| self.authenticator.generate(now + i * 30 - 60)).collect();
+        (0..).map(|n: u32| format!("{n:06}")).find(|code| !valid.contains(code)).unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    /// `POST /v1/approver/sessions` with any username (known or not) to any replica.
+    pub async fn sign_in_as(&self, address: &str, username: &str, password: &str, code: &str) -> Response {
+        self.client
+            .post(format!("{address}/v1/approver/sessions"))
+            .json(&json!({"username": username, "password": password, "totp": code}))
+            .send()
+            .await
+            .expect("sent")
+    }
+}
+
+impl TestApp {
+    /// Runs a `countersign …` command in-process against this app's database, as an operator would.
+    pub async fn run_cli(&self, args: &[&str]) -> anyhow::Result<()> {
+        use clap::Parser;
+        let cli = countersign::cli::Cli::try_parse_from(std::iter::once("countersign").chain(args.iter().copied()))?;
+        countersign::cli::run(cli, self.settings.clone()).await
     }
 }

@@ -18,4 +18,5 @@ mod items_and_ops;
 mod lifecycle;
 mod openapi_drift;
 mod propose;
+mod signin;
 mod ui;

@@ -1,0 +1,29 @@
+//! Usernames as one name whatever their case or Unicode form: `Dan`, `DAN` and `Ｄａｎ` (fullwidth)
+//! are the same person for uniqueness, sign-in, throttling and the owner check. The stored
+//! display form keeps the case the operator typed; every comparison uses [`normalized`].
+
+use unicode_normalization::UnicodeNormalization;
+
+/// NFKC (compatibility forms folded: fullwidth letters, ligatures), then lowercase, trimmed.
+pub fn normalized(text: &str) -> String {
+    text.trim().nfkc().collect::<String>().to_lowercase()
+}
+
+/// The display form to store: NFKC, trimmed, case kept.
+pub fn display_form(text: &str) -> String {
+    text.trim().nfkc().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn case_and_compatibility_forms_fold_to_one_name() {
+        for twin in ["dan", "Dan", "DAN", " dan ", "\u{ff24}\u{ff41}\u{ff4e}"] {
+            assert_eq!(normalized(twin), "dan", "{twin:?}");
+        }
+        assert_eq!(display_form("\u{ff24}an"), "Dan");
+        assert_ne!(normalized("dan"), normalized("dana"));
+    }
+}
