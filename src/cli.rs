@@ -175,7 +175,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Approver { command: ApproverCommand::Unlock { username } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
-            if crate::service::signin::unlock(&ctx.store, &username).await? {
+            if crate::service::signin::unlock(&ctx, &username).await? {
                 println!("{username}: throttle cleared; the next sign-in is checked at once");
             } else {
                 println!("{username}: was not throttled");

@@ -6,9 +6,9 @@ ALTER TABLE approvers ADD COLUMN username_normalized TEXT NOT NULL DEFAULT '';
 UPDATE approvers SET username_normalized = lower(username);
 CREATE UNIQUE INDEX approvers_username_normalized ON approvers (username_normalized);
 
--- Sign-in throttling, shared by every replica. One row per key: `user:<normalized username>`
--- (known or not, so unknown names behave like known ones), `addr:<client address>`, or
--- `step_up:<approver id>`. `failures` counts attempts reserved in the current streak (reserved
+-- Sign-in throttling, shared by every replica. One row per key: `user:`, `addr:` or `step_up:`
+-- and a keyed hash of the normalized username (known or not, so unknown names behave like known
+-- ones), the client address or the approver id; never the typed text itself. `failures` counts attempts reserved in the current streak (reserved
 -- before the password or code is checked, so concurrency can't exceed the limit); past the
 -- limit each attempt blocks the key for `delay_ms`, doubling up to a cap. A streak is forgotten
 -- after a quiet period; the sweeper deletes forgotten rows.

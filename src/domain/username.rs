@@ -9,6 +9,13 @@ pub fn normalized(text: &str) -> String {
     text.trim().nfkc().collect::<String>().to_lowercase()
 }
 
+/// What an approver's username may be (checked on the display form): 1 to 64 ASCII letters,
+/// digits and `. _ - @`. Nothing else can name an approver, so sign-in need not look it up.
+pub fn is_valid(display: &str) -> bool {
+    (1..=64).contains(&display.len())
+        && display.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'))
+}
+
 /// The display form to store: NFKC, trimmed, case kept.
 pub fn display_form(text: &str) -> String {
     text.trim().nfkc().collect()
@@ -25,5 +32,7 @@ mod tests {
         }
         assert_eq!(display_form("\u{ff24}an"), "Dan");
         assert_ne!(normalized("dan"), normalized("dana"));
+        assert!(is_valid("dan.o-brien_2@corp") && is_valid(&display_form("\u{ff24}an")));
+        assert!(!is_valid("") && !is_valid("ann\u{0}") && !is_valid("d\u{e1}n") && !is_valid(&"a".repeat(65)));
     }
 }

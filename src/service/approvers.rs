@@ -34,9 +34,7 @@ pub async fn add_approver(
     let display = names::display_form(username);
     let username = display.as_str();
     let normalized = names::normalized(username);
-    let valid_name = (1..=64).contains(&username.len())
-        && username.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
-    if !valid_name {
+    if !names::is_valid(username) {
         return Err(Error::bad_request("invalid_username", "username: 1 to 64 of letters, digits, . _ - @"));
     }
     if !ROLES.contains(&role) {

@@ -38,15 +38,17 @@ fn limits(ctx: &Context, limit: i64) -> Limits {
     }
 }
 
-fn username_key(normalized: &str) -> String {
-    format!("user:{normalized}")
+/// The row key for a throttled value: a keyed hash (from the master key), so neither what people
+/// type as a username (sometimes their password) nor client addresses are stored readable.
+fn throttle_key(ctx: &Context, kind: &str, value: &str) -> String {
+    format!("{kind}:{}", hex::encode(ctx.master_key.derive(&format!("signin-throttle:{kind}:{value}"))))
 }
 
 impl<'a> Attempt<'a> {
     fn sign_in(ctx: &Context, normalized: &str, client: &str, approver: Option<&'a ApproverId>) -> Self {
         let keys = vec![
-            (username_key(normalized), limits(ctx, ctx.sessions.max_failures)),
-            (format!("addr:{client}"), limits(ctx, ctx.sessions.address_max_failures)),
+            (throttle_key(ctx, "user", normalized), limits(ctx, ctx.sessions.max_failures)),
+            (throttle_key(ctx, "addr", client), limits(ctx, ctx.sessions.address_max_failures)),
         ];
         Attempt { event: "approver.sign_in", approver, keys }
     }
@@ -54,7 +56,7 @@ impl<'a> Attempt<'a> {
     /// A signed-in approver's step-up code: throttled per approver, apart from sign-in, so a
     /// stranger guessing passwords for a name can't block its owner's step-up.
     pub(crate) fn step_up(ctx: &Context, approver: &'a ApproverId) -> Self {
-        let keys = vec![(format!("step_up:{approver}"), limits(ctx, ctx.sessions.max_failures))];
+        let keys = vec![(throttle_key(ctx, "step_up", approver.as_str()), limits(ctx, ctx.sessions.max_failures))];
         Attempt { event: "approval_token.step_up", approver: Some(approver), keys }
     }
 
@@ -119,7 +121,12 @@ fn busy() -> Error {
 pub async fn sign_in(ctx: &Context, client: &str, name: &str, password_text: &str, code: &str) -> Result<NewSession> {
     let now = now_ms();
     let normalized = username::normalized(name);
-    let approver = approvers::find_by_username(ctx.store.reader(), &normalized).await?;
+    // A name no approver can have (control characters, too long) is unknown without asking.
+    let approver = if username::is_valid(&username::display_form(name)) {
+        approvers::find_by_username(ctx.store.reader(), &normalized).await?
+    } else {
+        None
+    };
     let attempt = Attempt::sign_in(ctx, &normalized, client, approver.as_ref().map(|a| &a.id));
     attempt.reserve(ctx, now).await?;
     let phc = approver.as_ref().map(|a| a.password_hash.clone());
@@ -173,14 +180,14 @@ pub async fn sign_in(ctx: &Context, client: &str, name: &str, password_text: &st
 
 /// An admin clears a username's sign-in throttle (and its step-up throttle, if the name is an
 /// approver's), audited. Returns whether anything was throttled.
-pub async fn unlock(store: &crate::store::Store, name: &str) -> Result<bool> {
-    let normalized = username::normalized(name);
+pub async fn unlock(ctx: &Context, name: &str) -> Result<bool> {
+    let (store, normalized) = (&ctx.store, username::normalized(name));
     let approver = approvers::find_by_username(store.reader(), &normalized).await?;
     let now = now_ms();
     let mut tx = store.begin().await?;
-    let mut cleared = throttle::clear(&mut tx, &username_key(&normalized)).await?;
+    let mut cleared = throttle::clear(&mut tx, &throttle_key(ctx, "user", &normalized)).await?;
     if let Some(approver) = &approver {
-        cleared |= throttle::clear(&mut tx, &format!("step_up:{}", approver.id)).await?;
+        cleared |= throttle::clear(&mut tx, &throttle_key(ctx, "step_up", approver.id.as_str())).await?;
     }
     let approver_id = approver.as_ref().map(|a| &a.id);
     audit::append(&mut tx, approver_event("approver.unlocked", approver_id, "success", None, now)).await?;

@@ -42,7 +42,18 @@ async fn an_agents_owner_cannot_approve_it_under_another_case(db: Db) {
     app.stop().await;
 }
 
+async fn a_name_no_approver_can_have_is_simply_unknown(db: Db) {
+    let app = spawn_app(db).await;
+    let ann = app.add_approver("ann", "approver", None).await;
+    for name in ["ann\u{0}", "ann\u{7}", &"a".repeat(10_000)] {
+        let (status, error) = body(app.sign_in_as(&app.address, name, &ann.password, "123456").await).await;
+        assert_eq!((status, error_code(&error)), (StatusCode::UNAUTHORIZED, "invalid_credentials"), "{name:?}");
+    }
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_name_no_approver_can_have_is_simply_unknown,
     usernames_are_unique_and_found_whatever_their_case_or_unicode_form,
     an_agents_owner_cannot_approve_it_under_another_case,
 );
