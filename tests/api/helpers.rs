@@ -60,6 +60,8 @@ pub struct Options {
     pub policy: Policy,
     /// Plain-http cookies by default, as on localhost; the web form tests turn it on to see the flags.
     pub cookie_secure: bool,
+    /// Sign-in throttling keys on `X-Forwarded-For` (as behind a proxy) instead of the peer.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Options {
@@ -71,6 +73,7 @@ impl Default for Options {
             expiry_margin: Duration::from_secs(300),
             policy: Policy::default(),
             cookie_secure: false,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -121,7 +124,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         seed_demo: false,
         json_logs: false,
         cookie_secure: options.cookie_secure,
-        trust_forwarded_for: false,
+        trust_forwarded_for: options.trust_forwarded_for,
     };
     let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());

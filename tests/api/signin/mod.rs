@@ -2,6 +2,7 @@
 //! from unknown usernames, throttling instead of lockout, and usernames as one name whatever
 //! their case or Unicode form.
 
+mod address;
 mod burst;
 mod throttle;
 mod usernames;
