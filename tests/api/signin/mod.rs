@@ -4,6 +4,7 @@
 
 mod address;
 mod burst;
+mod counters;
 mod throttle;
 mod usernames;
 
