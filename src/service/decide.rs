@@ -14,6 +14,7 @@ use crate::audit;
 use crate::auth::approval_token::{self, Binding, TokenRejection};
 use crate::auth::millis;
 use crate::domain::intent::Description;
+use crate::domain::username;
 use crate::domain::{Event, Money, RequestId, RequestState, Tier, TransferIntent};
 use crate::error::{Error, Result};
 use crate::store::approvals::{self, NewApproval};
@@ -38,8 +39,7 @@ pub(crate) async fn load_for(ctx: &Context, who: &ApproverSession, id: &RequestI
     }
     let agent =
         agents::find(ctx.store.reader(), &record.agent_id).await?.ok_or_else(|| anyhow::anyhow!("agent missing"))?;
-    if crate::domain::username::normalized(&agent.owner) == crate::domain::username::normalized(&who.approver.username)
-    {
+    if username::same(&agent.owner, &who.approver.username) {
         return Err(Error::forbidden("owner_cannot_approve", "you own the agent that proposed this transfer"));
     }
     Ok(record)
