@@ -62,8 +62,8 @@ fn ended_headers(ctx: &Context) -> [(header::HeaderName, header::HeaderValue); 1
 #[derive(Deserialize)]
 pub struct FlashQuery {
     pub m: Option<String>,
-    /// Seconds to wait, with `m=too_many_attempts`.
-    pub wait: Option<u64>,
+    /// Seconds to wait, with `m=too_many_attempts` (text: a crafted link can't make the page fail).
+    pub wait: Option<String>,
 }
 
 #[derive(Template)]
@@ -107,7 +107,8 @@ pub async fn sign_in_page(
 ) -> Result<Response, UiError> {
     let (nonce, cookie) = nonce(&ctx, &headers);
     let mut chrome = Chrome::new("Sign in", query.m.as_deref(), None);
-    if let (Some("too_many_attempts"), Some(wait)) = (query.m.as_deref(), query.wait) {
+    let wait = query.wait.as_deref().and_then(|w| w.parse::<u64>().ok());
+    if let (Some("too_many_attempts"), Some(wait)) = (query.m.as_deref(), wait) {
         chrome.flash = Some(super::messages::too_many_attempts(wait));
     }
     let page = SignInPage { chrome, csrf: csrf::for_nonce(&ctx, &nonce) };

@@ -139,6 +139,9 @@ async fn repeated_failures_throttle_the_approver_and_say_how_long_to_wait(db: Db
     assert_eq!(location(&throttled), "/ui/sign-in?m=too_many_attempts&wait=1");
     let shown = browser.get(&location(&throttled)).await;
     assert!(shown.html.contains("Too many attempts; try again in 1 second."), "{}", shown.html);
+    let crafted = browser.get("/ui/sign-in?m=too_many_attempts&wait=%3Cb%3E").await;
+    assert_eq!(crafted.status, StatusCode::OK, "a crafted wait shows the generic message");
+    assert!(crafted.html.contains("Too many attempts. Wait a little"), "{}", crafted.html);
     assert_eq!(browser.get("/ui").await.status, StatusCode::SEE_OTHER, "no session was made");
     app.stop().await;
 }
