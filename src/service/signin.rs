@@ -67,7 +67,7 @@ impl<'a> Attempt<'a> {
         for (key, limits) in &self.keys {
             if let Err(blocked_until) = throttle::reserve(&mut tx, key, *limits, now).await? {
                 drop(tx);
-                ctx.metrics.sign_in_attempts.get_or_create(&vec![("outcome", "throttled".into())]).inc();
+                count(ctx, "throttled");
                 audit_outside(ctx, approver_event(self.event, self.approver, "error", Some("throttled"), now)).await?;
                 let seconds = u64::try_from((blocked_until - now + 999) / 1000).unwrap_or(1).max(1);
                 return Err(too_many_attempts(seconds));
@@ -91,6 +91,11 @@ impl<'a> Attempt<'a> {
         ctx.store.commit(tx).await?;
         Ok(())
     }
+}
+
+/// Counts a sign-in attempt's outcome on `countersign_sign_in_attempts`.
+fn count(ctx: &Context, outcome: &'static str) {
+    ctx.metrics.sign_in_attempts.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
 }
 
 /// "1 second", "40 seconds", "2 minutes": how long to wait, for people.
@@ -134,7 +139,7 @@ pub async fn sign_in(ctx: &Context, client: &str, name: &str, password_text: &st
         Ok(verified) => verified,
         Err(HashingRefused::Busy) => {
             attempt.release_alone(ctx).await?;
-            ctx.metrics.sign_in_attempts.get_or_create(&vec![("outcome", "busy".into())]).inc();
+            count(ctx, "busy");
             return Err(busy());
         }
         Err(failed) => return Err(anyhow::Error::from(failed).into()),
@@ -146,7 +151,7 @@ pub async fn sign_in(ctx: &Context, client: &str, name: &str, password_text: &st
     };
     let approver_id = approver.as_ref().map(|a| &a.id);
     let failed = |reason: &'static str| async move {
-        ctx.metrics.sign_in_attempts.get_or_create(&vec![("outcome", "invalid".into())]).inc();
+        count(ctx, "invalid");
         match audit_outside(ctx, approver_event("approver.sign_in", approver_id, "error", Some(reason), now)).await {
             Ok(()) => invalid_credentials(),
             Err(error) => error,
@@ -174,7 +179,7 @@ pub async fn sign_in(ctx: &Context, client: &str, name: &str, password_text: &st
     sessions::insert(&mut tx, &session, &token.hash).await?;
     audit::append(&mut tx, approver_event("approver.sign_in", Some(&approver.id), "success", None, now)).await?;
     ctx.store.commit(tx).await?;
-    ctx.metrics.sign_in_attempts.get_or_create(&vec![("outcome", "success".into())]).inc();
+    count(ctx, "success");
     Ok(NewSession { token: token.token, session_id: session.id, expires_at: session.expires_at })
 }
 

@@ -94,6 +94,9 @@ async fn two_hundred_concurrent_sign_ins_keep_memory_bounded_and_answer_cleanly(
     let growth_mib = peak.load(Ordering::Relaxed).saturating_sub(before) / 1024;
     println!("resident memory grew by {growth_mib} MiB at the peak of 200 concurrent sign-ins");
     assert!(growth_mib < 300, "resident memory grew by {growth_mib} MiB");
+    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.expect("metrics");
+    let metrics = metrics.text().await.expect("text");
+    assert!(metrics.contains("countersign_sign_in_attempts_total{outcome=\"throttled\"}"), "{metrics}");
     app.stop().await;
 }
 
