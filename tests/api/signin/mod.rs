@@ -5,6 +5,7 @@
 mod address;
 mod burst;
 mod counters;
+mod migration;
 mod throttle;
 mod usernames;
 
