@@ -1,4 +1,4 @@
-//! The `countersign` command line: serve (default), migrate, plaid-sim, agent add, item add, approver add,
+//! The `countersign` command line: serve (default), migrate, plaid-sim, agent add, item add, approver add|unlock,
 //! audit export|verify|pubkey.
 
 use crate::config::Settings;
@@ -77,6 +77,11 @@ pub enum ApproverCommand {
         /// Where approvers reach this service, for the enrollment link.
         #[arg(long, env = "COUNTERSIGN_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
         public_url: String,
+    },
+    /// Clear a username's sign-in (and step-up) throttle at once, instead of waiting out the delay.
+    Unlock {
+        /// Compared ignoring case, like every username.
+        username: String,
     },
 }
 
@@ -170,6 +175,15 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!("{}", enrollment.otpauth_uri);
             if let Some(qr) = crate::auth::totp::qr_terminal(&enrollment.otpauth_uri) {
                 println!("{qr}");
+            }
+            chain_before_exit(&ctx.store).await
+        }
+        Command::Approver { command: ApproverCommand::Unlock { username } } => {
+            let (ctx, _sim) = startup::connect(&settings).await?;
+            if crate::service::signin::unlock(&ctx, &username).await? {
+                println!("{username}: throttle cleared; the next sign-in is checked at once");
+            } else {
+                println!("{username}: was not throttled");
             }
             chain_before_exit(&ctx.store).await
         }

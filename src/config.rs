@@ -54,6 +54,9 @@ pub struct Settings {
     /// The approver session cookie is `Secure` and `__Host-` prefixed; `COUNTERSIGN_COOKIE_SECURE=false`
     /// only for plain http on localhost.
     pub cookie_secure: bool,
+    /// Sign-in throttling keys on the peer address; behind a reverse proxy that sets
+    /// `X-Forwarded-For`, `COUNTERSIGN_TRUST_FORWARDED_FOR=true` uses its last entry instead.
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +131,11 @@ impl Settings {
                 recent_auth: Duration::from_secs(parse_var("COUNTERSIGN_RECENT_AUTH_SECS", 900)?),
                 max_failures: parse_var("COUNTERSIGN_MAX_FAILED_ATTEMPTS", 5)?,
                 lockout: Duration::from_secs(parse_var("COUNTERSIGN_LOCKOUT_SECS", 900)?),
+                throttle_first_delay: Duration::from_millis(parse_var("COUNTERSIGN_THROTTLE_FIRST_DELAY_MS", 1000)?),
+                address_max_failures: parse_var("COUNTERSIGN_ADDRESS_MAX_FAILED_ATTEMPTS", 100)?,
+                throttle_forget: Duration::from_secs(parse_var("COUNTERSIGN_THROTTLE_FORGET_SECS", 3600)?),
             },
+            trust_forwarded_for: parse_var("COUNTERSIGN_TRUST_FORWARDED_FOR", false)?,
             seed_demo: embedded_default,
             json_logs: parse_var("COUNTERSIGN_JSON_LOGS", false)?,
             // The embedded default serves plain http on 127.0.0.1, where not every browser keeps

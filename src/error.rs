@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{message}")]
-    Client { status: StatusCode, code: &'static str, message: String },
+    Client { status: StatusCode, code: &'static str, message: String, retry_after: Option<u64> },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -19,7 +19,17 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn client(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Error::Client { status, code, message: message.into() }
+        Error::Client { status, code, message: message.into(), retry_after: None }
+    }
+
+    /// Adds a `Retry-After` (seconds) to a client error: 429 and 503 say when to come back.
+    pub fn with_retry_after(self, seconds: u64) -> Self {
+        match self {
+            Error::Client { status, code, message, .. } => {
+                Error::Client { status, code, message, retry_after: Some(seconds.max(1)) }
+            }
+            internal => internal,
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -93,8 +103,12 @@ impl ErrorBody {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        let mut retry = None;
         let (status, body) = match self {
-            Error::Client { status, code, message } => (status, ErrorBody { code, message }),
+            Error::Client { status, code, message, retry_after } => {
+                retry = retry_after;
+                (status, ErrorBody { code, message })
+            }
             Error::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "internal error");
                 (
@@ -107,6 +121,9 @@ impl IntoResponse for Error {
             }
         };
         let mut response = (status, axum::Json(body.to_json(None))).into_response();
+        if let Some(seconds) = retry {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
         response.extensions_mut().insert(body);
         response
     }

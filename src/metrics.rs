@@ -62,6 +62,8 @@ pub struct Metrics {
     /// write; `anchor_write`: a checkpoint that could not be anchored outside the database).
     /// The store's family, shared (see `Metrics::for_store`).
     pub audit_chain_errors: ByLabel,
+    /// Sign-in attempts by outcome (`success`, `invalid`, `throttled`, `busy`).
+    pub sign_in_attempts: ByLabel,
 }
 
 impl Default for Metrics {
@@ -77,6 +79,7 @@ impl Default for Metrics {
             executing_unresolved: Gauge::default(),
             plaid_webhooks: ByLabel::default(),
             audit_chain_errors: ByLabel::default(),
+            sign_in_attempts: ByLabel::default(),
         }
     }
 }
@@ -138,6 +141,11 @@ impl Metrics {
             "countersign_audit_chain_errors",
             "Audit integrity alerts by kind: rows the chainer did not write, checkpoints not anchored",
             self.audit_chain_errors.clone(),
+        );
+        registry.register(
+            "countersign_sign_in_attempts",
+            "Approver sign-in attempts by outcome",
+            self.sign_in_attempts.clone(),
         );
     }
 

@@ -92,6 +92,8 @@ impl Application {
         let upkeep = tokio::spawn(audit_upkeep::run(self.ctx.clone(), every, retain, stop_rx.clone()));
         let chainer = tokio::spawn(crate::audit::chain::run_chainer(self.ctx.store.clone(), CHAIN_INTERVAL, stop_rx));
         let app = crate::http::router(self.ctx.clone());
+        // The peer address reaches handlers (sign-in throttling keys on it).
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 stop.await;
@@ -169,6 +171,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
     ctx.sessions = settings.sessions;
     ctx.cookie_secure = settings.cookie_secure;
     ctx.audit_anchors = crate::audit::anchor::AnchorLog::in_dir(&settings.audit_anchor_dir);
+    ctx.trust_forwarded_for = settings.trust_forwarded_for;
     // Longer than any Plaid call can take, so the reconciler never races a call still in flight.
     ctx.reconcile_after = settings.plaid_timeout + std::time::Duration::from_secs(1);
     ctx.executing_alert_after = settings.executing_alert_after;

@@ -10,7 +10,7 @@ pub mod totp;
 
 use std::time::Duration;
 
-/// Session and lockout rules for approvers.
+/// Session and sign-in throttling rules for approvers.
 #[derive(Debug, Clone, Copy)]
 pub struct SessionPolicy {
     /// A session unused this long is over (15 min).
@@ -19,10 +19,17 @@ pub struct SessionPolicy {
     pub absolute: Duration,
     /// Tier 3 approvals need a password + TOTP sign-in at most this long ago (15 min).
     pub recent_auth: Duration,
-    /// Failed passwords or codes before the approver is locked out (5).
+    /// Failed sign-ins (or step-up codes) per username before each further attempt waits (5).
     pub max_failures: i64,
-    /// How long a lockout lasts (15 min).
+    /// The longest wait between attempts once throttled (15 min): delays double up to this.
     pub lockout: Duration,
+    /// The first wait after `max_failures` failures (1 s); each further failure doubles it.
+    pub throttle_first_delay: Duration,
+    /// Failed sign-ins per client address before each further attempt waits (100): higher than
+    /// per username, because many people may share one address.
+    pub address_max_failures: i64,
+    /// A streak of failures is forgotten after this long without attempts (1 h).
+    pub throttle_forget: Duration,
 }
 
 impl Default for SessionPolicy {
@@ -33,6 +40,9 @@ impl Default for SessionPolicy {
             recent_auth: Duration::from_secs(15 * 60),
             max_failures: 5,
             lockout: Duration::from_secs(15 * 60),
+            throttle_first_delay: Duration::from_secs(1),
+            address_max_failures: 100,
+            throttle_forget: Duration::from_secs(3600),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod policy;
 pub mod state;
 pub mod text;
 pub mod transfer_status;
+pub mod username;
 
 pub use ids::{AgentId, ApproverId, AuditEventId, ItemId, RequestId};
 pub use intent::{IntentError, RawIntent, TransferIntent};

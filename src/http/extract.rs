@@ -32,6 +32,27 @@ impl FromRequestParts<Context> for Agent {
     }
 }
 
+/// The client's address, for sign-in throttling: the TCP peer, or — only when
+/// `COUNTERSIGN_TRUST_FORWARDED_FOR` says a proxy in front sets it — the last
+/// `X-Forwarded-For` entry (the one that proxy appended; earlier entries are the client's word).
+pub struct ClientAddress(pub String);
+
+impl FromRequestParts<Context> for ClientAddress {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Error> {
+        let forwarded = || {
+            let header = parts.headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
+            let last = header.rsplit(',').next()?.trim();
+            last.parse::<std::net::IpAddr>().ok()
+        };
+        let peer =
+            || parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|info| info.0.ip());
+        let address = if ctx.trust_forwarded_for { forwarded().or_else(peer) } else { peer() };
+        Ok(ClientAddress(address.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())))
+    }
+}
+
 /// The required `Idempotency-Key` header of every POST.
 pub struct Idempotency(pub IdempotencyKey);
 

@@ -107,7 +107,11 @@ async fn attach_request_id(request: Request, next: Next) -> Response {
     match response.extensions().get::<ErrorBody>().cloned() {
         Some(body) => {
             let status = response.status();
+            let retry_after = response.headers().get(axum::http::header::RETRY_AFTER).cloned();
             let mut rebuilt = (status, axum::Json(body.to_json(id.as_deref()))).into_response();
+            if let Some(retry_after) = retry_after {
+                rebuilt.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after);
+            }
             rebuilt.extensions_mut().insert(body);
             rebuilt
         }

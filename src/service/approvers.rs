@@ -1,11 +1,11 @@
-//! Approvers: enrollment, sign-in (password + TOTP, lockout, every attempt audited), and
-//! session authentication with idle and absolute timeouts.
+//! Approvers: enrollment, TOTP code checks, and session authentication with idle and absolute
+//! timeouts. Sign-in itself (throttled, every attempt audited) is `service::signin`.
 
 use super::{now_ms, Context};
 use crate::audit::{self, AuditFields};
 use crate::auth::totp::{self, TotpCode, TotpRejection, TotpSecret};
 use crate::auth::{millis, password, tokens};
-use crate::domain::{ApproverId, ItemId};
+use crate::domain::{username as names, ApproverId, ItemId};
 use crate::error::{Error, Result};
 use crate::store::approvers::{self, ApproverRecord, NewApprover};
 use crate::store::sessions::{self, SessionRecord};
@@ -13,7 +13,7 @@ use crate::store::{items, Store, Tx};
 use axum::http::StatusCode;
 
 pub const ROLES: [&str; 3] = ["approver", "compliance", "admin"];
-const SESSION_PREFIX: &str = "css_";
+pub(crate) const SESSION_PREFIX: &str = "css_";
 
 pub struct Enrollment {
     pub id: ApproverId,
@@ -31,10 +31,10 @@ pub async fn add_approver(
     password: Option<&str>,
     items_scope: Option<&[ItemId]>,
 ) -> Result<Enrollment> {
-    let username = username.trim();
-    let valid_name = (1..=64).contains(&username.len())
-        && username.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'@'));
-    if !valid_name {
+    let display = names::display_form(username);
+    let username = display.as_str();
+    let normalized = names::normalized(username);
+    if !names::is_valid(username) {
         return Err(Error::bad_request("invalid_username", "username: 1 to 64 of letters, digits, . _ - @"));
     }
     if !ROLES.contains(&role) {
@@ -65,6 +65,7 @@ pub async fn add_approver(
         NewApprover {
             id: &id,
             username,
+            username_normalized: &normalized,
             password_hash: &password_hash,
             totp_secret_enc: &master_key.encrypt(&secret.to_base64())?,
             roles: &roles,
@@ -75,7 +76,10 @@ pub async fn add_approver(
     .await;
     match inserted {
         Err(e) if e.is_unique_violation() => {
-            return Err(Error::conflict("approver_exists", format!("an approver named {username:?} already exists")))
+            return Err(Error::conflict(
+                "approver_exists",
+                format!("an approver named {username:?} already exists (names are compared ignoring case)"),
+            ))
         }
         other => other?,
     }
@@ -91,7 +95,7 @@ async fn hash_blocking(password: String) -> Result<String> {
     Ok(hashed?)
 }
 
-fn approver_event(
+pub(crate) fn approver_event(
     event: &str,
     approver: Option<&ApproverId>,
     outcome: &str,
@@ -114,59 +118,6 @@ pub struct NewSession {
     pub expires_at: i64,
 }
 
-fn invalid_credentials() -> Error {
-    Error::client(StatusCode::UNAUTHORIZED, "invalid_credentials", "username, password or code is wrong")
-}
-
-fn locked() -> Error {
-    Error::forbidden("account_locked", "too many failed attempts; try again later")
-}
-
-/// Password + TOTP sign-in. Unknown users, wrong passwords and wrong codes look the same from
-/// outside; each attempt is audited; repeated failures lock the approver out.
-pub async fn sign_in(ctx: &Context, username: &str, password_text: &str, code: &str) -> Result<NewSession> {
-    let now = now_ms();
-    let Some(approver) = approvers::find_by_username(ctx.store.reader(), username.trim()).await? else {
-        let attempt = password_text.to_owned();
-        let _ = tokio::task::spawn_blocking(move || password::verify_against_dummy(&attempt)).await;
-        audit_outside(ctx, approver_event("approver.sign_in", None, "error", Some("unknown_user"), now)).await?;
-        return Err(invalid_credentials());
-    };
-    if approver.locked_until > now {
-        audit_outside(ctx, approver_event("approver.sign_in", Some(&approver.id), "error", Some("locked"), now))
-            .await?;
-        return Err(locked());
-    }
-    let (attempt, phc) = (password_text.to_owned(), approver.password_hash.clone());
-    let password_ok = tokio::task::spawn_blocking(move || password::verify_password(&attempt, &phc))
-        .await
-        .map_err(anyhow::Error::from)?;
-    let step = match (password_ok, check_code(ctx, &approver, code, now)) {
-        (true, Ok(step)) => step,
-        (false, _) => return Err(fail(ctx, &approver, "approver.sign_in", "bad_password", now).await),
-        (true, Err(rejection)) => return Err(fail(ctx, &approver, "approver.sign_in", rejection, now).await),
-    };
-    let mut tx = ctx.store.begin().await?;
-    if !approvers::advance_totp_step(&mut tx, &approver.id, step).await? {
-        drop(tx);
-        return Err(fail(ctx, &approver, "approver.sign_in", "totp_reused", now).await);
-    }
-    approvers::reset_failures(&mut tx, &approver.id).await?;
-    let token = tokens::generate(SESSION_PREFIX);
-    let session = SessionRecord {
-        id: format!("ses_{}", uuid::Uuid::now_v7().simple()),
-        approver_id: approver.id.clone(),
-        authenticated_at: now,
-        last_seen_at: now,
-        expires_at: now + millis(ctx.sessions.absolute),
-        revoked: false,
-    };
-    sessions::insert(&mut tx, &session, &token.hash).await?;
-    audit::append(&mut tx, approver_event("approver.sign_in", Some(&approver.id), "success", None, now)).await?;
-    ctx.store.commit(tx).await?;
-    Ok(NewSession { token: token.token, session_id: session.id, expires_at: session.expires_at })
-}
-
 /// Verifies a typed TOTP code against the approver's secret; the caller advances the step.
 pub fn check_code(ctx: &Context, approver: &ApproverRecord, code: &str, now_ms: i64) -> Result<i64, &'static str> {
     let code = TotpCode::parse(code).ok_or("bad_totp")?;
@@ -185,29 +136,21 @@ pub fn check_code(ctx: &Context, approver: &ApproverRecord, code: &str, now_ms: 
     }
 }
 
-/// Counts a failure (locking out at the limit), audits it, and returns the error to show.
+/// Audits a refused step-up code and returns the error to show. The attempt was already
+/// counted by its throttle reservation (`signin::Attempt`).
 pub async fn fail(ctx: &Context, approver: &ApproverRecord, event: &str, reason: &str, now: i64) -> Error {
-    let result: Result<i64> = async {
-        let mut tx = ctx.store.begin().await?;
-        let lock_until = now + millis(ctx.sessions.lockout);
-        let failures = approvers::record_failure(&mut tx, &approver.id, ctx.sessions.max_failures, lock_until).await?;
-        audit::append(&mut tx, approver_event(event, Some(&approver.id), "error", Some(reason), now)).await?;
-        ctx.store.commit(tx).await?;
-        Ok(failures)
+    if let Err(error) = audit_outside(ctx, approver_event(event, Some(&approver.id), "error", Some(reason), now)).await
+    {
+        return error;
     }
-    .await;
-    match result {
-        Err(error) => error,
-        Ok(failures) if failures >= ctx.sessions.max_failures => locked(),
-        Ok(_) if event == "approver.sign_in" => invalid_credentials(),
-        Ok(_) if reason == "totp_reused" => {
-            Error::client(StatusCode::UNAUTHORIZED, "totp_reused", "this code was already used; wait for the next one")
-        }
-        Ok(_) => Error::client(StatusCode::UNAUTHORIZED, "invalid_totp", "the TOTP code is wrong"),
+    if reason == "totp_reused" {
+        Error::client(StatusCode::UNAUTHORIZED, "totp_reused", "this code was already used; wait for the next one")
+    } else {
+        Error::client(StatusCode::UNAUTHORIZED, "invalid_totp", "the TOTP code is wrong")
     }
 }
 
-async fn audit_outside(ctx: &Context, fields: AuditFields) -> Result<()> {
+pub(crate) async fn audit_outside(ctx: &Context, fields: AuditFields) -> Result<()> {
     let mut tx = ctx.store.begin().await?;
     audit::append(&mut tx, fields).await?;
     ctx.store.commit(tx).await?;
@@ -237,9 +180,6 @@ pub async fn authenticate(ctx: &Context, presented: &str) -> Result<ApproverSess
     let idle_over = now - session.last_seen_at > millis(ctx.sessions.idle);
     if session.revoked || now >= session.expires_at || idle_over {
         return Err(unauthorized());
-    }
-    if approver.locked_until > now {
-        return Err(locked());
     }
     // Sliding the idle timeout costs a write; once every few seconds is plenty.
     if now - session.last_seen_at > 5_000 {

@@ -8,11 +8,13 @@ use super::approvers::{check_code, fail, ApproverSession};
 use super::authorize::{authorize, Authorized};
 use super::cancel::release_authorization;
 use super::propose::{insert_proposed, NewVersion};
+use super::signin::Attempt;
 use super::{execute, now_ms, trail, Context};
 use crate::audit;
 use crate::auth::approval_token::{self, Binding, TokenRejection};
 use crate::auth::millis;
 use crate::domain::intent::Description;
+use crate::domain::username;
 use crate::domain::{Assessment, Event, Money, RequestId, RequestState, Tier, TransferIntent};
 use crate::error::{Error, Result};
 use crate::store::approvals::{self, NewApproval};
@@ -37,7 +39,7 @@ pub(crate) async fn load_for(ctx: &Context, who: &ApproverSession, id: &RequestI
     }
     let agent =
         agents::find(ctx.store.reader(), &record.agent_id).await?.ok_or_else(|| anyhow::anyhow!("agent missing"))?;
-    if agent.owner == who.approver.username {
+    if username::same(&agent.owner, &who.approver.username) {
         return Err(Error::forbidden("owner_cannot_approve", "you own the agent that proposed this transfer"));
     }
     Ok(record)
@@ -92,9 +94,18 @@ pub async fn issue_token(
             "multi-party approvals need a sign-in within the last 15 minutes; sign in again",
         ));
     }
+    let step_up = match (record.step_up, code) {
+        (false, _) => None,
+        (true, None) => return Err(Error::bad_request("totp_required", "this amount needs a fresh TOTP code")),
+        (true, Some(code)) => {
+            // Reserved before the code is checked, so concurrent guesses can't exceed the limit.
+            let attempt = Attempt::step_up(ctx, &who.approver.id);
+            attempt.reserve(ctx, now).await?;
+            Some((attempt, code))
+        }
+    };
     let mut tx = ctx.store.begin().await?;
-    if record.step_up {
-        let code = code.ok_or_else(|| Error::bad_request("totp_required", "this amount needs a fresh TOTP code"))?;
+    if let Some((attempt, code)) = step_up {
         let step = match check_code(ctx, &who.approver, code, now) {
             Ok(step) => step,
             Err(reason) => {
@@ -106,7 +117,7 @@ pub async fn issue_token(
             drop(tx);
             return Err(fail(ctx, &who.approver, "approval_token.step_up", "totp_reused", now).await);
         }
-        approvers::reset_failures(&mut tx, &who.approver.id).await?;
+        attempt.release(&mut tx).await?;
     }
     let mut fields = trail::for_request(&record, "approval_token.issued", "success", now);
     fields.approver_id = Some(who.approver.id.to_string());

@@ -84,7 +84,9 @@ pub async fn run(
         let ctx = ctx.clone();
         async move {
             sweep_once(&ctx).await?;
-            prune_if_due(&ctx, prune_every).await?;
+            if prune_if_due(&ctx, prune_every).await?.is_some() {
+                super::signin::prune_throttle(&ctx).await?;
+            }
             Ok(())
         }
     })

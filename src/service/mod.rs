@@ -26,6 +26,7 @@ pub mod registry;
 pub mod renew;
 pub mod retention;
 pub mod review;
+pub mod signin;
 pub mod trail;
 pub mod view;
 
@@ -74,6 +75,10 @@ pub struct Context {
     /// Where signed checkpoints are anchored outside the database (`startup` sets it from the
     /// settings; the default is the default data dir).
     pub audit_anchors: crate::audit::anchor::AnchorLog,
+    /// Bounds concurrent password hashing (one per core, a short queue, then 503).
+    pub hashing: crate::auth::password::HashingGate,
+    /// HTTP: take the client address for sign-in throttling from `X-Forwarded-For`'s last entry.
+    pub trust_forwarded_for: bool,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -122,6 +127,8 @@ impl Context {
             event_sync_page: 500,
             webhooks,
             audit_anchors: crate::audit::anchor::AnchorLog::in_dir(std::path::Path::new("countersign-data")),
+            hashing: crate::auth::password::HashingGate::for_this_machine(),
+            trust_forwarded_for: false,
         }
     }
 

@@ -1,4 +1,5 @@
-//! Approvers, their item scope, TOTP step (compare-and-set) and lockout counters.
+//! Approvers, their item scope and TOTP step (compare-and-set). Sign-in throttling lives in
+//! `store::throttle`; the old `failed_attempts`/`locked_until` columns are no longer used.
 
 use super::{StoreResult, Tx};
 use crate::domain::{ApproverId, ItemId};
@@ -12,8 +13,6 @@ pub struct ApproverRecord {
     pub password_hash: String,
     pub totp_secret_enc: String,
     pub last_totp_step: i64,
-    pub failed_attempts: i64,
-    pub locked_until: i64,
     pub roles: Vec<String>,
     pub all_items: bool,
 }
@@ -27,6 +26,8 @@ impl ApproverRecord {
 pub struct NewApprover<'a> {
     pub id: &'a ApproverId,
     pub username: &'a str,
+    /// `domain::username::normalized(username)`: unique, and what every lookup compares.
+    pub username_normalized: &'a str,
     pub password_hash: &'a str,
     pub totp_secret_enc: &'a str,
     pub roles: &'a [String],
@@ -36,11 +37,12 @@ pub struct NewApprover<'a> {
 
 pub async fn insert(tx: &mut Tx, new: NewApprover<'_>) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO approvers (id, username, password_hash, totp_secret_enc, last_totp_step, failed_attempts, \
-         locked_until, roles, all_items, created_at) VALUES ($1, $2, $3, $4, 0, 0, 0, $5, $6, $7)",
+        "INSERT INTO approvers (id, username, username_normalized, password_hash, totp_secret_enc, last_totp_step, \
+         failed_attempts, locked_until, roles, all_items, created_at) VALUES ($1, $2, $3, $4, $5, 0, 0, 0, $6, $7, $8)",
     )
     .bind(new.id.as_str())
     .bind(new.username)
+    .bind(new.username_normalized)
     .bind(new.password_hash)
     .bind(new.totp_secret_enc)
     .bind(new.roles.join(","))
@@ -58,8 +60,7 @@ pub async fn insert(tx: &mut Tx, new: NewApprover<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-pub(crate) const COLUMNS: &str =
-    "id, username, password_hash, totp_secret_enc, last_totp_step, failed_attempts, locked_until, roles, all_items";
+pub(crate) const COLUMNS: &str = "id, username, password_hash, totp_secret_enc, last_totp_step, roles, all_items";
 
 pub(crate) fn from_row(row: &AnyRow) -> StoreResult<ApproverRecord> {
     let roles: String = row.try_get("roles")?;
@@ -69,16 +70,15 @@ pub(crate) fn from_row(row: &AnyRow) -> StoreResult<ApproverRecord> {
         password_hash: row.try_get("password_hash")?,
         totp_secret_enc: row.try_get("totp_secret_enc")?,
         last_totp_step: row.try_get("last_totp_step")?,
-        failed_attempts: row.try_get("failed_attempts")?,
-        locked_until: row.try_get("locked_until")?,
         roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
         all_items: super::flag(row.try_get("all_items")?),
     })
 }
 
-pub async fn find_by_username(pool: &AnyPool, username: &str) -> StoreResult<Option<ApproverRecord>> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM approvers WHERE username = $1"))
-        .bind(username)
+/// The approver whose normalized username is `normalized` (see `domain::username`).
+pub async fn find_by_username(pool: &AnyPool, normalized: &str) -> StoreResult<Option<ApproverRecord>> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM approvers WHERE username_normalized = $1"))
+        .bind(normalized)
         .fetch_optional(pool)
         .await?;
     row.as_ref().map(from_row).transpose()
@@ -113,30 +113,6 @@ pub async fn advance_totp_step(tx: &mut Tx, id: &ApproverId, step: i64) -> Store
         .execute(&mut **tx)
         .await?;
     Ok(result.rows_affected() == 1)
-}
-
-/// Counts a failed credential or code; locks the approver once `max_attempts` is reached.
-/// Returns the new count.
-pub async fn record_failure(tx: &mut Tx, id: &ApproverId, max_attempts: i64, lock_until: i64) -> StoreResult<i64> {
-    let row = sqlx::query(
-        "UPDATE approvers SET failed_attempts = failed_attempts + 1, \
-         locked_until = CASE WHEN failed_attempts + 1 >= $1 THEN $2 ELSE locked_until END \
-         WHERE id = $3 RETURNING failed_attempts",
-    )
-    .bind(max_attempts)
-    .bind(lock_until)
-    .bind(id.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
-    Ok(row.try_get("failed_attempts")?)
-}
-
-pub async fn reset_failures(tx: &mut Tx, id: &ApproverId) -> StoreResult<()> {
-    sqlx::query("UPDATE approvers SET failed_attempts = 0, locked_until = 0 WHERE id = $1")
-        .bind(id.as_str())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
 }
 
 /// Sets a new password hash (enrollment by link).

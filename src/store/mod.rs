@@ -23,6 +23,7 @@ pub mod maintenance;
 pub mod requests;
 pub mod retention;
 pub mod sessions;
+pub mod throttle;
 pub mod transfer_events;
 
 mod sqlite_writer;

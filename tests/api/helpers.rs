@@ -70,6 +70,8 @@ pub struct Options {
     pub embedded_simulator: bool,
     /// How often stale idempotency keys are pruned (wall clock, shared by all replicas).
     pub prune_interval: Duration,
+    /// Sign-in throttling keys on `X-Forwarded-For` (as behind a proxy) instead of the peer.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Options {
@@ -85,6 +87,7 @@ impl Default for Options {
             event_sync_interval: Duration::from_millis(200),
             embedded_simulator: false,
             prune_interval: Duration::from_secs(3600),
+            trust_forwarded_for: false,
         }
     }
 }
@@ -140,6 +143,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         json_logs: false,
         cookie_secure: options.cookie_secure,
         prune_interval: options.prune_interval,
+        trust_forwarded_for: options.trust_forwarded_for,
     };
     let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -585,6 +589,7 @@ pub fn embedded_settings(dir: &std::path::Path) -> Settings {
         executing_alert_after: Duration::from_secs(900),
         event_sync_interval: Duration::from_secs(60),
         audit_anchor_dir: dir.to_owned(),
+        trust_forwarded_for: false,
     }
 }
 
@@ -642,5 +647,36 @@ impl EmbeddedApp {
             .send()
             .await
             .expect("proposal sent")
+    }
+}
+
+impl TestApprover {
+    /// A six-digit code that is not valid for any step the server would accept now (±1 step,
+    /// with a step of margin for the clock moving while the request is in flight).
+    pub fn wrong_code(&self) -> String {
+        let now = unix_now();
+        let valid: Vec<String> = (0..=4).map(|i| self.authenticator.generate(now + i * 30 - 60)).collect();
+        (0..).map(|n: u32| format!("{n:06}")).find(|code| !valid.contains(code)).unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    /// `POST /v1/approver/sessions` with any username (known or not) to any replica.
+    pub async fn sign_in_as(&self, address: &str, username: &str, password: &str, code: &str) -> Response {
+        self.client
+            .post(format!("{address}/v1/approver/sessions"))
+            .json(&json!({"username": username, "password": password, "totp": code}))
+            .send()
+            .await
+            .expect("sent")
+    }
+}
+
+impl TestApp {
+    /// Runs a `countersign …` command in-process against this app's database, as an operator would.
+    pub async fn run_cli(&self, args: &[&str]) -> anyhow::Result<()> {
+        use clap::Parser;
+        let cli = countersign::cli::Cli::try_parse_from(std::iter::once("countersign").chain(args.iter().copied()))?;
+        countersign::cli::run(cli, self.settings.clone()).await
     }
 }

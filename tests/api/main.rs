@@ -25,5 +25,6 @@ mod operations;
 mod plaid_webhooks;
 mod propose;
 mod reconcile;
+mod signin;
 mod transfer_lifecycle;
 mod ui;

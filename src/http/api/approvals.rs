@@ -3,9 +3,9 @@
 
 use crate::domain::RequestId;
 use crate::error::{Error, Result};
-use crate::http::extract::{Approver, JsonBody};
+use crate::http::extract::{Approver, ClientAddress, JsonBody};
 use crate::service::view::ApproverRequestView;
-use crate::service::{approvers, decide, format_ms, Context};
+use crate::service::{approvers, decide, format_ms, signin, Context};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -24,9 +24,13 @@ pub struct SignIn {
     totp: String,
 }
 
-pub async fn sign_in(State(ctx): State<Context>, body: JsonBody<SignIn>) -> Result<(StatusCode, Json<Value>)> {
+pub async fn sign_in(
+    State(ctx): State<Context>,
+    ClientAddress(client): ClientAddress,
+    body: JsonBody<SignIn>,
+) -> Result<(StatusCode, Json<Value>)> {
     let b = &body.typed;
-    let session = approvers::sign_in(&ctx, &b.username, &b.password, &b.totp).await?;
+    let session = signin::sign_in(&ctx, &client, &b.username, &b.password, &b.totp).await?;
     Ok((
         StatusCode::CREATED,
         Json(

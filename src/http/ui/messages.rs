@@ -2,11 +2,12 @@
 //! from this table. Unknown codes show nothing, so a crafted link can't put words on our pages.
 
 use crate::error::Error;
+use std::borrow::Cow;
 
 /// A message shown at the top of a page.
 #[derive(Debug, Clone)]
 pub struct Flash {
-    pub text: &'static str,
+    pub text: Cow<'static, str>,
     pub is_error: bool,
 }
 
@@ -21,7 +22,8 @@ const OK: &[(&str, &str)] = &[
 const REFUSED: &[(&str, &str)] = &[
     ("session_ended", "Your session ended (timed out, rotated or signed out). Sign in again."),
     ("invalid_credentials", "Username, password or code is wrong."),
-    ("account_locked", "Too many failed attempts: this account is locked for a while. Try again later."),
+    ("too_many_attempts", "Too many attempts. Wait a little, then try again."),
+    ("busy", "Too many sign-ins at once. Try again in a second."),
     ("totp_reused", "That code was already used. Wait for the next code in your authenticator."),
     ("invalid_totp", "The code is wrong. Check your authenticator and try again."),
     ("totp_required", "This amount needs a fresh code from your authenticator."),
@@ -54,9 +56,16 @@ const REFUSED: &[(&str, &str)] = &[
 
 pub fn flash(code: &str) -> Option<Flash> {
     if let Some((_, text)) = OK.iter().find(|(c, _)| *c == code) {
-        return Some(Flash { text, is_error: false });
+        return Some(Flash { text: Cow::Borrowed(text), is_error: false });
     }
-    REFUSED.iter().find(|(c, _)| *c == code).map(|(_, text)| Flash { text, is_error: true })
+    REFUSED.iter().find(|(c, _)| *c == code).map(|(_, text)| Flash { text: Cow::Borrowed(text), is_error: true })
+}
+
+/// The throttled sign-in message with how long to wait (a number from our own redirect; any
+/// other text in the link is never shown).
+pub fn too_many_attempts(wait_seconds: u64) -> Flash {
+    let wait = crate::service::signin::wait_phrase(wait_seconds);
+    Flash { text: Cow::Owned(format!("Too many attempts; try again in {wait}.")), is_error: true }
 }
 
 /// The message code to redirect with after a refused action.

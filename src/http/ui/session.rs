@@ -6,8 +6,10 @@
 //! the browser already had (rotation at login).
 
 use super::{cookies, csrf, render, see_other, Chrome, UiError, UiForm};
+use crate::error::Error;
+use crate::http::extract::ClientAddress;
 use crate::service::approvers::{self, ApproverSession};
-use crate::service::Context;
+use crate::service::{signin, Context};
 use askama::Template;
 use axum::extract::{FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -45,9 +47,6 @@ impl FromRequestParts<Context> for UiSession {
                 let csrf = csrf::for_session(ctx, &who.session.id);
                 Ok(UiSession { who, csrf })
             }
-            Err(crate::error::Error::Client { code: "account_locked", .. }) => {
-                Err(see_other("/ui/sign-in?m=account_locked"))
-            }
             Err(crate::error::Error::Client { .. }) => {
                 Err((ended_headers(ctx), see_other("/ui/sign-in?m=session_ended")).into_response())
             }
@@ -63,6 +62,8 @@ fn ended_headers(ctx: &Context) -> [(header::HeaderName, header::HeaderValue); 1
 #[derive(Deserialize)]
 pub struct FlashQuery {
     pub m: Option<String>,
+    /// Seconds to wait, with `m=too_many_attempts` (text: a crafted link can't make the page fail).
+    pub wait: Option<String>,
 }
 
 #[derive(Template)]
@@ -105,8 +106,12 @@ pub async fn sign_in_page(
     Query(query): Query<FlashQuery>,
 ) -> Result<Response, UiError> {
     let (nonce, cookie) = nonce(&ctx, &headers);
-    let page =
-        SignInPage { chrome: Chrome::new("Sign in", query.m.as_deref(), None), csrf: csrf::for_nonce(&ctx, &nonce) };
+    let mut chrome = Chrome::new("Sign in", query.m.as_deref(), None);
+    let wait = query.wait.as_deref().and_then(|w| w.parse::<u64>().ok());
+    if let (Some("too_many_attempts"), Some(wait)) = (query.m.as_deref(), wait) {
+        chrome.flash = Some(super::messages::too_many_attempts(wait));
+    }
+    let page = SignInPage { chrome, csrf: csrf::for_nonce(&ctx, &nonce) };
     with_nonce(render(&page), cookie)
 }
 
@@ -125,11 +130,15 @@ pub struct SignInForm {
 pub async fn sign_in(
     State(ctx): State<Context>,
     headers: HeaderMap,
+    ClientAddress(client): ClientAddress,
     UiForm(form): UiForm<SignInForm>,
 ) -> Result<Response, UiError> {
     check_anonymous(&ctx, &headers, &form.csrf)?;
-    let session = match approvers::sign_in(&ctx, &form.username, &form.password, &form.totp).await {
+    let session = match signin::sign_in(&ctx, &client, &form.username, &form.password, &form.totp).await {
         Ok(session) => session,
+        Err(Error::Client { code: "too_many_attempts", retry_after: Some(wait), .. }) => {
+            return Ok(see_other(&format!("/ui/sign-in?m=too_many_attempts&wait={wait}")))
+        }
         Err(error) => return Ok(see_other(&format!("/ui/sign-in?m={}", super::messages::code_of(&error)))),
     };
     // Rotation at login: whatever session this browser had before is over.

@@ -129,8 +129,9 @@ async fn enrollment_by_link_sets_the_password_and_confirms_the_authenticator_onc
     assert_eq!(location(&done), "/ui/sign-in?m=enrolled");
 
     assert_eq!(browser.get(&path).await.status, StatusCode::GONE, "the link works once");
-    let session = countersign::service::approvers::sign_in(
+    let session = countersign::service::signin::sign_in(
         &app.ctx,
+        "127.0.0.1",
         "dora",
         "dora's long passphrase",
         &authenticator.generate(countersign::auth::totp::STEP_SECONDS * (crate::helpers::unix_now() / 30 + 1)),

@@ -123,7 +123,7 @@ async fn a_step_up_rotates_the_session_and_the_old_cookie_stops_working(db: Db) 
     app.stop().await;
 }
 
-async fn repeated_failures_lock_the_approver_out_and_say_so(db: Db) {
+async fn repeated_failures_throttle_the_approver_and_say_how_long_to_wait(db: Db) {
     let app = spawn_app(db).await;
     let alice = app.add_approver("alice", "approver", None).await;
     let browser = Browser::new(&app);
@@ -135,9 +135,13 @@ async fn repeated_failures_lock_the_approver_out_and_say_so(db: Db) {
     for _ in 0..4 {
         browser.sign_in_with(&alice, "not the password", "123456".into()).await;
     }
-    let locked = browser.sign_in_with(&alice, &alice.password, alice.next_code().await).await;
-    assert_eq!(location(&locked), "/ui/sign-in?m=account_locked");
-    assert!(browser.get(&location(&locked)).await.html.contains("locked"));
+    let throttled = browser.sign_in_with(&alice, &alice.password, alice.next_code().await).await;
+    assert_eq!(location(&throttled), "/ui/sign-in?m=too_many_attempts&wait=1");
+    let shown = browser.get(&location(&throttled)).await;
+    assert!(shown.html.contains("Too many attempts; try again in 1 second."), "{}", shown.html);
+    let crafted = browser.get("/ui/sign-in?m=too_many_attempts&wait=%3Cb%3E").await;
+    assert_eq!(crafted.status, StatusCode::OK, "a crafted wait shows the generic message");
+    assert!(crafted.html.contains("Too many attempts. Wait a little"), "{}", crafted.html);
     assert_eq!(browser.get("/ui").await.status, StatusCode::SEE_OTHER, "no session was made");
     app.stop().await;
 }
@@ -236,6 +240,6 @@ on_both_backends!(
     the_session_cookie_is_host_prefixed_secure_http_only_and_strict,
     signing_in_again_rotates_the_session_and_the_old_cookie_stops_working,
     a_step_up_rotates_the_session_and_the_old_cookie_stops_working,
-    repeated_failures_lock_the_approver_out_and_say_so,
+    repeated_failures_throttle_the_approver_and_say_how_long_to_wait,
     signing_out_ends_the_session,
 );
