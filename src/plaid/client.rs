@@ -135,6 +135,11 @@ impl PlaidClient {
         self.post("/transfer/get", &request).await
     }
 
+    /// Cancels a transfer Plaid still lists as `cancellable` (else TRANSFER_NOT_CANCELLABLE).
+    pub async fn cancel_transfer(&self, transfer_id: &str) -> Result<RequestIdOnly, PlaidError> {
+        self.post("/transfer/cancel", &TransferCancelRequest { transfer_id }).await
+    }
+
     /// The public key Plaid signs webhooks with under `key_id`.
     pub async fn webhook_verification_key(&self, key_id: &str) -> Result<WebhookKeyResponse, PlaidError> {
         self.post("/webhook_verification_key/get", &WebhookKeyRequest { key_id }).await

@@ -257,3 +257,8 @@ pub struct WebhookKeyResponse {
     pub key: WebhookKey,
     pub request_id: String,
 }
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TransferCancelRequest<'a> {
+    pub transfer_id: &'a str,
+}

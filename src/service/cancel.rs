@@ -1,5 +1,6 @@
 //! Cancel: the agent withdraws a request that has not executed. The state changes first (so
 //! nobody can execute it any more), then Plaid's authorization is cancelled to free the limit.
+//! A submitted request's transfer is cancelled at Plaid instead, while Plaid still allows it.
 
 use super::idempotency::{self, IdempotencyKey, Started};
 use super::propose::Reply;
@@ -9,6 +10,7 @@ use crate::audit;
 use crate::domain::{Event, RequestId, RequestState};
 use crate::error::{Error, Result};
 use crate::store::agents::AgentRecord;
+use crate::store::idempotency as keys;
 use crate::store::requests::{self, Changes, RequestRecord};
 
 pub async fn cancel(
@@ -27,6 +29,11 @@ pub async fn cancel(
         .await?
         .filter(|r| r.agent_id == agent.id)
         .ok_or_else(|| Error::not_found("transfer request"))?;
+    if record.state == RequestState::Submitted {
+        // Plaid is never called with a transaction open: the key stays claimed meanwhile.
+        ctx.store.commit(tx).await?;
+        return cancel_transfer(ctx, agent, &record, key).await;
+    }
     let won = record.state != RequestState::Cancelled
         && requests::transition(
             &mut tx,
@@ -54,6 +61,66 @@ pub async fn cancel(
     if won {
         release_authorization(ctx, &current).await;
     }
+    Ok(reply)
+}
+
+/// A submitted request's transfer, cancelled at Plaid while Plaid still calls it `cancellable`
+/// (the transfer status becomes `cancelled`, audited); otherwise 409 `transfer_not_cancellable`.
+/// The agent's key is answered with the outcome, or released when Plaid gave no definite answer.
+async fn cancel_transfer(
+    ctx: &Context,
+    agent: &AgentRecord,
+    record: &RequestRecord,
+    key: &IdempotencyKey,
+) -> Result<Reply> {
+    let transfer_id = record.transfer_id.as_deref().unwrap_or_default();
+    let answered = ctx.plaid.cancel_transfer(transfer_id).await;
+    let now = now_ms();
+    let mut tx = ctx.store.begin().await?;
+    let refusal = match &answered {
+        Ok(_) => None,
+        Err(error) if error.code() == Some("TRANSFER_NOT_CANCELLABLE") => Some(crate::error::ErrorBody {
+            code: "transfer_not_cancellable",
+            message: "Plaid no longer lets this transfer be cancelled (it has moved past pending)".into(),
+        }),
+        Err(error) => {
+            tracing::warn!(request = %record.id, error = %error, "cancelling the transfer at Plaid failed");
+            keys::release(&mut tx, &agent.id, key.as_str()).await?;
+            ctx.store.commit(tx).await?;
+            return Err(Error::client(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "plaid_unavailable",
+                "Plaid did not confirm the cancellation; try again",
+            ));
+        }
+    };
+    let mut fields = trail::for_request(record, "transfer.cancel_requested", "success", now);
+    fields.plaid_endpoint = Some("/transfer/cancel".into());
+    fields.action_type = Some("write".into());
+    if let Err(error) = &answered {
+        fields.outcome = "error".into();
+        fields.error_code = error.code().map(Into::into);
+        fields.plaid_request_id = error.request_id().map(Into::into);
+    } else if let Ok(response) = &answered {
+        fields.plaid_request_id = Some(response.request_id.clone());
+    }
+    audit::append(&mut tx, fields).await?;
+    if let Some(refusal) = refusal {
+        // Stored like any answer, so a retry with the same key gets these same bytes.
+        let reply = Reply { status: 409, body: refusal.to_json(None).to_string() };
+        idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
+        ctx.store.commit(tx).await?;
+        return Ok(reply);
+    }
+    // Plaid's `cancelled` event arrives by event sync too; the status moves once either way.
+    let current = record.transfer_status.as_deref().unwrap_or("pending");
+    let cancelled = crate::domain::TransferStatus::Cancelled.as_str();
+    requests::advance_transfer_status(&mut tx, &record.id, current, cancelled, (None, None), now).await?;
+    let updated = requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
+    let reply = Reply { status: 200, body: RequestView::from(&updated).to_json_string() };
+    idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
+    ctx.store.commit(tx).await?;
+    ctx.notify_change();
     Ok(reply)
 }
 

@@ -109,7 +109,49 @@ async fn events_are_stored_once_across_pages_repeats_and_racing_replicas(db: Db)
     app.stop().await;
 }
 
+async fn a_transfer_is_cancelled_at_plaid_only_before_it_moves(db: Db) {
+    let app = spawn_app(db).await;
+    let first = submitted(&app).await;
+    let id = first["id"].as_str().expect("id");
+    let response = app.cancel(id, "cancel-1").await;
+    assert_eq!(response.status().as_u16(), 200);
+    let bytes = response.bytes().await.expect("body");
+    let cancelled: Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(
+        (cancelled["state"].as_str(), cancelled["transfer_status"].as_str()),
+        (Some("submitted"), Some("cancelled"))
+    );
+    let again = app.cancel(id, "cancel-1").await.bytes().await.expect("body");
+    assert_eq!(again, bytes, "the same key replays the same answer");
+    let cancels = app.sim_calls("/transfer/cancel").await;
+    assert_eq!(cancels.len(), 1, "{cancels:?}");
+    // Plaid's own `cancelled` event, synced later, changes nothing more.
+    app.eventually("the cancelled event is stored", || async { stored_events(&app).await >= 2 }).await;
+    assert_eq!(app.audit_events_for(id).await.iter().filter(|e| e.starts_with("transfer.cancel")).count(), 1);
+
+    let second = submitted_again(&app).await;
+    let (id, transfer_id) = (second["id"].as_str().expect("id"), second["transfer_id"].as_str().expect("transfer"));
+    simulate(&app, transfer_id, "posted", None).await;
+    let (status, refused) = body(app.cancel(id, "cancel-2").await).await;
+    assert_eq!(
+        (status.as_u16(), refused["error"]["code"].as_str()),
+        (409, Some("transfer_not_cancellable")),
+        "{refused}"
+    );
+    app.stop().await;
+}
+
+/// Another submitted request, by an approver other than the first test approver.
+async fn submitted_again(app: &TestApp) -> Value {
+    let bob = app.add_approver("bob", "approver", None).await;
+    let request = app.propose_ok("22.00").await;
+    let (_, done) = app.approve_as(&bob, &request).await;
+    assert_eq!(done["state"], "submitted", "{done}");
+    done
+}
+
 on_both_backends!(
+    a_transfer_is_cancelled_at_plaid_only_before_it_moves,
     a_debit_is_followed_to_funds_available_and_every_step_is_audited,
     a_return_keeps_its_ach_code_and_description_and_can_be_listed,
     events_are_stored_once_across_pages_repeats_and_racing_replicas,

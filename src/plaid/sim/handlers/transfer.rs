@@ -1,9 +1,10 @@
-//! /transfer/create, /transfer/get and /transfer/event/sync.
+//! /transfer/create, /transfer/get, /transfer/cancel and /transfer/event/sync.
 //!
 //! /transfer/create is idempotent on `authorization_id`: a repeat returns the transfer the first
 //! call made and creates nothing. This module must never create a second transfer for one
 //! authorization, nor use a declined, cancelled or expired authorization.
 
+use axum::http::StatusCode;
 use serde_json::{json, Value};
 use time::Duration;
 
@@ -110,6 +111,33 @@ pub fn get(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         .and_then(|id| ctx.state.transfers.get(id))
         .ok_or_else(|| PlaidError::invalid_field("no transfer matches the given id"))?;
     Ok(json!({"transfer": transfer_json(transfer)}))
+}
+
+/// `/transfer/cancel`: only while the transfer is `cancellable` (still `pending` here), else
+/// TRANSFER_NOT_CANCELLABLE as Plaid documents. A cancelled transfer gets a `cancelled` event.
+pub fn cancel(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
+    let transfer_id = str_field(body, "transfer_id")?;
+    // Plaid does not document the unknown-transfer error; INVALID_FIELD is our guess.
+    let transfer = ctx
+        .state
+        .transfers
+        .get_mut(transfer_id)
+        .ok_or_else(|| PlaidError::invalid_field("transfer_id does not match any transfer"))?;
+    if transfer.status != "pending" {
+        return Err(PlaidError::new(
+            StatusCode::BAD_REQUEST,
+            "TRANSFER_ERROR",
+            "TRANSFER_NOT_CANCELLABLE",
+            "transfer is not cancellable",
+        ));
+    }
+    transfer.status = "cancelled".to_owned();
+    let transfer = transfer.clone();
+    ctx.state.push_event(&transfer, "cancelled", Value::Null, ctx.now);
+    if let Some(url) = ctx.sim.webhook_url(None) {
+        ctx.sim.signer.send(&url, &super::super::webhooks::transfer_events_update());
+    }
+    Ok(json!({}))
 }
 
 const DEFAULT_SYNC_COUNT: u64 = 100;
