@@ -30,24 +30,44 @@ async fn load(ctx: &Context, agent: &AgentRecord, id: &RequestId) -> Result<Requ
 }
 
 /// Returns the request; with `wait`, holds the call (no database connection held) until the
-/// request leaves the in-progress states or `wait` runs out.
-pub async fn get(ctx: &Context, agent: &AgentRecord, id: &RequestId, wait: Duration) -> Result<RequestView> {
+/// request leaves the in-progress states — or, given `changed_from`, until its transfer status is
+/// no longer that one — or `wait` runs out.
+pub async fn get(
+    ctx: &Context,
+    agent: &AgentRecord,
+    id: &RequestId,
+    wait: Duration,
+    changed_from: Option<TransferStatus>,
+) -> Result<RequestView> {
     let deadline = Instant::now() + wait.min(MAX_WAIT);
     let mut changes = ctx.changes.subscribe();
     loop {
         let record = load(ctx, agent, id).await?;
+        let settled = match (record.state, changed_from) {
+            (state, _) if in_progress(state) => false,
+            (RequestState::Submitted, Some(seen)) => record.transfer_status.as_deref() != Some(seen.as_str()),
+            _ => true,
+        };
         let now = Instant::now();
-        if !in_progress(record.state) || now >= deadline {
-            let mut view = RequestView::from(&record);
-            if let Some(transfer_id) = &record.transfer_id {
-                let events = transfer_events::for_transfer(ctx.store.reader(), transfer_id).await?;
-                view.transfer_events = Some(events.iter().map(Into::into).collect());
-            }
-            return Ok(view);
+        if settled || now >= deadline {
+            return view_with_details(ctx, &record).await;
         }
         let nap = POLL.min(deadline - now);
         let _ = tokio::time::timeout(nap, changes.changed()).await;
     }
+}
+
+/// The request as `GET` shows it: with its transfer's events and its item's health.
+async fn view_with_details(ctx: &Context, record: &RequestRecord) -> Result<RequestView> {
+    let mut view = RequestView::from(record);
+    if let Some(transfer_id) = &record.transfer_id {
+        let events = transfer_events::for_transfer(ctx.store.reader(), transfer_id).await?;
+        view.transfer_events = Some(events.iter().map(Into::into).collect());
+    }
+    if let Some(item) = crate::store::items::find(ctx.store.reader(), &record.item_id).await? {
+        view.item_health = Some(item.health);
+    }
+    Ok(view)
 }
 
 pub struct Page {

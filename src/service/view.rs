@@ -33,6 +33,10 @@ pub struct RequestView {
     /// The transfer's events from Plaid, oldest first (on `GET /v1/transfers/{id}` only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub transfer_events: Option<Vec<TransferEventView>>,
+    /// The item's health as Plaid last reported it (on `GET /v1/transfers/{id}` only), so an agent
+    /// sees a broken login before anyone approves into a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item_health: Option<String>,
     pub link_token: Option<String>,
     pub error: Option<ErrorView>,
     pub rejection_reason: Option<String>,
@@ -103,6 +107,7 @@ impl From<&RequestRecord> for RequestView {
             transfer_return: reason(r, "returned"),
             transfer_failure: reason(r, "failed"),
             transfer_events: None,
+            item_health: None,
             link_token: r.link_token.clone(),
             error: r
                 .error_code

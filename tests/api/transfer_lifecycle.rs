@@ -141,6 +141,23 @@ async fn a_transfer_is_cancelled_at_plaid_only_before_it_moves(db: Db) {
     app.stop().await;
 }
 
+async fn a_long_poll_on_a_submitted_request_wakes_when_its_transfer_moves(db: Db) {
+    let app = spawn_app(db).await;
+    let done = submitted(&app).await;
+    let (id, transfer_id) = (done["id"].as_str().expect("id"), done["transfer_id"].as_str().expect("transfer"));
+    let (_, now) = body(app.get_request(id, None).await).await;
+    assert_eq!(now["item_health"], "healthy", "{now}");
+    let started = std::time::Instant::now();
+    let long_poll = async {
+        let url = format!("{}/v1/transfers/{id}?wait=30&changed_from=pending", app.address);
+        body(app.client.get(url).bearer_auth(&app.api_key).send().await.expect("sent")).await.1
+    };
+    let (waited, ()) = tokio::join!(long_poll, simulate(&app, transfer_id, "posted", None));
+    assert_eq!(waited["transfer_status"], "posted", "{waited}");
+    assert!(started.elapsed() < Duration::from_secs(20), "woke on the change, not at the deadline");
+    app.stop().await;
+}
+
 /// Another submitted request, by an approver other than the first test approver.
 async fn submitted_again(app: &TestApp) -> Value {
     let bob = app.add_approver("bob", "approver", None).await;
@@ -151,6 +168,7 @@ async fn submitted_again(app: &TestApp) -> Value {
 }
 
 on_both_backends!(
+    a_long_poll_on_a_submitted_request_wakes_when_its_transfer_moves,
     a_transfer_is_cancelled_at_plaid_only_before_it_moves,
     a_debit_is_followed_to_funds_available_and_every_step_is_audited,
     a_return_keeps_its_ach_code_and_description_and_can_be_listed,

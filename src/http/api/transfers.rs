@@ -74,6 +74,9 @@ pub struct GetParams {
     /// Seconds to wait for the request to leave its in-progress states (at most 60).
     #[serde(default)]
     wait: Option<u64>,
+    /// With `wait` on a submitted request: wait until its transfer status is no longer this one.
+    #[serde(default)]
+    changed_from: Option<String>,
 }
 
 pub async fn get(
@@ -87,7 +90,15 @@ pub async fn get(
     if wait > query::MAX_WAIT {
         return Err(Error::bad_request("invalid_wait", "wait must be at most 60 seconds"));
     }
-    Ok(Json(query::get(&ctx, &agent, &request_id(&id)?, wait).await?))
+    let changed_from = params
+        .changed_from
+        .as_deref()
+        .map(|s| {
+            TransferStatus::parse(s)
+                .ok_or_else(|| Error::bad_request("invalid_changed_from", format!("unknown transfer status {s:?}")))
+        })
+        .transpose()?;
+    Ok(Json(query::get(&ctx, &agent, &request_id(&id)?, wait, changed_from).await?))
 }
 
 #[derive(Debug, Deserialize)]
