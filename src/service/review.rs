@@ -84,6 +84,9 @@ pub struct Review {
     pub balance_after_cents: Option<i64>,
     pub agent_name: String,
     pub first_time_account: bool,
+    /// The item's health and Plaid's reason when it is not healthy: approving into a broken login
+    /// would only fail at execution.
+    pub item_unhealthy: Option<(String, Option<String>)>,
     /// Whether this approver's decision is still wanted (pending, inside the window).
     pub open: bool,
     pub already_approved_by_me: bool,
@@ -122,6 +125,10 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Res
     let first_time_account =
         !requests::earlier_to_account(ctx.store.reader(), &record.account_id, record.created_at, &chain).await?;
     let already_approved_by_me = view.approvals.iter().any(|a| a.approver_id == who.approver.id.as_str());
+    let item_unhealthy = crate::store::items::find(ctx.store.reader(), &record.item_id)
+        .await?
+        .filter(|item| item.health != crate::store::items::HEALTHY)
+        .map(|item| (item.health, item.health_reason));
     Ok(Review {
         view,
         record,
@@ -131,6 +138,7 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Res
         balance_after_cents,
         agent_name,
         first_time_account,
+        item_unhealthy,
         open,
         already_approved_by_me,
     })

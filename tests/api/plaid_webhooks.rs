@@ -240,7 +240,29 @@ async fn the_embedded_simulator_tells_its_own_service_about_simulated_events(db:
     app.stop().await;
 }
 
+async fn a_broken_item_is_shown_before_anyone_approves_into_a_failure(db: Db) {
+    let app = spawn_app_with(db, Options::default()).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("21.00").await;
+    let id = request["id"].as_str().expect("id");
+    deliver_item_webhook(&app, &app.address, "ERROR", Some("ITEM_LOGIN_REQUIRED")).await;
+    app.eventually("the agent sees the item's health", || async {
+        body(app.get_request(id, None).await).await.1["item_health"] == "login_required"
+    })
+    .await;
+    let browser = crate::ui::Browser::new(&app);
+    browser.sign_in(&alice).await;
+    let page = browser.get(&format!("/ui/requests/{id}")).await;
+    assert!(
+        page.html.contains("The bank connection needs attention: login required (ITEM_LOGIN_REQUIRED)"),
+        "{}",
+        page.html
+    );
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_broken_item_is_shown_before_anyone_approves_into_a_failure,
     the_embedded_simulator_tells_its_own_service_about_simulated_events,
     forged_deliveries_are_refused_and_change_nothing,
     the_simulator_delivers_plaids_own_webhook_and_a_repeat_changes_nothing,

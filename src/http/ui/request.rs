@@ -45,6 +45,7 @@ struct RequestPage {
     thread_id: String,
     agent_reason: String,
     first_time_account: bool,
+    item_unhealthy: Option<String>,
     approvals: Vec<(String, String)>,
     approvals_required: i64,
     hash_short: String,
@@ -115,6 +116,10 @@ pub async fn page(
         thread_id: text(intent, "/thread_id"),
         agent_reason: text(intent, "/reason"),
         first_time_account: r.first_time_account,
+        item_unhealthy: r.item_unhealthy.as_ref().map(|(health, reason)| match reason {
+            Some(reason) => format!("{} ({reason})", health.replace('_', " ")),
+            None => health.replace('_', " "),
+        }),
         approvals: r
             .view
             .approvals
