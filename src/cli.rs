@@ -31,6 +31,10 @@ pub enum Command {
         /// a restart loses no authorization or transfer.
         #[arg(long)]
         state_file: Option<std::path::PathBuf>,
+        /// Send webhooks here when a call or item names no URL of its own (e.g. a Countersign's
+        /// `http://127.0.0.1:8080/webhooks/plaid`), so simulated transfer events reach it.
+        #[arg(long)]
+        webhook_url: Option<String>,
     },
     /// Manage agents.
     Agent {
@@ -124,8 +128,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::PlaidSim { port, host, state_file } => {
-            let config = crate::plaid::sim::SimConfig::default();
+        Command::PlaidSim { port, host, state_file, webhook_url } => {
+            let config = crate::plaid::sim::SimConfig { webhook_url, ..crate::plaid::sim::SimConfig::default() };
             crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port), state_file.as_deref()).await
         }
         Command::Agent { command: AgentCommand::Add { name, owner, items } } => {

@@ -97,3 +97,22 @@ async fn unknown_key_id_is_invalid_input() {
     assert_eq!(answer.status, 400);
     assert_eq!(answer.body["error_type"], "INVALID_INPUT");
 }
+
+#[tokio::test]
+async fn a_configured_webhook_url_hears_simulated_transfer_events_and_cancellations() {
+    let receiver = Receiver::start().await;
+    let config = countersign::plaid::sim::SimConfig { webhook_url: Some(receiver.url.clone()), ..Default::default() };
+    let sim = TestSim::with_config(config).await;
+    let item = sim.link_item(None).await;
+    let authorization_id = sim.approved_authorization(&item, "10.00").await;
+    let created = sim.create_transfer(&item, &authorization_id).await;
+    let transfer_id = created.body["transfer"]["id"].as_str().expect("transfer id").to_owned();
+
+    sim.ok("/transfer/cancel", json!({"transfer_id": transfer_id})).await;
+    let received = receiver.wait_for("TRANSFER_EVENTS_UPDATE").await;
+    verify(&sim, &received).await;
+    let types: Vec<Value> = sim.events().await.iter().map(|e| e["event_type"].clone()).collect();
+    assert_eq!(types, [json!("pending"), json!("cancelled")]);
+    let again = sim.call("/transfer/cancel", json!({"transfer_id": transfer_id})).await;
+    assert_eq!(again.error_code(), "TRANSFER_NOT_CANCELLABLE");
+}

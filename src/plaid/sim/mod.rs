@@ -52,6 +52,8 @@ pub struct SimConfig {
     pub per_transfer_limit: String,
     /// An unused authorization older than this cannot be used by /transfer/create.
     pub authorization_ttl: Duration,
+    /// Where webhooks go when a call or item names no URL of its own (see `set_webhook_url`).
+    pub webhook_url: Option<String>,
 }
 
 /// Written by hand so the secret never reaches a log line.
@@ -64,6 +66,7 @@ impl std::fmt::Debug for SimConfig {
             .field("ledger_available_balance", &self.ledger_available_balance)
             .field("per_transfer_limit", &self.per_transfer_limit)
             .field("authorization_ttl", &self.authorization_ttl)
+            .field("webhook_url", &self.webhook_url)
             .finish()
     }
 }
@@ -78,6 +81,7 @@ impl Default for SimConfig {
             per_transfer_limit: "100000.00".into(),
             // Plaid's documented default lifetime of an unused authorization.
             authorization_ttl: Duration::from_secs(3600),
+            webhook_url: None,
         }
     }
 }
@@ -162,6 +166,7 @@ impl Simulator {
 
     fn build(config: SimConfig, state: State, state_file: Option<persist::StateFile>) -> Self {
         let defaults = SimConfig::default();
+        let webhook_url = config.webhook_url.clone();
         let settings = Settings {
             initial_available_cents: config_cents(
                 "initial_available_balance",
@@ -187,7 +192,7 @@ impl Simulator {
                 settings,
                 signer: WebhookSigner::generate(),
                 state: Mutex::new(state),
-                webhook_url: Mutex::new(None),
+                webhook_url: Mutex::new(webhook_url),
                 state_file,
             }),
         }
