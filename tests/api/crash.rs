@@ -155,18 +155,7 @@ async fn killing_the_process_mid_create_still_yields_exactly_one_transfer(db: Db
         assert!(tokio::time::Instant::now() < deadline, "the delayed create never landed");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let sync = json!({"client_id": "sim-client-id", "secret": "sim-secret", "after_id": 0, "count": 500});
-    let events: Value = client
-        .post(format!("{}/transfer/event/sync", launch.sim_url))
-        .json(&sync)
-        .send()
-        .await
-        .expect("sync")
-        .json()
-        .await
-        .expect("json");
-    let transfers =
-        events["transfer_events"].as_array().expect("events").iter().filter(|e| e["event_type"] == "pending").count();
+    let transfers = crate::helpers::transfers_held_by(&launch.sim_url).await;
     assert_eq!(transfers, 1, "exactly one transfer at Plaid");
     second.start_kill().expect("stop");
     let _ = second.wait().await;

@@ -375,20 +375,7 @@ impl TestApp {
     /// Stops this instance and starts a new one on the same database, simulator and settings, as
     /// an operator's restart would (a new port).
     pub async fn restart(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(server) = self.server.take() {
-            let _ = server.await;
-        }
-        let app = Application::build(self.settings.clone()).await.expect("application rebuilds");
-        self.address = format!("http://127.0.0.1:{}", app.port());
-        self.ctx = app.context().clone();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        self.server = Some(tokio::spawn(app.run_until(async move {
-            let _ = stopped.await;
-        })));
-        self.stop = Some(stop);
+        self.restart_with(|_| {}).await;
     }
 
     pub async fn stop(mut self) {

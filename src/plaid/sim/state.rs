@@ -171,6 +171,14 @@ impl State {
         });
     }
 
+    /// The transfer with this id. Plaid does not document the unknown-transfer error; INVALID_FIELD
+    /// naming the field is our guess.
+    pub fn transfer_mut(&mut self, transfer_id: &str) -> Result<&mut Transfer, super::errors::PlaidError> {
+        self.transfers
+            .get_mut(transfer_id)
+            .ok_or_else(|| super::errors::PlaidError::invalid_field("transfer_id does not match any transfer"))
+    }
+
     pub fn record_call(&mut self, call: CallRecord) {
         if self.calls.len() >= MAX_CALLS {
             self.calls.pop_front();

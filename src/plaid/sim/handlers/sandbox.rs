@@ -148,13 +148,7 @@ pub fn transfer_simulate(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidE
             "event_type must be one of: posted, settled, failed, funds_available, returned",
         ));
     }
-    let transfer_id = str_field(body, "transfer_id")?;
-    // Plaid does not document these two errors; INVALID_FIELD naming the field is our guess.
-    let transfer = ctx
-        .state
-        .transfers
-        .get_mut(transfer_id)
-        .ok_or_else(|| PlaidError::invalid_field("transfer_id does not match any transfer"))?;
+    let transfer = ctx.state.transfer_mut(str_field(body, "transfer_id")?)?;
     if !may_move(&transfer.status, event_type, &transfer.network, &transfer.transfer_type) {
         return Err(PlaidError::invalid_field(format!(
             "event_type {event_type} cannot be simulated for a transfer in status {}",

@@ -116,13 +116,7 @@ pub fn get(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
 /// `/transfer/cancel`: only while the transfer is `cancellable` (still `pending` here), else
 /// TRANSFER_NOT_CANCELLABLE as Plaid documents. A cancelled transfer gets a `cancelled` event.
 pub fn cancel(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
-    let transfer_id = str_field(body, "transfer_id")?;
-    // Plaid does not document the unknown-transfer error; INVALID_FIELD is our guess.
-    let transfer = ctx
-        .state
-        .transfers
-        .get_mut(transfer_id)
-        .ok_or_else(|| PlaidError::invalid_field("transfer_id does not match any transfer"))?;
+    let transfer = ctx.state.transfer_mut(str_field(body, "transfer_id")?)?;
     if transfer.status != "pending" {
         return Err(PlaidError::new(
             StatusCode::BAD_REQUEST,
