@@ -40,7 +40,10 @@ async fn an_approved_authorization_pauses_for_humans_with_the_hash_pinned(db: Db
     assert!((53..=55).contains(&minutes_left), "expires in {minutes_left} min");
 
     // Stored durably: a fresh read returns the same request.
-    let (_, fetched) = body(app.get_request(created["id"].as_str().expect("id"), None).await).await;
+    // (A GET also tells the item's health, which the creation reply does not carry.)
+    let (_, mut fetched) = body(app.get_request(created["id"].as_str().expect("id"), None).await).await;
+    let health = fetched.as_object_mut().and_then(|f| f.remove("item_health"));
+    assert_eq!(health, Some(serde_json::json!("healthy")));
     assert_eq!(fetched, created);
 
     // Plaid saw exactly one authorization, with our idempotency key, and no transfer.
