@@ -50,8 +50,10 @@ pub fn router() -> Router<Context> {
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        // Enrollment links carry a secret in the path: never leak it in a Referer.
-        .layer(header(header::REFERRER_POLICY, "no-referrer"))
+        // Enrollment links carry a secret in the path: never leak it in a Referer to another site.
+        // Not `no-referrer`: under it browsers send `Origin: null` on our own form posts, which the
+        // cross-site check must refuse; `same-origin` sends our origin to us and nothing elsewhere.
+        .layer(header(header::REFERRER_POLICY, "same-origin"))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
         .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
 }
