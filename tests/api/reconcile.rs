@@ -146,8 +146,52 @@ async fn an_edit_of_intent_hash_and_approvals_together_is_refused_by_the_audit_l
 }
 
 on_both_backends!(
+    a_late_create_renews_its_lease_or_stands_down,
     a_credentials_error_never_fails_a_transfer_plaid_may_hold,
     a_transfer_created_before_the_window_lapsed_is_found_not_failed,
     a_lapsed_authorization_plaid_agrees_to_cancel_fails_the_request,
     an_edit_of_intent_hash_and_approvals_together_is_refused_by_the_audit_log,
 );
+
+/// The reconciler waits `reconcile_after` from a request's lease; a create sent long after its
+/// claim renews the lease first, so the wait counts from the call — and a process whose lease
+/// another took over meanwhile does not call Plaid at all.
+async fn a_late_create_renews_its_lease_or_stands_down(db: Db) {
+    use countersign::domain::{RequestId, RequestState};
+    use countersign::service::execute::{self, Attempt};
+    use countersign::store::requests;
+    let app = spawn_app_with(db, Options::default()).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("21.00").await;
+    let id = RequestId::parse(request["id"].as_str().expect("id")).expect("request id");
+    // An approval on record (the audit log check needs one), then the state a claim long ago leaves.
+    arm(&app, "/transfer/create", "error_500").await;
+    let (_, answered) = app.approve_as(&alice, &request).await;
+    assert_eq!(answered["state"], "executing");
+    // Keep the background reconciler off it (its next look is an hour away): this test is the caller.
+    let now = countersign::service::now_ms();
+    let claimed_at = now - 20_000;
+    sqlx::query("UPDATE transfer_requests SET updated_at = $1, reconcile_next_at = $2 WHERE id = $3")
+        .bind(claimed_at)
+        .bind(now + 3_600_000)
+        .bind(id.as_str())
+        .execute(app.ctx.store.reader())
+        .await
+        .expect("age the claim");
+    let ctx = app.ctx.clone();
+    let record = requests::find(ctx.store.reader(), &id).await.expect("read").expect("request");
+    let creates_before = app.sim_calls("/transfer/create").await.len();
+
+    // Another process holds it now (its lease is not the one this caller took): no call to Plaid.
+    execute::create(&ctx, &record, Attempt::Retry, claimed_at - 1).await.expect("stands down");
+    assert_eq!(app.sim_calls("/transfer/create").await.len(), creates_before, "no second caller at Plaid");
+    let still = requests::find(ctx.store.reader(), &id).await.expect("read").expect("request");
+    assert_eq!((still.state, still.updated_at), (RequestState::Executing, claimed_at));
+
+    // Its own lease, taken long ago: renewed to now, then the call goes out.
+    execute::create(&ctx, &record, Attempt::Retry, claimed_at).await.expect("creates");
+    assert_eq!(app.sim_calls("/transfer/create").await.len(), creates_before + 1);
+    let done = requests::find(ctx.store.reader(), &id).await.expect("read").expect("request");
+    assert_eq!(done.state, RequestState::Submitted);
+    app.stop().await;
+}
