@@ -112,6 +112,7 @@ async fn apply_page(ctx: &Context, page: &TransferEventSyncResponse) -> Result<(
         fields.action_type = Some("read".into());
         fields.plaid_request_id = Some(page.request_id.clone());
         fields.error_code = row.failure_code.clone();
+        fields.plaid_event_id = Some(event.event_id);
         audit::append(&mut tx, fields).await?;
     }
     ctx.store.commit(tx).await?;

@@ -49,6 +49,21 @@ async fn a_debit_is_followed_to_funds_available_and_every_step_is_audited(db: Db
     for step in ["transfer.posted", "transfer.settled", "transfer.funds_available"] {
         assert_eq!(audited.iter().filter(|e| *e == step).count(), 1, "{step} once: {audited:?}");
     }
+    // Each status change names the Plaid event it answers to and the sync call that read it.
+    let rows = app.audit_rows().await;
+    for event in seen["transfer_events"].as_array().expect("events").iter().skip(1) {
+        let step = format!("transfer.{}", event["type"].as_str().expect("type"));
+        let row = rows.iter().find(|r| r.fields.event_type == step).expect("audited step");
+        assert_eq!(row.fields.plaid_event_id, event["event_id"].as_i64(), "{step}: {event}");
+        assert_eq!(row.fields.plaid_endpoint.as_deref(), Some("/transfer/event/sync"));
+        assert!(row.fields.plaid_request_id.is_some(), "{step}");
+    }
+    let session = crate::audit_export::compliance_session(&app).await;
+    let export = crate::audit_export::export(&app, &session, &[("format", "jsonl")]).await;
+    let text = export.text().await.expect("export body");
+    let settled = text.lines().find(|line| line.contains("\"transfer.settled\"")).expect("settled exported");
+    let settled: Value = serde_json::from_str(settled).expect("json line");
+    assert!(settled["plaid_event_id"].as_i64().is_some(), "{settled}");
     app.stop().await;
 }
 
