@@ -16,6 +16,10 @@ use subtle::ConstantTimeEq;
 /// How old a delivery's `iat` may be (Plaid: five minutes).
 pub const MAX_AGE_SECS: i64 = 5 * 60;
 
+/// How long a cached key is trusted before it is read from Plaid again: a key Plaid expires after
+/// we cached it is refused at most this long later, without a restart.
+pub const KEY_RECHECK_SECS: i64 = 60 * 60;
+
 /// Why a delivery was refused. The names go to metrics and logs, never the body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -55,10 +59,10 @@ struct Claims {
     request_body_sha256: String,
 }
 
-/// Plaid's public keys by id, fetched on first use.
+/// Plaid's public keys by id, fetched on first use, with when each was fetched (unix seconds).
 pub struct WebhookVerifier {
     plaid: PlaidClient,
-    keys: RwLock<HashMap<String, WebhookKey>>,
+    keys: RwLock<HashMap<String, (WebhookKey, i64)>>,
 }
 
 impl WebhookVerifier {
@@ -82,7 +86,7 @@ impl WebhookVerifier {
             return Ok(Err(Refusal::WrongAlgorithm));
         }
         let Some(kid) = jwt_header.kid else { return Ok(Err(Refusal::Malformed)) };
-        let key = match self.key(&kid).await? {
+        let key = match self.key(&kid, now_secs).await? {
             Ok(key) => key,
             Err(refusal) => return Ok(Err(refusal)),
         };
@@ -109,21 +113,30 @@ impl WebhookVerifier {
         Ok(Ok(()))
     }
 
-    /// The key `kid`, from the cache or from Plaid (an unknown id is always asked for again, so a
-    /// rotated-in key works at once).
-    async fn key(&self, kid: &str) -> Result<Result<WebhookKey, Refusal>, KeyUnavailable> {
-        if let Some(key) = self.keys.read().ok().and_then(|keys| keys.get(kid).cloned()) {
-            return Ok(Ok(key));
+    /// The key `kid`, from the cache or from Plaid. An unknown id is always asked for again (a
+    /// rotated-in key works at once), and a cached key again after [`KEY_RECHECK_SECS`] (Plaid may
+    /// have expired it since). When Plaid cannot be reached for a recheck, the cached copy stands:
+    /// it was genuine when fetched, and refusing every delivery during an outage would lose nothing
+    /// but the webhooks' promptness — the poll still runs.
+    async fn key(&self, kid: &str, now_secs: i64) -> Result<Result<WebhookKey, Refusal>, KeyUnavailable> {
+        let cached = self.keys.read().ok().and_then(|keys| keys.get(kid).cloned());
+        if let Some((key, fetched_at)) = &cached {
+            if now_secs - fetched_at < KEY_RECHECK_SECS {
+                return Ok(Ok(key.clone()));
+            }
         }
         match self.plaid.webhook_verification_key(kid).await {
             Ok(response) if response.key.kid == kid && response.key.alg == "ES256" && response.key.crv == "P-256" => {
                 if let Ok(mut keys) = self.keys.write() {
-                    keys.insert(kid.to_owned(), response.key.clone());
+                    keys.insert(kid.to_owned(), (response.key.clone(), now_secs));
                 }
                 Ok(Ok(response.key))
             }
             Ok(_) => Ok(Err(Refusal::UnknownKey)),
-            Err(error) if error.is_indeterminate() => Err(KeyUnavailable(error)),
+            Err(error) if error.is_indeterminate() => match cached {
+                Some((key, _)) => Ok(Ok(key)),
+                None => Err(KeyUnavailable(error)),
+            },
             // Plaid answers INVALID_WEBHOOK_VERIFICATION_KEY_ID for ids it never issued.
             Err(_) => Ok(Err(Refusal::UnknownKey)),
         }

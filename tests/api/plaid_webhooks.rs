@@ -1,10 +1,11 @@
 //! Inbound Plaid webhooks: verified exactly as Plaid documents, or refused with 401 and nothing
 //! changed; a verified TRANSFER_EVENTS_UPDATE makes the service sync at once.
 
-use crate::helpers::{body, spawn_app_with, unix_now, Db, Options, TestApp};
+use crate::helpers::{body, spawn_app, spawn_app_with, unix_now, Db, Options, TestApp};
 use crate::on_both_backends;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use countersign::plaid::webhook_verify;
 use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use reqwest::StatusCode;
@@ -267,4 +268,25 @@ on_both_backends!(
     forged_deliveries_are_refused_and_change_nothing,
     the_simulator_delivers_plaids_own_webhook_and_a_repeat_changes_nothing,
     item_webhooks_set_health_and_login_repaired_resumes_waiting_requests_once,
+    a_cached_key_that_plaid_expires_later_is_refused_after_the_recheck,
 );
+
+/// A key Plaid marks expired after it was cached is refused once the cache checks it again (at
+/// most an hour later), without a restart; a key never seen is fetched at once.
+async fn a_cached_key_that_plaid_expires_later_is_refused_after_the_recheck(db: Db) {
+    let app = spawn_app(db).await;
+    let payload = events_update();
+    let now = i64::try_from(unix_now()).expect("now");
+    let verify = |at: i64| {
+        let header = app.simulator.sign_webhook(&payload, at);
+        let payload = payload.clone();
+        let webhooks = app.ctx.webhooks.clone();
+        async move { webhooks.verify(Some(&header), &payload, at).await.expect("Plaid reachable") }
+    };
+    assert_eq!(verify(now).await, Ok(()), "fetched and cached");
+    app.simulator.expire_webhook_key(now + 60);
+    assert_eq!(verify(now + 120).await, Ok(()), "the cached copy is still trusted within the hour");
+    let later = now + webhook_verify::KEY_RECHECK_SECS + 1;
+    assert_eq!(verify(later).await, Err(webhook_verify::Refusal::ExpiredKey), "read again, now expired");
+    app.stop().await;
+}

@@ -231,6 +231,11 @@ impl Simulator {
         self.inner.signer.sign(body, iat)
     }
 
+    /// Marks this simulator's webhook key expired as of `at` (unix seconds); it keeps signing.
+    pub fn expire_webhook_key(&self, at: i64) {
+        self.inner.signer.expire(at);
+    }
+
     /// The id of this simulator's webhook key.
     pub fn webhook_kid(&self) -> String {
         self.inner.signer.kid().to_owned()

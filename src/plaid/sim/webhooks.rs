@@ -7,6 +7,7 @@
 //! with a short timeout. This module must never block a Plaid answer on a webhook receiver, and
 //! never sign with anything but ES256.
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,6 +26,8 @@ pub struct WebhookSigner {
     key: SigningKey,
     kid: String,
     created_at: i64,
+    /// When the key was marked expired (unix seconds), 0 while it is current.
+    expired_at: AtomicI64,
     http: reqwest::Client,
 }
 
@@ -40,12 +43,18 @@ impl WebhookSigner {
             key: SigningKey::random(&mut rand::rngs::OsRng),
             kid: uuid::Uuid::new_v4().to_string(),
             created_at: OffsetDateTime::now_utc().unix_timestamp(),
+            expired_at: AtomicI64::new(0),
             http,
         }
     }
 
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// Marks the key expired as of `at` (unix seconds), as Plaid does when it rotates keys.
+    pub fn expire(&self, at: i64) {
+        self.expired_at.store(at, Ordering::Relaxed);
     }
 
     /// The public key as Plaid's `JWKPublicKey`.
@@ -62,7 +71,7 @@ impl WebhookSigner {
             "x": coordinate(point.x()),
             "y": coordinate(point.y()),
             "created_at": self.created_at,
-            "expired_at": null,
+            "expired_at": Some(self.expired_at.load(Ordering::Relaxed)).filter(|at| *at > 0),
         })
     }
 
