@@ -2,6 +2,7 @@
 //! nobody can execute it any more), then Plaid's authorization is cancelled to free the limit.
 //! A submitted request's transfer is cancelled at Plaid instead, while Plaid still allows it.
 
+use super::approvers::ApproverSession;
 use super::idempotency::{self, IdempotencyKey, Started};
 use super::propose::Reply;
 use super::view::RequestView;
@@ -10,6 +11,7 @@ use crate::audit;
 use crate::domain::{Event, RequestId, RequestState};
 use crate::error::{Error, Result};
 use crate::store::agents::AgentRecord;
+use crate::store::approvers;
 use crate::store::idempotency as keys;
 use crate::store::requests::{self, Changes, RequestRecord};
 
@@ -73,55 +75,124 @@ async fn cancel_transfer(
     record: &RequestRecord,
     key: &IdempotencyKey,
 ) -> Result<Reply> {
+    let (mut tx, answer) = ask_plaid_to_cancel(ctx, record, None).await?;
+    let reply = match answer {
+        PlaidAnswer::NoAnswer => {
+            keys::release(&mut tx, &agent.id, key.as_str()).await?;
+            ctx.store.commit(tx).await?;
+            return Err(plaid_gave_no_answer());
+        }
+        // Stored like any answer, so a retry with the same key gets these same bytes.
+        PlaidAnswer::NotCancellable => Reply { status: 409, body: not_cancellable().to_json(None).to_string() },
+        PlaidAnswer::Cancelled(updated) => Reply { status: 200, body: RequestView::from(&updated).to_json_string() },
+    };
+    idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
+    ctx.store.commit(tx).await?;
+    if reply.status == 200 {
+        ctx.notify_change();
+    }
+    Ok(reply)
+}
+
+/// An approver cancels a submitted request's transfer from the request page: the same call to
+/// Plaid and the same records as the agent's cancel, with the approver named in the audit record.
+pub async fn cancel_transfer_as_approver(
+    ctx: &Context,
+    who: &ApproverSession,
+    id: &RequestId,
+) -> Result<RequestRecord> {
+    let record = requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
+    if !who.approver.has_role("approver") {
+        return Err(Error::forbidden("not_an_approver", "this account does not have the approver role"));
+    }
+    if !approvers::may_approve_for(ctx.store.reader(), &who.approver, &record.item_id).await? {
+        return Err(Error::forbidden("approver_not_allowed", "you may not act on transfers for this item"));
+    }
+    if record.state != RequestState::Submitted {
+        return Err(Error::conflict(
+            "invalid_state",
+            format!("the request is {}; only a submitted transfer can be cancelled at Plaid", record.state),
+        ));
+    }
+    let (tx, answer) = ask_plaid_to_cancel(ctx, &record, Some(&who.approver.id.to_string())).await?;
+    ctx.store.commit(tx).await?;
+    match answer {
+        PlaidAnswer::Cancelled(updated) => {
+            ctx.notify_change();
+            Ok(updated)
+        }
+        PlaidAnswer::NotCancellable => Err(Error::conflict(not_cancellable().code, not_cancellable().message)),
+        PlaidAnswer::NoAnswer => Err(plaid_gave_no_answer()),
+    }
+}
+
+/// What Plaid said to `/transfer/cancel`.
+enum PlaidAnswer {
+    /// Cancelled: the request as it now stands.
+    Cancelled(RequestRecord),
+    /// Plaid refused: the transfer has moved past pending.
+    NotCancellable,
+    /// No definite answer (timeout, 5xx, …): nothing recorded, try again.
+    NoAnswer,
+}
+
+/// Calls `/transfer/cancel` with no transaction open, then opens one holding the audit record of
+/// a definite answer and, when Plaid cancelled, the transfer status moved to `cancelled`. The
+/// caller adds its own records and commits.
+async fn ask_plaid_to_cancel(
+    ctx: &Context,
+    record: &RequestRecord,
+    approver_id: Option<&str>,
+) -> Result<(crate::store::Tx, PlaidAnswer)> {
     let transfer_id = record.transfer_id.as_deref().unwrap_or_default();
     let answered = ctx.plaid.cancel_transfer(transfer_id).await;
     let now = now_ms();
     let mut tx = ctx.store.begin().await?;
-    let refusal = match &answered {
-        Ok(_) => None,
-        Err(error) if error.code() == Some("TRANSFER_NOT_CANCELLABLE") => Some(crate::error::ErrorBody {
-            code: "transfer_not_cancellable",
-            message: "Plaid no longer lets this transfer be cancelled (it has moved past pending)".into(),
-        }),
-        Err(error) => {
+    match &answered {
+        Err(error) if error.code() != Some("TRANSFER_NOT_CANCELLABLE") => {
             tracing::warn!(request = %record.id, error = %error, "cancelling the transfer at Plaid failed");
-            keys::release(&mut tx, &agent.id, key.as_str()).await?;
-            ctx.store.commit(tx).await?;
-            return Err(Error::client(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "plaid_unavailable",
-                "Plaid did not confirm the cancellation; try again",
-            ));
+            return Ok((tx, PlaidAnswer::NoAnswer));
         }
-    };
+        _ => {}
+    }
     let mut fields = trail::for_request(record, "transfer.cancel_requested", "success", now);
     fields.plaid_endpoint = Some("/transfer/cancel".into());
     fields.action_type = Some("write".into());
-    if let Err(error) = &answered {
-        fields.outcome = "error".into();
-        fields.error_code = error.code().map(Into::into);
-        fields.plaid_request_id = error.request_id().map(Into::into);
-    } else if let Ok(response) = &answered {
-        fields.plaid_request_id = Some(response.request_id.clone());
+    fields.approver_id = approver_id.map(str::to_owned);
+    fields.approval_timestamp = approver_id.map(|_| now);
+    match &answered {
+        Err(error) => {
+            fields.outcome = "error".into();
+            fields.error_code = error.code().map(Into::into);
+            fields.plaid_request_id = error.request_id().map(Into::into);
+        }
+        Ok(response) => fields.plaid_request_id = Some(response.request_id.clone()),
     }
     audit::append(&mut tx, fields).await?;
-    if let Some(refusal) = refusal {
-        // Stored like any answer, so a retry with the same key gets these same bytes.
-        let reply = Reply { status: 409, body: refusal.to_json(None).to_string() };
-        idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
-        ctx.store.commit(tx).await?;
-        return Ok(reply);
+    if answered.is_err() {
+        return Ok((tx, PlaidAnswer::NotCancellable));
     }
     // Plaid's `cancelled` event arrives by event sync too; the status moves once either way.
     let current = record.transfer_status.as_deref().unwrap_or("pending");
     let cancelled = crate::domain::TransferStatus::Cancelled.as_str();
     requests::advance_transfer_status(&mut tx, &record.id, current, cancelled, (None, None), now).await?;
     let updated = requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
-    let reply = Reply { status: 200, body: RequestView::from(&updated).to_json_string() };
-    idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
-    ctx.store.commit(tx).await?;
-    ctx.notify_change();
-    Ok(reply)
+    Ok((tx, PlaidAnswer::Cancelled(updated)))
+}
+
+fn not_cancellable() -> crate::error::ErrorBody {
+    crate::error::ErrorBody {
+        code: "transfer_not_cancellable",
+        message: "Plaid no longer lets this transfer be cancelled (it has moved past pending)".into(),
+    }
+}
+
+fn plaid_gave_no_answer() -> Error {
+    Error::client(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "plaid_unavailable",
+        "Plaid did not confirm the cancellation; try again",
+    )
 }
 
 /// Cancels the request's Plaid authorization (if any) and audits the result. A failure is logged

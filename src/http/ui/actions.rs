@@ -13,7 +13,7 @@ use crate::domain::{Money, RequestId};
 use crate::error::{Error, Result};
 use crate::service::approvers::{self, NewSession};
 use crate::service::form_keys::{self, Claim};
-use crate::service::{decide, Context};
+use crate::service::{cancel, decide, Context};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -191,6 +191,32 @@ pub async fn edit(
             Err(error) => at(&id, code_of(&error)),
         };
         Outcome { location, rotated }
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct CancelTransferForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    idempotency_key: String,
+}
+
+/// Cancels a submitted request's transfer at Plaid, while Plaid still allows it.
+pub async fn cancel_transfer(
+    State(ctx): State<Context>,
+    session: UiSession,
+    Path(id): Path<String>,
+    UiForm(form): UiForm<CancelTransferForm>,
+) -> Result<Response, UiError> {
+    session.check_csrf(&form.csrf)?;
+    let id = request_id(&id)?;
+    once(&ctx, &session, &form.idempotency_key, &id, || async {
+        match cancel::cancel_transfer_as_approver(&ctx, &session.who, &id).await {
+            Ok(_) => Outcome { location: at(&id, "transfer_cancelled"), rotated: None },
+            Err(error) => refused(&id, &error),
+        }
     })
     .await
 }

@@ -15,6 +15,7 @@ const OK: &[(&str, &str)] = &[
     ("approved", "Your approval is recorded."),
     ("rejected", "You rejected this request. The agent will be told, and Plaid's authorization is cancelled."),
     ("edited", "Your edit created this new version, and your approval counts for it."),
+    ("transfer_cancelled", "Plaid cancelled this transfer; no money will move. The agent will see it as cancelled."),
     ("signed_out", "You are signed out."),
     ("enrolled", "Enrollment complete. Sign in with your new password and a code from your authenticator."),
 ];
@@ -45,6 +46,8 @@ const REFUSED: &[(&str, &str)] = &[
     ("not_an_approver", "This account does not have the approver role."),
     ("approver_not_allowed", "You may not approve transfers for this account."),
     ("owner_cannot_approve", "You own the agent that proposed this transfer, so you cannot approve it."),
+    ("transfer_not_cancellable", "Plaid no longer lets this transfer be cancelled: it has moved past pending."),
+    ("invalid_state", "The request is no longer in a state where that can be done."),
     ("in_progress", "That form is still being handled. Refresh in a moment."),
     ("plaid_unavailable", "Plaid did not answer. Nothing was lost; try again."),
     ("password_mismatch", "The two passwords differ. Type the same password twice."),

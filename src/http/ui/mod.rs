@@ -43,6 +43,7 @@ pub fn router() -> Router<Context> {
         .route("/ui/requests/{id}/approve", post(actions::approve))
         .route("/ui/requests/{id}/reject", post(actions::reject))
         .route("/ui/requests/{id}/edit", post(actions::edit))
+        .route("/ui/requests/{id}/cancel-transfer", post(actions::cancel_transfer))
         .route("/ui/history", get(history::page))
         .route("/ui/history/{id}", get(history::trail))
         .route("/ui/enroll/{token}", get(enroll::page).post(enroll::complete))

@@ -5,7 +5,7 @@
 use super::format::{clock, date_time, signed_money, state_words, time_left};
 use super::session::{FlashQuery, UiSession};
 use super::{new_form_key, render, Chrome, UiError};
-use crate::domain::{RequestId, Tier};
+use crate::domain::{RequestId, RequestState, Tier, TransferStatus};
 use crate::error::Error;
 use crate::service::{now_ms, review, Context};
 use askama::Template;
@@ -62,6 +62,9 @@ struct RequestPage {
     approve_key: String,
     reject_key: String,
     edit_key: String,
+    /// A submitted transfer Plaid may still cancel (status pending).
+    transfer_cancellable: bool,
+    cancel_transfer_key: String,
 }
 
 fn text(intent: &Value, pointer: &str) -> String {
@@ -144,6 +147,9 @@ pub async fn page(
         approve_key: new_form_key(),
         reject_key: new_form_key(),
         edit_key: new_form_key(),
+        transfer_cancellable: record.state == RequestState::Submitted
+            && record.transfer_status.as_deref() == Some(TransferStatus::Pending.as_str()),
+        cancel_transfer_key: new_form_key(),
         headline,
     };
     render(&page)

@@ -171,6 +171,67 @@ async fn a_request_whose_window_passed_leaves_the_inbox_and_cannot_be_approved(d
     app.stop().await;
 }
 
+/// An approver cancels a submitted transfer from its page while Plaid still allows it; the audit
+/// record names them. Once Plaid refuses (cancelled already, or moved), the page says so.
+async fn an_approver_cancels_a_submitted_transfer_from_its_page_while_plaid_allows_it(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let bob = app.add_approver("bob", "approver", None).await;
+    let (_, done) = app.approve_as(&alice, &app.propose_ok("21.00").await).await;
+    let id = done["id"].as_str().expect("id");
+    let browser = Browser::new(&app);
+    browser.sign_in(&bob).await;
+    let path = format!("/ui/requests/{id}");
+    let action = format!("{path}/cancel-transfer");
+    let page = browser.get(&path).await;
+    assert!(page.html.contains(&action), "a pending transfer offers the cancel form: {}", page.html);
+    let stale_form = super::hidden_fields(&page.html, &action);
+
+    let cancelled = browser.submit(&path, &action, &[]).await;
+    assert_eq!(location(&cancelled), format!("{path}?m=transfer_cancelled"));
+    let (_, seen) = body(app.get_request(id, None).await).await;
+    assert_eq!((seen["state"].as_str(), seen["transfer_status"].as_str()), (Some("submitted"), Some("cancelled")));
+    let rows = app.audit_rows().await;
+    let audited = rows.iter().find(|r| r.fields.event_type == "transfer.cancel_requested").expect("audited");
+    assert_eq!(audited.fields.approver_id.as_deref(), Some(bob.id.as_str()));
+    assert_eq!(audited.fields.plaid_endpoint.as_deref(), Some("/transfer/cancel"));
+    assert!(!browser.get(&path).await.html.contains(&action), "no cancel form once cancelled");
+
+    // The stale form, sent again with a fresh key: Plaid refuses, the page says why.
+    let mut again: Vec<(&str, String)> = stale_form.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    again.retain(|(k, _)| *k != "idempotency_key");
+    again.push(("idempotency_key", "a-second-try".to_owned()));
+    let refused = browser.post(&action, &again).await;
+    assert_eq!(location(&refused), format!("{path}?m=transfer_not_cancellable"));
+    assert!(browser.get(&location(&refused)).await.html.contains("moved past pending"));
+    assert_eq!(app.sim_calls("/transfer/cancel").await.len(), 2);
+    app.stop().await;
+}
+
+/// Only approvers of the item may cancel its transfer, and only a submitted one.
+async fn cancelling_a_transfer_from_the_page_needs_the_item_and_a_submitted_request(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let outsider = app.add_approver("olga", "approver", Some(&[])).await;
+    let (_, done) = app.approve_as(&alice, &app.propose_ok("21.00").await).await;
+    let pending = app.propose_ok("22.00").await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&outsider).await;
+    let submitted = format!("/ui/requests/{}/cancel-transfer", done["id"].as_str().expect("id"));
+    let form = [("csrf", browser.csrf().await), ("idempotency_key", "first-key".to_owned())];
+    let refused = browser.post(&submitted, &form).await;
+    assert!(location(&refused).ends_with("?m=approver_not_allowed"), "{:?} {}", refused.status(), location(&refused));
+
+    let insider = Browser::new(&app);
+    let bob = app.add_approver("bob", "approver", None).await;
+    insider.sign_in(&bob).await;
+    let not_yet = format!("/ui/requests/{}/cancel-transfer", pending["id"].as_str().expect("id"));
+    let form = [("csrf", insider.csrf().await), ("idempotency_key", "second-key".to_owned())];
+    assert!(location(&insider.post(&not_yet, &form).await).ends_with("?m=invalid_state"));
+    assert!(app.sim_calls("/transfer/cancel").await.is_empty(), "Plaid was never asked");
+    app.stop().await;
+}
+
 on_both_backends!(
     approving_in_the_form_submits_the_transfer_once_even_when_submitted_twice,
     step_up_needs_a_fresh_code_and_every_refusal_is_explained,
@@ -178,4 +239,6 @@ on_both_backends!(
     rejecting_needs_a_reason_and_ends_the_request,
     approving_with_edits_creates_a_lower_version_and_counts_the_approval,
     a_request_whose_window_passed_leaves_the_inbox_and_cannot_be_approved,
+    an_approver_cancels_a_submitted_transfer_from_its_page_while_plaid_allows_it,
+    cancelling_a_transfer_from_the_page_needs_the_item_and_a_submitted_request,
 );

@@ -34,6 +34,11 @@ impl Browser {
         Page { status, headers, html: response.text().await.expect("body") }
     }
 
+    /// This session's CSRF token, as the inbox's sign-out form carries it.
+    pub async fn csrf(&self) -> String {
+        field(&self.get("/ui").await.html, "/ui/sign-out", "csrf")
+    }
+
     pub async fn post(&self, path: &str, form: &[(&str, String)]) -> reqwest::Response {
         self.client.post(format!("{}{path}", self.base)).form(form).send().await.expect("sent")
     }
