@@ -84,7 +84,7 @@ async fn cancel_transfer(
         }
         // Stored like any answer, so a retry with the same key gets these same bytes.
         PlaidAnswer::NotCancellable => Reply { status: 409, body: not_cancellable().to_json(None).to_string() },
-        PlaidAnswer::Cancelled(updated) => Reply { status: 200, body: RequestView::from(&updated).to_json_string() },
+        PlaidAnswer::Cancelled(updated) => Reply { status: 200, body: RequestView::from(&*updated).to_json_string() },
     };
     idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
     ctx.store.commit(tx).await?;
@@ -119,7 +119,7 @@ pub async fn cancel_transfer_as_approver(
     match answer {
         PlaidAnswer::Cancelled(updated) => {
             ctx.notify_change();
-            Ok(updated)
+            Ok(*updated)
         }
         PlaidAnswer::NotCancellable => Err(Error::conflict(not_cancellable().code, not_cancellable().message)),
         PlaidAnswer::NoAnswer => Err(plaid_gave_no_answer()),
@@ -129,7 +129,7 @@ pub async fn cancel_transfer_as_approver(
 /// What Plaid said to `/transfer/cancel`.
 enum PlaidAnswer {
     /// Cancelled: the request as it now stands.
-    Cancelled(RequestRecord),
+    Cancelled(Box<RequestRecord>),
     /// Plaid refused: the transfer has moved past pending.
     NotCancellable,
     /// No definite answer (timeout, 5xx, …): nothing recorded, try again.
@@ -177,7 +177,7 @@ async fn ask_plaid_to_cancel(
     let cancelled = crate::domain::TransferStatus::Cancelled.as_str();
     requests::advance_transfer_status(&mut tx, &record.id, current, cancelled, (None, None), now).await?;
     let updated = requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
-    Ok((tx, PlaidAnswer::Cancelled(updated)))
+    Ok((tx, PlaidAnswer::Cancelled(Box::new(updated))))
 }
 
 fn not_cancellable() -> crate::error::ErrorBody {
