@@ -175,6 +175,8 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
     // Longer than any Plaid call can take, so the reconciler never races a call still in flight.
     ctx.reconcile_after = settings.plaid_timeout + std::time::Duration::from_secs(1);
     ctx.executing_alert_after = settings.executing_alert_after;
+    // One page is one Plaid call and one transaction: twice the longest call, and some.
+    ctx.event_sync_lease = settings.plaid_timeout * 2 + std::time::Duration::from_secs(5);
     Ok((ctx, simulator))
 }
 

@@ -70,6 +70,10 @@ pub struct Context {
     pub instance: Arc<str>,
     /// Events asked of `/transfer/event/sync` per page (Plaid allows 1–500).
     pub event_sync_page: u32,
+    /// How long one event sync may hold its lease without renewing it (it renews every page): a
+    /// replica that dies mid-sync holds up the others at most this long. Overlapping syncs would
+    /// still be correct (events are unique, status changes compare-and-set); the lease saves work.
+    pub event_sync_lease: Duration,
     /// Plaid's webhook keys, fetched on first use.
     pub webhooks: Arc<crate::plaid::webhook_verify::WebhookVerifier>,
     /// Where signed checkpoints are anchored outside the database (`startup` sets it from the
@@ -125,6 +129,7 @@ impl Context {
             metrics,
             instance: Arc::from(uuid::Uuid::new_v4().to_string()),
             event_sync_page: 500,
+            event_sync_lease: Duration::from_secs(60),
             webhooks,
             audit_anchors: crate::audit::anchor::AnchorLog::in_dir(std::path::Path::new("countersign-data")),
             hashing: crate::auth::password::HashingGate::for_this_machine(),

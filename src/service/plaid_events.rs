@@ -19,9 +19,6 @@ use std::time::Duration;
 
 /// The lease's name in the `leases` table.
 const LEASE: &str = "transfer_event_sync";
-/// How long one sync may hold the lease without renewing it (renewed every page): a replica that
-/// dies mid-sync holds up the others at most this long.
-const LEASE_FOR: Duration = Duration::from_secs(60);
 
 /// What one sync did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +45,7 @@ pub async fn sync(ctx: &Context) -> Result<Synced> {
 
 async fn take_lease(ctx: &Context) -> Result<bool> {
     let now = now_ms();
-    let until = now + crate::auth::millis(LEASE_FOR);
+    let until = now + crate::auth::millis(ctx.event_sync_lease);
     let mut tx = ctx.store.begin().await?;
     let taken = transfer_events::take_lease(&mut tx, LEASE, &ctx.instance, now, until).await?;
     ctx.store.commit(tx).await?;
