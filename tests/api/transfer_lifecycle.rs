@@ -182,10 +182,65 @@ async fn submitted_again(app: &TestApp) -> Value {
     done
 }
 
+/// A transfer created outside Countersign (on the same Plaid account), and event types the status
+/// machine does not know — sweeps, refunds, types Plaid adds later — are stored once and change
+/// nothing; our transfer still moves on its own events.
+async fn foreign_transfers_and_unknown_event_types_are_stored_and_change_nothing(db: Db) {
+    let options = Options { event_sync_interval: Duration::from_secs(3600), ..Options::default() };
+    let app = spawn_app_with(db, options).await;
+    let done = submitted(&app).await;
+    let (id, ours) = (done["id"].as_str().expect("id"), done["transfer_id"].as_str().expect("transfer"));
+    let foreign = transfer_made_elsewhere(&app).await;
+    simulate(&app, &foreign, "posted", None).await;
+    for odd in ["swept", "refund.pending", "a_type_plaid_adds_next_year"] {
+        assert!(app.simulator.push_transfer_event(ours, odd), "{odd}");
+    }
+    simulate(&app, ours, "posted", None).await;
+    let audit_before = app.audit_rows().await.len();
+
+    let synced = plaid_events::sync(&app.ctx).await.expect("sync");
+    // ours: pending, 3 odd ones, posted; foreign: pending, posted.
+    assert_eq!((synced.events, synced.changes), (7, 1), "{synced:?}");
+    assert_eq!(stored_events(&app).await, 7);
+    let seen = view(&app, id).await;
+    assert_eq!(seen["transfer_status"], "posted", "{seen}");
+    let types: Vec<_> = seen["transfer_events"].as_array().expect("events").iter().map(|e| e["type"].clone()).collect();
+    assert_eq!(types.len(), 5, "the odd events are shown with the request's own: {types:?}");
+    let unlinked: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM transfer_events WHERE request_id IS NULL")
+        .fetch_one(app.ctx.store.reader())
+        .await
+        .expect("count");
+    assert_eq!(unlinked, 2, "the foreign transfer's events are kept, linked to no request");
+    countersign::audit::chain::settle(&app.ctx.store).await.expect("chain");
+    let added: Vec<_> = app.audit_rows().await.into_iter().skip(audit_before).map(|r| r.fields.event_type).collect();
+    assert_eq!(added, ["transfer.posted"], "only our transfer's real step is audited");
+    app.stop().await;
+}
+
+/// A transfer someone created directly at Plaid on a new sandbox item: Countersign never saw it.
+async fn transfer_made_elsewhere(app: &TestApp) -> String {
+    let token = crate::helpers::sandbox_access_token(&app.client, &app.sim_url).await;
+    let creds = json!({"client_id": "sim-client-id", "secret": "sim-secret", "access_token": token});
+    let accounts = app.sim_post("/accounts/get", creds.clone()).await;
+    let account_id = accounts["accounts"][0]["account_id"].clone();
+    let mut authorize = creds.clone();
+    let fields = json!({"account_id": account_id, "type": "debit", "network": "ach", "amount": "5.00",
+        "ach_class": "web", "user": {"legal_name": "Someone Else"}});
+    authorize.as_object_mut().expect("object").extend(fields.as_object().expect("object").clone());
+    let authorization = app.sim_post("/transfer/authorization/create", authorize).await;
+    let mut create = creds;
+    let more = json!({"account_id": account_id, "authorization_id": authorization["authorization"]["id"],
+        "description": "elsewhere"});
+    create.as_object_mut().expect("object").extend(more.as_object().expect("object").clone());
+    let created = app.sim_post("/transfer/create", create).await;
+    created["transfer"]["id"].as_str().expect("foreign transfer id").to_owned()
+}
+
 on_both_backends!(
     a_long_poll_on_a_submitted_request_wakes_when_its_transfer_moves,
     a_transfer_is_cancelled_at_plaid_only_before_it_moves,
     a_debit_is_followed_to_funds_available_and_every_step_is_audited,
     a_return_keeps_its_ach_code_and_description_and_can_be_listed,
     events_are_stored_once_across_pages_repeats_and_racing_replicas,
+    foreign_transfers_and_unknown_event_types_are_stored_and_change_nothing,
 );

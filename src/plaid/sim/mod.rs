@@ -236,6 +236,17 @@ impl Simulator {
         self.inner.signer.expire(at);
     }
 
+    /// Appends an event of any type to a transfer's history, as Plaid does for types the
+    /// simulator has no sandbox call for (sweeps, refunds, types added later): what a receiver
+    /// must store and otherwise ignore. False when the transfer is unknown.
+    pub fn push_transfer_event(&self, transfer_id: &str, event_type: &str) -> bool {
+        let mut state = self.inner.lock();
+        let Some(transfer) = state.transfers.get(transfer_id).cloned() else { return false };
+        let now = OffsetDateTime::now_utc();
+        state.push_event(&transfer, event_type, serde_json::Value::Null, now);
+        true
+    }
+
     /// The id of this simulator's webhook key.
     pub fn webhook_kid(&self) -> String {
         self.inner.signer.kid().to_owned()
