@@ -59,6 +59,13 @@ struct Claims {
     request_body_sha256: String,
 }
 
+/// A delivery that passed every check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verified {
+    /// When Plaid signed it (`iat`, unix seconds): the order Plaid meant, whatever the delivery order.
+    pub signed_at: i64,
+}
+
 /// Plaid's public keys by id, fetched on first use, with when each was fetched (unix seconds).
 pub struct WebhookVerifier {
     plaid: PlaidClient,
@@ -76,7 +83,7 @@ impl WebhookVerifier {
         header: Option<&str>,
         body: &[u8],
         now_secs: i64,
-    ) -> Result<Result<(), Refusal>, KeyUnavailable> {
+    ) -> Result<Result<Verified, Refusal>, KeyUnavailable> {
         let Some(token) = header.map(str::trim).filter(|t| !t.is_empty()) else {
             return Ok(Err(Refusal::MissingHeader));
         };
@@ -110,7 +117,7 @@ impl WebhookVerifier {
         if !bool::from(actual.as_bytes().ct_eq(claims.claims.request_body_sha256.as_bytes())) {
             return Ok(Err(Refusal::BodyMismatch));
         }
-        Ok(Ok(()))
+        Ok(Ok(Verified { signed_at: claims.claims.iat }))
     }
 
     /// The key `kid`, from the cache or from Plaid. An unknown id is always asked for again (a

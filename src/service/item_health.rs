@@ -6,15 +6,16 @@
 
 use super::{execute, now_ms, Context};
 use crate::audit::{self, AuditFields};
-use crate::domain::RequestState;
+use crate::domain::{ItemId, RequestState};
 use crate::error::Result;
 use crate::store::{items, requests};
 use serde_json::Value;
 
-/// Applies one verified ITEM webhook; returns how many requests it resumed.
-pub async fn on_item_webhook(ctx: &Context, webhook: &Value) -> Result<usize> {
-    let Some(plaid_item_id) = webhook["item_id"].as_str() else { return Ok(0) };
-    let Some(item) = items::find_by_plaid_id(ctx.store.reader(), plaid_item_id).await? else { return Ok(0) };
+/// Records the item health one verified ITEM webhook (signed by Plaid at `signed_at`) reports,
+/// unless Plaid signed a later one already; returns the item when it was just repaired.
+pub async fn record(ctx: &Context, webhook: &Value, signed_at: i64) -> Result<Option<ItemId>> {
+    let Some(plaid_item_id) = webhook["item_id"].as_str() else { return Ok(None) };
+    let Some(item) = items::find_by_plaid_id(ctx.store.reader(), plaid_item_id).await? else { return Ok(None) };
     let code = webhook["webhook_code"].as_str().unwrap_or_default();
     let error_code = webhook["error"]["error_code"].as_str();
     let (health, reason) = match code {
@@ -24,11 +25,14 @@ pub async fn on_item_webhook(ctx: &Context, webhook: &Value) -> Result<usize> {
         "PENDING_DISCONNECT" => ("pending_disconnect", Some(code)),
         "USER_PERMISSION_REVOKED" => ("revoked", Some(code)),
         "LOGIN_REPAIRED" => (items::HEALTHY, Some(code)),
-        _ => return Ok(0),
+        _ => return Ok(None),
     };
     let now = now_ms();
     let mut tx = ctx.store.begin().await?;
-    items::set_health_reason(&mut tx, &item.id, health, reason, now).await?;
+    if !items::set_health_reason(&mut tx, &item.id, health, reason, signed_at, now).await? {
+        tracing::info!(item = %item.id, webhook_code = code, "an ITEM webhook older than the item's health; ignored");
+        return Ok(None);
+    }
     audit::append(
         &mut tx,
         AuditFields {
@@ -44,11 +48,14 @@ pub async fn on_item_webhook(ctx: &Context, webhook: &Value) -> Result<usize> {
     )
     .await?;
     ctx.store.commit(tx).await?;
-    if code != "LOGIN_REPAIRED" {
-        return Ok(0);
-    }
+    Ok((code == "LOGIN_REPAIRED").then_some(item.id))
+}
+
+/// Resumes every `reauth_required` request of a repaired item still inside its window, approvals
+/// kept; returns how many. Exactly once across replicas: reopening is a compare-and-set.
+pub async fn resume_repaired(ctx: &Context, item: &ItemId) -> Result<usize> {
     let mut resumed = 0;
-    for record in requests::for_item_in_state(ctx.store.reader(), &item.id, RequestState::ReauthRequired).await? {
+    for record in requests::for_item_in_state(ctx.store.reader(), item, RequestState::ReauthRequired).await? {
         let mut tx = ctx.store.begin().await?;
         let reopened = execute::reopen_in(&mut tx, &record, "transfer.resumed_on_login_repaired", now_ms()).await?;
         ctx.store.commit(tx).await?;

@@ -133,11 +133,13 @@ fn stored_event(event: &TransferEvent) -> StoredEvent {
 
 /// Acts on a verified Plaid webhook, after the delivery was acknowledged: its body only says what
 /// to look at again (state always comes from Plaid's own endpoints), so a repeated or reordered
-/// delivery does nothing a sync would not do anyway.
-pub fn on_webhook(ctx: &Context, body: &[u8]) {
+/// delivery does nothing a sync would not do anyway. An ITEM webhook's health is recorded before
+/// the delivery is acknowledged (one short transaction; an error makes Plaid retry), in the order
+/// Plaid signed them; what follows from it (resuming requests) runs afterwards.
+pub async fn on_webhook(ctx: &Context, body: &[u8], signed_at: i64) -> Result<()> {
     let Ok(webhook) = serde_json::from_slice::<serde_json::Value>(body) else {
         tracing::warn!("a verified Plaid webhook is not JSON; ignored");
-        return;
+        return Ok(());
     };
     let kind =
         (webhook["webhook_type"].as_str().unwrap_or_default(), webhook["webhook_code"].as_str().unwrap_or_default());
@@ -151,15 +153,18 @@ pub fn on_webhook(ctx: &Context, body: &[u8]) {
             });
         }
         ("ITEM", _) => {
-            let ctx = ctx.clone();
-            tokio::spawn(async move {
-                if let Err(error) = super::item_health::on_item_webhook(&ctx, &webhook).await {
-                    tracing::warn!(error = %error, "applying an ITEM webhook failed");
-                }
-            });
+            if let Some(repaired) = super::item_health::record(ctx, &webhook, signed_at).await? {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = super::item_health::resume_repaired(&ctx, &repaired).await {
+                        tracing::warn!(error = %error, "resuming requests after LOGIN_REPAIRED failed");
+                    }
+                });
+            }
         }
         (webhook_type, webhook_code) => tracing::info!(webhook_type, webhook_code, "Plaid webhook not acted on"),
     }
+    Ok(())
 }
 
 /// Polls Plaid every `interval` until `shutdown` fires, so a lost webhook costs at most one period.

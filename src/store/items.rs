@@ -122,21 +122,28 @@ pub async fn accounts(pool: &AnyPool, item: &ItemId) -> StoreResult<Vec<AccountR
 }
 
 /// Records the item's health with Plaid's reason, as an ITEM webhook reported it.
+/// Sets the item's health from an ITEM webhook Plaid signed at `signed_at` (unix seconds), unless
+/// a webhook signed later already set it: Plaid may deliver out of order. True when it changed.
 pub async fn set_health_reason(
     tx: &mut Tx,
     id: &ItemId,
     health: &str,
     reason: Option<&str>,
+    signed_at: i64,
     now_ms: i64,
-) -> StoreResult<()> {
-    sqlx::query("UPDATE items SET health = $1, health_reason = $2, health_changed_at = $3 WHERE id = $4")
-        .bind(health)
-        .bind(reason)
-        .bind(now_ms)
-        .bind(id.as_str())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "UPDATE items SET health = $1, health_reason = $2, health_changed_at = $3, health_signed_at = $4 \
+         WHERE id = $5 AND (health_signed_at IS NULL OR health_signed_at <= $4)",
+    )
+    .bind(health)
+    .bind(reason)
+    .bind(now_ms)
+    .bind(signed_at)
+    .bind(id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn set_health(tx: &mut Tx, id: &ItemId, health: &str) -> StoreResult<()> {

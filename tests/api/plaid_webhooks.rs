@@ -161,6 +161,12 @@ async fn the_simulator_delivers_plaids_own_webhook_and_a_repeat_changes_nothing(
 
 /// An ITEM webhook as Plaid sends it, signed with the simulator's (Plaid's) key.
 async fn deliver_item_webhook(app: &TestApp, base: &str, code: &str, error_code: Option<&str>) {
+    let now = i64::try_from(unix_now()).expect("now");
+    deliver_item_webhook_signed_at(app, base, code, error_code, now).await;
+}
+
+/// An ITEM webhook as Plaid signed it at `iat` (a delivery Plaid retried or that was held up).
+async fn deliver_item_webhook_signed_at(app: &TestApp, base: &str, code: &str, error_code: Option<&str>, iat: i64) {
     let plaid_item_id: String = sqlx::query_scalar("SELECT plaid_item_id FROM items WHERE id = $1")
         .bind(app.item_id.as_str())
         .fetch_one(app.ctx.store.reader())
@@ -172,7 +178,7 @@ async fn deliver_item_webhook(app: &TestApp, base: &str, code: &str, error_code:
         webhook["error"] = json!({"error_type": "ITEM_ERROR", "error_code": error_code, "error_message": "the login details of this item have changed"});
     }
     let payload = serde_json::to_vec_pretty(&webhook).expect("json");
-    let header = app.simulator.sign_webhook(&payload, i64::try_from(unix_now()).expect("now"));
+    let header = app.simulator.sign_webhook(&payload, iat);
     let (status, _) = deliver_to(app, base, Some(&header), &payload).await;
     assert_eq!(status, StatusCode::OK);
 }
@@ -262,6 +268,23 @@ async fn a_broken_item_is_shown_before_anyone_approves_into_a_failure(db: Db) {
     app.stop().await;
 }
 
+/// Plaid may deliver out of order: an `ERROR` signed before a `LOGIN_REPAIRED` but delivered after
+/// it must not mark the repaired item broken again. Health follows the order Plaid signed them
+/// in, and is recorded before the delivery is acknowledged.
+async fn an_item_webhook_delivered_after_a_newer_one_does_not_undo_it(db: Db) {
+    let app = spawn_app(db).await;
+    let now = i64::try_from(unix_now()).expect("now");
+    deliver_item_webhook_signed_at(&app, &app.address, "LOGIN_REPAIRED", None, now).await;
+    assert_eq!(item_health(&app).await, ("healthy".into(), Some("LOGIN_REPAIRED".into())), "recorded before the 200");
+    deliver_item_webhook_signed_at(&app, &app.address, "ERROR", Some("ITEM_LOGIN_REQUIRED"), now - 30).await;
+    assert_eq!(item_health(&app).await.0, "healthy", "the older ERROR arrived late and changes nothing");
+    deliver_item_webhook_signed_at(&app, &app.address, "ERROR", Some("ITEM_LOGIN_REQUIRED"), now + 1).await;
+    assert_eq!(item_health(&app).await.0, "login_required", "a newer ERROR does");
+    let health_records = app.audit_rows().await.iter().filter(|r| r.fields.event_type == "item.health").count();
+    assert_eq!(health_records, 2, "the stale delivery is not audited as a change");
+    app.stop().await;
+}
+
 on_both_backends!(
     a_broken_item_is_shown_before_anyone_approves_into_a_failure,
     the_embedded_simulator_tells_its_own_service_about_simulated_events,
@@ -269,6 +292,7 @@ on_both_backends!(
     the_simulator_delivers_plaids_own_webhook_and_a_repeat_changes_nothing,
     item_webhooks_set_health_and_login_repaired_resumes_waiting_requests_once,
     a_cached_key_that_plaid_expires_later_is_refused_after_the_recheck,
+    an_item_webhook_delivered_after_a_newer_one_does_not_undo_it,
 );
 
 /// A key Plaid marks expired after it was cached is refused once the cache checks it again (at
@@ -283,9 +307,9 @@ async fn a_cached_key_that_plaid_expires_later_is_refused_after_the_recheck(db: 
         let webhooks = app.ctx.webhooks.clone();
         async move { webhooks.verify(Some(&header), &payload, at).await.expect("Plaid reachable") }
     };
-    assert_eq!(verify(now).await, Ok(()), "fetched and cached");
+    assert!(verify(now).await.is_ok(), "fetched and cached");
     app.simulator.expire_webhook_key(now + 60);
-    assert_eq!(verify(now + 120).await, Ok(()), "the cached copy is still trusted within the hour");
+    assert!(verify(now + 120).await.is_ok(), "the cached copy is still trusted within the hour");
     let later = now + webhook_verify::KEY_RECHECK_SECS + 1;
     assert_eq!(verify(later).await, Err(webhook_verify::Refusal::ExpiredKey), "read again, now expired");
     app.stop().await;

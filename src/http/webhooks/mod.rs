@@ -16,16 +16,19 @@ pub async fn plaid(State(ctx): State<Context>, headers: HeaderMap, body: Bytes) 
         tracing::warn!(error = %unavailable.0, "could not fetch Plaid's webhook key; Plaid will retry");
         Error::client(StatusCode::SERVICE_UNAVAILABLE, "plaid_unavailable", "Plaid's webhook key could not be fetched")
     })?;
-    if let Err(refusal) = verdict {
-        ctx.metrics.plaid_webhooks.get_or_create(&vec![("outcome", refusal.as_str().to_owned())]).inc();
-        tracing::warn!(reason = refusal.as_str(), bytes = body.len(), "refused a Plaid webhook delivery");
-        return Err(Error::client(
-            StatusCode::UNAUTHORIZED,
-            "invalid_webhook_signature",
-            "the delivery did not pass Plaid webhook verification",
-        ));
-    }
+    let verified = match verdict {
+        Ok(verified) => verified,
+        Err(refusal) => {
+            ctx.metrics.plaid_webhooks.get_or_create(&vec![("outcome", refusal.as_str().to_owned())]).inc();
+            tracing::warn!(reason = refusal.as_str(), bytes = body.len(), "refused a Plaid webhook delivery");
+            return Err(Error::client(
+                StatusCode::UNAUTHORIZED,
+                "invalid_webhook_signature",
+                "the delivery did not pass Plaid webhook verification",
+            ));
+        }
+    };
     ctx.metrics.plaid_webhooks.get_or_create(&vec![("outcome", "verified".to_owned())]).inc();
-    plaid_events::on_webhook(&ctx, &body);
+    plaid_events::on_webhook(&ctx, &body, verified.signed_at).await?;
     Ok(Json(json!({ "received": true })))
 }
