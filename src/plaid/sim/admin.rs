@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::faults::{Fault, FaultRequest};
-use super::handlers::{send_login_repaired, PLAID_PATHS};
+use super::handlers::{fire_item_webhook, send_login_repaired, PLAID_PATHS};
 use super::money::{format_cents, parse_cents};
 use super::Simulator;
 
@@ -22,6 +22,7 @@ pub fn routes() -> Router<Simulator> {
         .route("/sim/faults", get(armed_faults).post(add_fault).delete(clear_faults))
         .route("/sim/accounts/balance", post(set_balance))
         .route("/sim/items/repair", post(repair_item))
+        .route("/sim/items/fire_webhook", post(fire_webhook))
 }
 
 fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -97,4 +98,24 @@ async fn repair_item(AxumState(sim): AxumState<Simulator>, Json(request): Json<R
         send_login_repaired(&sim.inner, &item);
     }
     Json(json!({"repaired": was_broken})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FireWebhookRequest {
+    access_token: String,
+    webhook_code: String,
+}
+
+/// Like `/sandbox/item/fire_webhook`, but also for PENDING_EXPIRATION, which Plaid's endpoint does
+/// not take (its enum lacks it) and which Plaid sends only for UK/EU items.
+async fn fire_webhook(AxumState(sim): AxumState<Simulator>, Json(request): Json<FireWebhookRequest>) -> Response {
+    let mut state = sim.inner.lock();
+    let Some(item) = state.items.get_mut(&request.access_token) else {
+        return admin_error(StatusCode::NOT_FOUND, "no item for this access_token");
+    };
+    match fire_item_webhook(&sim.inner, item, &request.webhook_code, time::OffsetDateTime::now_utc()) {
+        Ok(()) => Json(json!({"webhook_fired": true})).into_response(),
+        Err(e) => admin_error(StatusCode::BAD_REQUEST, e.message),
+    }
 }

@@ -17,6 +17,8 @@
 //!   (decimal string) to steer authorization decisions.
 //! - `POST /sim/items/repair {access_token}` — leave ITEM_LOGIN_REQUIRED, as if the user fixed the
 //!   login at the bank; sends ITEM/LOGIN_REPAIRED when the item has a webhook.
+//! - `POST /sim/items/fire_webhook {access_token, webhook_code}` — `/sandbox/item/fire_webhook`
+//!   for the codes Plaid's enum lacks: also PENDING_EXPIRATION (with `consent_expiration_time`).
 
 mod admin;
 mod errors;
@@ -24,6 +26,7 @@ mod faults;
 mod handlers;
 mod money;
 mod persist;
+pub mod spec;
 mod state;
 mod validate;
 mod webhooks;

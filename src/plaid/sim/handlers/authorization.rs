@@ -185,6 +185,9 @@ pub fn authorization_json(a: &Authorization) -> Value {
         "type": a.transfer_type,
         "user": a.user,
         "amount": format_cents(a.amount_cents),
+        // Required by plaid-python 46 / npm plaid 47: what the client asked for. The simulator
+        // authorizes exactly the requested amount.
+        "requested_amount": format_cents(a.amount_cents),
         "network": a.network,
         "wire_details": a.wire_details,
         "origination_account_id": "",
@@ -203,6 +206,8 @@ pub fn authorization_json(a: &Authorization) -> Value {
         "decision_rationale": rationale,
         "guarantee_decision": null,
         "guarantee_decision_rationale": null,
+        // Newer specs: null unless the client uses Plaid's Guarantee.
+        "guarantee_details": null,
         "payment_risk": null,
         "proposed_transfer": proposed,
     })
