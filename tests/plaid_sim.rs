@@ -19,6 +19,8 @@ mod lists;
 mod persistence;
 #[path = "plaid_sim/schema.rs"]
 mod schema;
+#[path = "plaid_sim/standalone.rs"]
+mod standalone;
 #[path = "plaid_sim/transfers.rs"]
 mod transfers;
 #[path = "plaid_sim/validation.rs"]

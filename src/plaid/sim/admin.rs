@@ -18,6 +18,8 @@ use super::Simulator;
 
 pub fn routes() -> Router<Simulator> {
     Router::new()
+        .route("/sim", get(index))
+        .route("/sim/paths", get(paths))
         .route("/sim/calls", get(calls))
         .route("/sim/faults", get(armed_faults).post(add_fault).delete(clear_faults))
         .route("/sim/accounts/balance", post(set_balance))
@@ -25,8 +27,30 @@ pub fn routes() -> Router<Simulator> {
         .route("/sim/items/fire_webhook", post(fire_webhook))
 }
 
+/// `GET /sim`: the controls, for someone who has only the binary.
+const INDEX: &str = "\
+Plaid simulator test controls (no credentials; Plaid has none of these):
+GET    /sim/paths   the Plaid paths served
+GET    /sim/calls[?endpoint=/transfer/create]  calls answered so far, oldest first (never secrets or tokens)
+POST   /sim/faults {endpoint, kind, times=1, delay_ms=0}  arm a fault for the next calls of one Plaid path;
+       kind: error_500 | error_500_after_commit | rate_limit | delay | delay_after_commit
+GET    /sim/faults   faults still armed;   DELETE /sim/faults   disarm all
+POST   /sim/accounts/balance {account_id, available}  set an account's available balance (\"12.34\")
+POST   /sim/items/repair {access_token}  leave ITEM_LOGIN_REQUIRED; sends ITEM/LOGIN_REPAIRED
+POST   /sim/items/fire_webhook {access_token, webhook_code}  like /sandbox/item/fire_webhook, also PENDING_EXPIRATION
+";
+
+async fn index() -> &'static str {
+    INDEX
+}
+
 fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// The Plaid paths this simulator serves (the official-client tests drive each of them).
+async fn paths() -> Response {
+    Json(PLAID_PATHS).into_response()
 }
 
 #[derive(Deserialize)]

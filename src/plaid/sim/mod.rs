@@ -7,6 +7,7 @@
 //!
 //! Besides Plaid's paths it has non-Plaid admin paths under `/sim/` (no credentials; never exposed
 //! by Plaid):
+//! - `GET /sim` — these controls in plain text; `GET /sim/paths` — the Plaid paths served.
 //! - `GET /sim/calls[?endpoint=/transfer/create]` — the calls answered so far, oldest first:
 //!   `[{endpoint, at, status, fields: {authorization_id, transfer_id, idempotency_key, account_id,
 //!   amount, access_token_present}}]` (only the fields the request had; never secrets or tokens).
@@ -340,10 +341,33 @@ pub async fn run_standalone(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
     tracing::info!(addr = %bound, "plaid simulator listening");
+    print_banner(&simulator, bound);
     let app = simulator.router();
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     tracing::info!("plaid simulator stopped");
     Ok(())
+}
+
+/// What a stranger needs to point a Plaid client at the standalone simulator, on stdout (the
+/// first line is stable for scripts: `tests/plaid_clients/run` reads the URL from it). The
+/// credentials are the simulator's own test pair, not a secret of anyone's.
+fn print_banner(simulator: &Simulator, bound: SocketAddr) {
+    use std::io::Write;
+    let settings = &simulator.inner.settings;
+    let base = format!("http://{bound}");
+    let banner = format!(
+        "Plaid simulator listening on {base}\n\
+         \x20 client_id: {}\n\
+         \x20 secret:    {}\n\
+         \x20 webhook verification key id: {} (POST /webhook_verification_key/get)\n\
+         \x20 test controls: GET {base}/sim lists the /sim/* paths (README, \"The Plaid simulator\")\n",
+        settings.client_id,
+        settings.secret,
+        simulator.webhook_kid(),
+    );
+    let mut stdout = std::io::stdout().lock();
+    // A closed stdout must not stop the simulator; the same facts are in the log line above.
+    let _ = stdout.write_all(banner.as_bytes()).and_then(|()| stdout.flush());
 }
 
 async fn shutdown_signal() {
