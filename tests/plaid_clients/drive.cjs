@@ -78,11 +78,21 @@ const receiver = http.createServer((req, res) => {
   req.on("end", () => { received.push({ headers: req.headers, body: JSON.parse(body) }); res.end("ok"); });
 });
 
+const webhookTypes = {
+  TRANSFER_EVENTS_UPDATE: "TransferEventsUpdateWebhook", NEW_ACCOUNTS_AVAILABLE: "NewAccountsAvailableWebhook",
+  PENDING_DISCONNECT: "PendingDisconnectWebhook", PENDING_EXPIRATION: "PendingExpirationWebhook",
+  ERROR: "ItemErrorWebhook", LOGIN_REPAIRED: "ItemLoginRepairedWebhook",
+};
+
+// The first webhook with this code; its body must match the package's webhook interface.
 async function waitForWebhook(code) {
   const deadline = Date.now() + 10000;
   while (Date.now() < deadline) {
     const found = received.find((r) => r.body.webhook_code === code);
-    if (found) return found;
+    if (found) {
+      report(types.named(webhookTypes[code], found.body, `${code} webhook`), `${code} webhook`);
+      return found;
+    }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   fail(`no ${code} webhook arrived`);
@@ -183,6 +193,9 @@ async function main() {
     await call("sandboxItemFireWebhook", { access_token: token, webhook_code: code });
     await waitForWebhook(code);
   }
+  // Not in Plaid's fire_webhook enum: the simulator's own control fires it.
+  await sim("/sim/items/fire_webhook", { access_token: token, webhook_code: "PENDING_EXPIRATION" });
+  await waitForWebhook("PENDING_EXPIRATION");
 
   // reset_login: ITEM_LOGIN_REQUIRED as an error object, user_action_required, update mode, repair.
   await call("sandboxItemResetLogin", { access_token: token });
@@ -212,7 +225,7 @@ async function main() {
     console.log(`plaid-node: fields plaid ${version} does not declare (allowed): ${[...unknownToClient].sort().join(", ")}`);
   }
   console.log(`plaid-node ${version}: ${calls} calls over ${served.length} Plaid paths, every answer matches its TypeScript interface`);
-  receiver.close();
 }
 
-main().catch((e) => fail(e.stack || String(e)));
+// Exit at once: the simulator's webhook client keeps idle connections to the receiver open.
+main().then(() => process.exit(0), (e) => fail(e.stack || String(e)));

@@ -93,11 +93,21 @@ class Hooks(http.server.BaseHTTPRequestHandler):
         pass
 
 
+WEBHOOK_MODELS = {
+    "TRANSFER_EVENTS_UPDATE": "TransferEventsUpdateWebhook", "NEW_ACCOUNTS_AVAILABLE": "NewAccountsAvailableWebhook",
+    "PENDING_DISCONNECT": "PendingDisconnectWebhook", "PENDING_EXPIRATION": "PendingExpirationWebhook",
+    "ERROR": "ItemErrorWebhook", "LOGIN_REPAIRED": "ItemLoginRepairedWebhook",
+}
+
+
 def wait_for_webhook(code):
+    """The first webhook with this code; its body must match the client's webhook model."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for headers, body in Hooks.received:
             if body.get("webhook_code") == code:
+                model = getattr(plaid.models, WEBHOOK_MODELS[code])
+                model_utils.validate_and_convert_types(body, (model,), ["webhook"], True, True, configuration)
                 return headers, body
         time.sleep(0.02)
     fail(f"no {code} webhook arrived")
@@ -198,6 +208,9 @@ expect(key.kid == kid and key.alg == "ES256", "webhook key")
 for code in ["NEW_ACCOUNTS_AVAILABLE", "PENDING_DISCONNECT"]:
     call("sandbox_item_fire_webhook", SandboxItemFireWebhookRequest(access_token=token, webhook_code=code))
     wait_for_webhook(code)
+# Not in Plaid's fire_webhook enum (the client refuses it): the simulator's own control fires it.
+sim("/sim/items/fire_webhook", {"access_token": token, "webhook_code": "PENDING_EXPIRATION"})
+wait_for_webhook("PENDING_EXPIRATION")
 
 # reset_login: ITEM_LOGIN_REQUIRED as a typed error, user_action_required, update mode, repair.
 call("sandbox_item_reset_login", SandboxItemResetLoginRequest(access_token=token))

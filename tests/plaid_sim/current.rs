@@ -62,3 +62,22 @@ async fn events_carry_a_signed_event_amount_from_the_ledgers_side() {
     // A debit brings money in; its return takes it back out.
     assert_eq!(amounts, [json!("25.00"), json!("25.00"), json!("-25.00")]);
 }
+
+#[tokio::test]
+async fn request_for_payment_is_a_network_for_debits_up_to_its_limit() {
+    let sim = TestSim::start().await;
+    let item = sim.link_item(None).await;
+    let rfp = |transfer_type: &str, amount: &str| {
+        let mut request = authorization_request(&item, transfer_type, amount);
+        request["network"] = json!("rfp");
+        request.as_object_mut().unwrap().remove("ach_class");
+        request
+    };
+    let approved = sim.call("/transfer/authorization/create", rfp("debit", "3500.00")).await;
+    assert_eq!(approved.body["authorization"]["decision"], "approved", "{}", approved.body);
+    assert_eq!(approved.body["authorization"]["proposed_transfer"]["network"], "rfp");
+    let credit = sim.call("/transfer/authorization/create", rfp("credit", "10.00")).await;
+    assert_eq!(credit.error_code(), "INVALID_FIELD");
+    let above = sim.call("/transfer/authorization/create", rfp("debit", "3500.01")).await;
+    assert_eq!(above.error_code(), "TRANSFER_NETWORK_LIMIT_EXCEEDED");
+}

@@ -31,8 +31,8 @@ pub fn spec() -> &'static Value {
 }
 
 /// `spec` with each entry of `newer["schemas"]` merged into the component schema of the same
-/// name: its `properties` added (an official property of the same name is kept) and its
-/// `required` names appended.
+/// name: its `properties` added (an official property of the same name is kept), its `required`
+/// names and `enum` values appended.
 pub fn with_newer_fields(mut spec: Value, newer: &Value) -> Value {
     let Some(additions) = newer.get("schemas").and_then(Value::as_object) else {
         return spec;
@@ -51,12 +51,14 @@ pub fn with_newer_fields(mut spec: Value, newer: &Value) -> Value {
                 }
             }
         }
-        if let Some(required) = addition.get("required").and_then(Value::as_array) {
-            let target = schema.entry("required").or_insert_with(|| Value::Array(Vec::new()));
-            if let Some(list) = target.as_array_mut() {
-                for name in required {
-                    if !list.contains(name) {
-                        list.push(name.clone());
+        for key in ["required", "enum"] {
+            if let Some(added) = addition.get(key).and_then(Value::as_array) {
+                let target = schema.entry(key).or_insert_with(|| Value::Array(Vec::new()));
+                if let Some(list) = target.as_array_mut() {
+                    for value in added {
+                        if !list.contains(value) {
+                            list.push(value.clone());
+                        }
                     }
                 }
             }

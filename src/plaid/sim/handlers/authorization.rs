@@ -24,6 +24,7 @@ fn network_max_cents(network: &str) -> Option<i64> {
         "ach" => Some(1_000_000_000),
         "same-day-ach" | "rtp" => Some(100_000_000),
         "wire" => Some(99_999_999),
+        "rfp" => Some(350_000),
         _ => None,
     }
 }
@@ -75,6 +76,11 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
                 "TRANSFER_FORBIDDEN_ACH_CLASS",
                 format!("ach_class {class} is not allowed for {transfer_type} transfers"),
             ));
+        }
+    } else if network == "rfp" {
+        // Request for Payment (newer specs, closed beta) asks the user to pay: debits only.
+        if transfer_type != "debit" {
+            return Err(PlaidError::invalid_field("network rfp only supports debit transfers"));
         }
     } else if transfer_type != "credit" {
         return Err(PlaidError::invalid_field(format!("network {network} only supports credit transfers")));
