@@ -35,6 +35,12 @@ pub enum Command {
         /// `http://127.0.0.1:8080/webhooks/plaid`), so simulated transfer events reach it.
         #[arg(long)]
         webhook_url: Option<String>,
+        /// The client id the simulator accepts (default `sim-client-id`).
+        #[arg(long)]
+        client_id: Option<String>,
+        /// The secret the simulator accepts (default `sim-secret`).
+        #[arg(long)]
+        secret: Option<String>,
     },
     /// Manage agents.
     Agent {
@@ -128,8 +134,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::PlaidSim { port, host, state_file, webhook_url } => {
-            let config = crate::plaid::sim::SimConfig { webhook_url, ..crate::plaid::sim::SimConfig::default() };
+        Command::PlaidSim { port, host, state_file, webhook_url, client_id, secret } => {
+            let defaults = crate::plaid::sim::SimConfig::default();
+            let config = crate::plaid::sim::SimConfig {
+                webhook_url,
+                client_id: client_id.unwrap_or(defaults.client_id.clone()),
+                secret: secret.unwrap_or(defaults.secret.clone()),
+                ..defaults
+            };
             crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port), state_file.as_deref()).await
         }
         Command::Agent { command: AgentCommand::Add { name, owner, items } } => {

@@ -3,6 +3,8 @@
 
 #[path = "plaid_sim/conformance.rs"]
 mod conformance;
+#[path = "plaid_sim/current.rs"]
+mod current;
 #[path = "plaid_sim/decisions.rs"]
 mod decisions;
 #[path = "plaid_sim/faults.rs"]
@@ -11,10 +13,14 @@ mod faults;
 mod helpers;
 #[path = "plaid_sim/items.rs"]
 mod items;
+#[path = "plaid_sim/lists.rs"]
+mod lists;
 #[path = "plaid_sim/persistence.rs"]
 mod persistence;
 #[path = "plaid_sim/schema.rs"]
 mod schema;
+#[path = "plaid_sim/standalone.rs"]
+mod standalone;
 #[path = "plaid_sim/transfers.rs"]
 mod transfers;
 #[path = "plaid_sim/validation.rs"]

@@ -262,3 +262,64 @@ pub struct WebhookKeyResponse {
 pub struct TransferCancelRequest<'a> {
     pub transfer_id: &'a str,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// An authorization as the 2020-09-14_1.697.4 spec shapes it, and the same with what
+    /// plaid-python 46 / npm plaid 47 add (requested_amount, guarantee_details, newer codes).
+    fn authorization(newer: bool) -> serde_json::Value {
+        let mut body = json!({"authorization": {
+            "id": "a1", "created": "2026-12-02T10:00:00Z", "decision": "approved",
+            "decision_rationale": null, "guarantee_decision": null, "guarantee_decision_rationale": null,
+            "payment_risk": null,
+            "proposed_transfer": {"type": "debit", "amount": "10.00", "network": "ach"},
+        }, "request_id": "r"});
+        if newer {
+            body["authorization"]["proposed_transfer"]["requested_amount"] = json!("10.00");
+            body["authorization"]["guarantee_details"] = json!({"outcome": "GUARANTEED", "schedule": []});
+            body["authorization"]["decision"] = json!("declined");
+            body["authorization"]["decision_rationale"] = json!({"code": "FRAUD", "description": "newer code"});
+        }
+        body
+    }
+
+    #[test]
+    fn authorization_responses_of_the_old_and_the_current_spec_both_decode() {
+        let old: AuthorizationCreateResponse = serde_json::from_value(authorization(false)).unwrap();
+        assert_eq!(old.authorization.decision, Decision::Approved);
+        let newer: AuthorizationCreateResponse = serde_json::from_value(authorization(true)).unwrap();
+        assert_eq!(newer.authorization.decision, Decision::Declined);
+        assert_eq!(newer.authorization.decision_rationale.unwrap().code, "FRAUD");
+    }
+
+    #[test]
+    fn a_decision_plaid_adds_later_decodes_as_unknown() {
+        let mut body = authorization(true);
+        body["authorization"]["decision"] = json!("pending_review");
+        let decoded: AuthorizationCreateResponse = serde_json::from_value(body).unwrap();
+        assert_eq!(decoded.authorization.decision, Decision::Unknown);
+    }
+
+    #[test]
+    fn event_pages_with_newer_fields_and_event_types_decode() {
+        let page = json!({"transfer_events": [
+            {"event_id": 1, "timestamp": "2026-12-02T10:00:00Z", "event_type": "pending", "transfer_id": "t"},
+            {"event_id": 2, "timestamp": "2026-12-02T10:00:01Z", "event_type": "guarantee_reimbursed",
+             "transfer_id": "t", "event_amount": "-10.00", "failure_reason": null, "intent_id": null},
+        ], "has_more": false, "request_id": "r"});
+        let decoded: TransferEventSyncResponse = serde_json::from_value(page).unwrap();
+        assert_eq!(decoded.transfer_events[1].event_type, "guarantee_reimbursed");
+    }
+
+    #[test]
+    fn a_transfer_with_guarantee_details_decodes() {
+        let body = json!({"transfer": {"id": "t", "authorization_id": "a", "status": "settled",
+            "amount": "10.00", "created": "2026-12-02T10:00:00Z",
+            "guarantee_details": {"guaranteed_amount": "10.00", "schedule": []}}, "request_id": "r"});
+        let decoded: TransferResponse = serde_json::from_value(body).unwrap();
+        assert_eq!(decoded.transfer.status, "settled");
+    }
+}

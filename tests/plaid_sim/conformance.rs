@@ -5,7 +5,7 @@ use serde_json::json;
 use super::helpers::{Receiver, TestSim};
 
 /// The Plaid paths the simulator serves (the brief's list).
-const PLAID_PATHS: [&str; 16] = [
+const PLAID_PATHS: [&str; 19] = [
     "/transfer/authorization/create",
     "/transfer/authorization/cancel",
     "/transfer/create",
@@ -22,6 +22,9 @@ const PLAID_PATHS: [&str; 16] = [
     "/webhook_verification_key/get",
     "/sandbox/transfer/fire_webhook",
     "/sandbox/item/fire_webhook",
+    "/transfer/cancel",
+    "/transfer/list",
+    "/transfer/event/list",
 ];
 
 #[tokio::test]
@@ -59,6 +62,11 @@ async fn every_plaid_path_answers_a_response_that_conforms_to_plaids_schema() {
     let returned = sim.ok("/transfer/get", json!({"transfer_id": transfer_id})).await;
     assert_eq!(returned["transfer"]["failure_reason"]["failure_code"], "R01");
     sim.events().await;
+    sim.ok("/transfer/list", json!({"count": 25})).await;
+    sim.ok("/transfer/event/list", json!({"transfer_id": transfer_id})).await;
+    let pending = sim.approved_authorization(&item, "3.00").await;
+    let cancellable = sim.create_transfer(&item, &pending).await;
+    sim.ok("/transfer/cancel", json!({"transfer_id": cancellable.body["transfer"]["id"]})).await;
 
     sim.ok("/sandbox/transfer/fire_webhook", json!({"webhook": receiver.url})).await;
     let token = receiver.wait_for("TRANSFER_EVENTS_UPDATE").await;

@@ -116,3 +116,80 @@ async fn a_configured_webhook_url_hears_simulated_transfer_events_and_cancellati
     let again = sim.call("/transfer/cancel", json!({"transfer_id": transfer_id})).await;
     assert_eq!(again.error_code(), "TRANSFER_NOT_CANCELLABLE");
 }
+
+#[tokio::test]
+async fn fire_webhook_sends_new_accounts_available_and_pending_disconnect_as_plaid_documents_them() {
+    let sim = TestSim::start().await;
+    let receiver = Receiver::start().await;
+    let item = sim.link_item(Some(&receiver.url)).await;
+    for (code, schema) in
+        [("NEW_ACCOUNTS_AVAILABLE", "NewAccountsAvailableWebhook"), ("PENDING_DISCONNECT", "PendingDisconnectWebhook")]
+    {
+        sim.ok("/sandbox/item/fire_webhook", json!({"access_token": item.access_token, "webhook_code": code})).await;
+        let received = receiver.wait_for(code).await;
+        verify(&sim, &received).await;
+        let body: Value = serde_json::from_slice(&received.body).unwrap();
+        assert_valid(schema, &body);
+        assert_eq!(body["item_id"], item.item_id.as_str());
+        assert_eq!(body["webhook_type"], "ITEM");
+    }
+    let disconnect: Value = serde_json::from_slice(&receiver.wait_for("PENDING_DISCONNECT").await.body).unwrap();
+    assert_eq!(disconnect["reason"], "INSTITUTION_TOKEN_EXPIRATION");
+    // The item keeps working: these webhooks only announce.
+    sim.ok("/accounts/get", json!({"access_token": item.access_token})).await;
+}
+
+#[tokio::test]
+async fn pending_expiration_is_refused_by_plaids_endpoint_and_fired_through_the_sim_control() {
+    let sim = TestSim::start().await;
+    let receiver = Receiver::start().await;
+    let item = sim.link_item(Some(&receiver.url)).await;
+    // Not in Plaid's webhook_code enum (spec 1.697.4, plaid-python 46, npm plaid 47).
+    let refused = sim
+        .call(
+            "/sandbox/item/fire_webhook",
+            json!({"access_token": item.access_token, "webhook_code": "PENDING_EXPIRATION"}),
+        )
+        .await;
+    assert_eq!(refused.error_code(), "INVALID_FIELD");
+
+    let response = sim
+        .http
+        .post(format!("{}/sim/items/fire_webhook", sim.base))
+        .json(&json!({"access_token": item.access_token, "webhook_code": "PENDING_EXPIRATION"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let received = receiver.wait_for("PENDING_EXPIRATION").await;
+    verify(&sim, &received).await;
+    let body: Value = serde_json::from_slice(&received.body).unwrap();
+    assert_valid("PendingExpirationWebhook", &body);
+}
+
+#[tokio::test]
+async fn fire_webhook_error_breaks_the_item_like_reset_login_and_other_codes_are_sandbox_errors() {
+    let sim = TestSim::start().await;
+    let receiver = Receiver::start().await;
+    let item = sim.link_item(Some(&receiver.url)).await;
+    sim.ok("/sandbox/item/fire_webhook", json!({"access_token": item.access_token, "webhook_code": "ERROR"})).await;
+    let body: Value = serde_json::from_slice(&receiver.wait_for("ERROR").await.body).unwrap();
+    assert_eq!(body["error"]["error_code"], "ITEM_LOGIN_REQUIRED");
+    let broken = sim.call("/accounts/get", json!({"access_token": item.access_token})).await;
+    assert_eq!(broken.error_code(), "ITEM_LOGIN_REQUIRED");
+
+    let other = sim
+        .call(
+            "/sandbox/item/fire_webhook",
+            json!({"access_token": item.access_token, "webhook_code": "DEFAULT_UPDATE"}),
+        )
+        .await;
+    assert_eq!(other.body["error_type"], "SANDBOX_ERROR");
+    let wrong_type = sim
+        .call(
+            "/sandbox/item/fire_webhook",
+            json!({"access_token": item.access_token, "webhook_code": "LOGIN_REPAIRED", "webhook_type": "TRANSACTIONS"}),
+        )
+        .await;
+    assert_eq!(wrong_type.error_code(), "INVALID_FIELD");
+}

@@ -12,20 +12,45 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::faults::{Fault, FaultRequest};
-use super::handlers::{send_login_repaired, PLAID_PATHS};
+use super::handlers::{fire_item_webhook, send_login_repaired, PLAID_PATHS};
 use super::money::{format_cents, parse_cents};
 use super::Simulator;
 
 pub fn routes() -> Router<Simulator> {
     Router::new()
+        .route("/sim", get(index))
+        .route("/sim/paths", get(paths))
         .route("/sim/calls", get(calls))
         .route("/sim/faults", get(armed_faults).post(add_fault).delete(clear_faults))
         .route("/sim/accounts/balance", post(set_balance))
         .route("/sim/items/repair", post(repair_item))
+        .route("/sim/items/fire_webhook", post(fire_webhook))
+}
+
+/// `GET /sim`: the controls, for someone who has only the binary.
+const INDEX: &str = "\
+Plaid simulator test controls (no credentials; Plaid has none of these):
+GET    /sim/paths   the Plaid paths served
+GET    /sim/calls[?endpoint=/transfer/create]  calls answered so far, oldest first (never secrets or tokens)
+POST   /sim/faults {endpoint, kind, times=1, delay_ms=0}  arm a fault for the next calls of one Plaid path;
+       kind: error_500 | error_500_after_commit | rate_limit | delay | delay_after_commit
+GET    /sim/faults   faults still armed;   DELETE /sim/faults   disarm all
+POST   /sim/accounts/balance {account_id, available}  set an account's available balance (\"12.34\")
+POST   /sim/items/repair {access_token}  leave ITEM_LOGIN_REQUIRED; sends ITEM/LOGIN_REPAIRED
+POST   /sim/items/fire_webhook {access_token, webhook_code}  like /sandbox/item/fire_webhook, also PENDING_EXPIRATION
+";
+
+async fn index() -> &'static str {
+    INDEX
 }
 
 fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// The Plaid paths this simulator serves (the official-client tests drive each of them).
+async fn paths() -> Response {
+    Json(PLAID_PATHS).into_response()
 }
 
 #[derive(Deserialize)]
@@ -97,4 +122,24 @@ async fn repair_item(AxumState(sim): AxumState<Simulator>, Json(request): Json<R
         send_login_repaired(&sim.inner, &item);
     }
     Json(json!({"repaired": was_broken})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FireWebhookRequest {
+    access_token: String,
+    webhook_code: String,
+}
+
+/// Like `/sandbox/item/fire_webhook`, but also for PENDING_EXPIRATION, which Plaid's endpoint does
+/// not take (its enum lacks it) and which Plaid sends only for UK/EU items.
+async fn fire_webhook(AxumState(sim): AxumState<Simulator>, Json(request): Json<FireWebhookRequest>) -> Response {
+    let mut state = sim.inner.lock();
+    let Some(item) = state.items.get_mut(&request.access_token) else {
+        return admin_error(StatusCode::NOT_FOUND, "no item for this access_token");
+    };
+    match fire_item_webhook(&sim.inner, item, &request.webhook_code, time::OffsetDateTime::now_utc()) {
+        Ok(()) => Json(json!({"webhook_fired": true})).into_response(),
+        Err(e) => admin_error(StatusCode::BAD_REQUEST, e.message),
+    }
 }

@@ -7,6 +7,7 @@
 //!
 //! Besides Plaid's paths it has non-Plaid admin paths under `/sim/` (no credentials; never exposed
 //! by Plaid):
+//! - `GET /sim` — these controls in plain text; `GET /sim/paths` — the Plaid paths served.
 //! - `GET /sim/calls[?endpoint=/transfer/create]` — the calls answered so far, oldest first:
 //!   `[{endpoint, at, status, fields: {authorization_id, transfer_id, idempotency_key, account_id,
 //!   amount, access_token_present}}]` (only the fields the request had; never secrets or tokens).
@@ -17,6 +18,8 @@
 //!   (decimal string) to steer authorization decisions.
 //! - `POST /sim/items/repair {access_token}` — leave ITEM_LOGIN_REQUIRED, as if the user fixed the
 //!   login at the bank; sends ITEM/LOGIN_REPAIRED when the item has a webhook.
+//! - `POST /sim/items/fire_webhook {access_token, webhook_code}` — `/sandbox/item/fire_webhook`
+//!   for the codes Plaid's enum lacks: also PENDING_EXPIRATION (with `consent_expiration_time`).
 
 mod admin;
 mod errors;
@@ -24,9 +27,13 @@ mod faults;
 mod handlers;
 mod money;
 mod persist;
+pub mod spec;
+mod standalone;
 mod state;
 mod validate;
 mod webhooks;
+
+pub use standalone::run_standalone;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -335,53 +342,5 @@ impl RunningSimulator {
         if let Err(e) = self.task.await {
             tracing::error!(error = %e, "plaid simulator task failed");
         }
-    }
-}
-
-/// Serves a standalone simulator (`countersign plaid-sim`) until Ctrl-C or SIGTERM. All state is
-/// in this process, so every service replica pointed at it sees the same Plaid; with a state file
-/// it also survives a restart of the simulator.
-pub async fn run_standalone(
-    config: SimConfig,
-    addr: SocketAddr,
-    state_file: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    let simulator = match state_file {
-        Some(path) => Simulator::with_state_file(config, path)?,
-        None => Simulator::new(config),
-    };
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let bound = listener.local_addr()?;
-    tracing::info!(addr = %bound, "plaid simulator listening");
-    let app = simulator.router();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
-    tracing::info!("plaid simulator stopped");
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
     }
 }

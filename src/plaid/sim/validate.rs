@@ -1,30 +1,16 @@
 //! Request validation driven by Plaid's official OpenAPI document.
 //!
-//! The simulator embeds the same spec subset the tests use, so the fields an endpoint accepts,
-//! requires and types come from Plaid, not from hand-written lists. Only the top level of a body is
+//! The simulator embeds the same spec subset the tests use (with the fields today's official
+//! clients add, see `spec`), so the fields an endpoint accepts, requires and types come from Plaid,
+//! not from hand-written lists. Only the top level of a body is
 //! checked (unknown fields, missing required fields, JSON type, maxLength, enum, numeric bounds);
 //! deeper rules live in the handlers. This module must never accept a field the spec does not list:
 //! Plaid rejects unknown fields, and a simulator that ignores them would hide client bugs.
 
-use std::sync::OnceLock;
-
 use serde_json::{Map, Value};
 
 use super::errors::PlaidError;
-
-const SPEC_JSON: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/plaid-openapi-subset.json"));
-
-/// The parsed spec, or `Null` if the embedded file were ever broken (then every body is accepted
-/// unchecked and an error is logged, rather than panicking inside a request).
-fn spec() -> &'static Value {
-    static SPEC: OnceLock<Value> = OnceLock::new();
-    SPEC.get_or_init(|| {
-        serde_json::from_str(SPEC_JSON).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "embedded Plaid spec does not parse");
-            Value::Null
-        })
-    })
-}
+use super::spec::spec;
 
 /// Follows a local `#/components/schemas/X` reference.
 fn resolve(schema: &Value) -> &Value {

@@ -24,6 +24,7 @@ fn network_max_cents(network: &str) -> Option<i64> {
         "ach" => Some(1_000_000_000),
         "same-day-ach" | "rtp" => Some(100_000_000),
         "wire" => Some(99_999_999),
+        "rfp" => Some(350_000),
         _ => None,
     }
 }
@@ -75,6 +76,11 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
                 "TRANSFER_FORBIDDEN_ACH_CLASS",
                 format!("ach_class {class} is not allowed for {transfer_type} transfers"),
             ));
+        }
+    } else if network == "rfp" {
+        // Request for Payment (newer specs, closed beta) asks the user to pay: debits only.
+        if transfer_type != "debit" {
+            return Err(PlaidError::invalid_field("network rfp only supports debit transfers"));
         }
     } else if transfer_type != "credit" {
         return Err(PlaidError::invalid_field(format!("network {network} only supports credit transfers")));
@@ -185,6 +191,9 @@ pub fn authorization_json(a: &Authorization) -> Value {
         "type": a.transfer_type,
         "user": a.user,
         "amount": format_cents(a.amount_cents),
+        // Required by plaid-python 46 / npm plaid 47: what the client asked for. The simulator
+        // authorizes exactly the requested amount.
+        "requested_amount": format_cents(a.amount_cents),
         "network": a.network,
         "wire_details": a.wire_details,
         "origination_account_id": "",
@@ -203,6 +212,8 @@ pub fn authorization_json(a: &Authorization) -> Value {
         "decision_rationale": rationale,
         "guarantee_decision": null,
         "guarantee_decision_rationale": null,
+        // Newer specs: null unless the client uses Plaid's Guarantee.
+        "guarantee_details": null,
         "payment_risk": null,
         "proposed_transfer": proposed,
     })

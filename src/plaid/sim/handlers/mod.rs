@@ -8,6 +8,8 @@
 
 mod authorization;
 mod item;
+mod item_webhooks;
+mod lists;
 mod sandbox;
 mod transfer;
 
@@ -26,7 +28,7 @@ use super::state::{request_id, rfc3339, CallRecord, State};
 use super::{validate, Inner, Simulator};
 
 pub use item::DEFAULT_INSTITUTION_ID;
-pub use sandbox::send_login_repaired;
+pub use item_webhooks::{fire as fire_item_webhook, send_login_repaired};
 
 /// Every Plaid path the simulator serves.
 pub const PLAID_PATHS: &[&str] = &[
@@ -47,6 +49,8 @@ pub const PLAID_PATHS: &[&str] = &[
     "/webhook_verification_key/get",
     "/sandbox/transfer/fire_webhook",
     "/sandbox/item/fire_webhook",
+    "/transfer/list",
+    "/transfer/event/list",
 ];
 
 /// What an endpoint function sees: the simulator's settings and signer, the locked world, and one
@@ -79,7 +83,9 @@ fn endpoint(path: &str) -> Option<Endpoint> {
         "/sandbox/transfer/simulate" => sandbox::transfer_simulate,
         "/webhook_verification_key/get" => sandbox::webhook_verification_key_get,
         "/sandbox/transfer/fire_webhook" => sandbox::transfer_fire_webhook,
-        "/sandbox/item/fire_webhook" => sandbox::item_fire_webhook,
+        "/sandbox/item/fire_webhook" => item_webhooks::item_fire_webhook,
+        "/transfer/list" => lists::transfer_list,
+        "/transfer/event/list" => lists::event_list,
         _ => return None,
     })
 }

@@ -1,5 +1,5 @@
 //! Sandbox-only endpoints and the webhook key: /sandbox/public_token/create,
-//! /sandbox/item/reset_login, /sandbox/item/fire_webhook, /sandbox/transfer/simulate,
+//! /sandbox/item/reset_login, /sandbox/transfer/simulate,
 //! /sandbox/transfer/fire_webhook and /webhook_verification_key/get.
 //!
 //! These are how tests steer the world. They must never allow a transfer status change that the
@@ -87,47 +87,10 @@ pub fn reset_login(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> 
     Ok(json!({"reset_login": true}))
 }
 
-/// Only ERROR and LOGIN_REPAIRED are simulated. Each also moves the Item into the state the
-/// webhook announces (LOGIN_REPAIRED repairs; ERROR is our guess at the symmetric behaviour).
-pub fn item_fire_webhook(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
-    let code = str_field(body, "webhook_code")?;
-    let item = ctx.state.item_mut(str_field(body, "access_token")?)?;
-    if item.webhook.is_none() {
-        return Err(PlaidError::new(
-            StatusCode::BAD_REQUEST,
-            "SANDBOX_ERROR",
-            "SANDBOX_WEBHOOK_INVALID",
-            "the Item has no webhook URL; set options.webhook when creating it",
-        ));
-    }
-    match code {
-        "LOGIN_REPAIRED" => item.login_required = false,
-        "ERROR" => item.login_required = true,
-        other => {
-            return Err(PlaidError::invalid_field(format!(
-                "webhook_code {other} is not supported by this simulator (ERROR and LOGIN_REPAIRED are)"
-            )))
-        }
-    }
-    let item = item.clone();
-    if code == "ERROR" {
-        send_item_error(ctx.sim, &item);
-    } else {
-        send_login_repaired(ctx.sim, &item);
-    }
-    Ok(json!({"webhook_fired": true}))
-}
-
 pub fn send_item_error(sim: &Inner, item: &Item) {
     if let Some(url) = &sim.webhook_url(item.webhook.as_deref()) {
         let error = PlaidError::item_login_required().to_webhook_value();
         sim.signer.send(url, &item_webhook("ERROR", &item.item_id, Some(error)));
-    }
-}
-
-pub fn send_login_repaired(sim: &Inner, item: &Item) {
-    if let Some(url) = &sim.webhook_url(item.webhook.as_deref()) {
-        sim.signer.send(url, &item_webhook("LOGIN_REPAIRED", &item.item_id, None));
     }
 }
 

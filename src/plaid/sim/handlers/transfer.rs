@@ -169,6 +169,7 @@ pub fn transfer_json(t: &Transfer) -> Value {
         "origination_account_id": "",
         "guarantee_decision": null,
         "guarantee_decision_rationale": null,
+        "guarantee_details": null,
         "iso_currency_code": t.iso_currency_code,
         "standard_return_window": null,
         "unauthorized_return_window": null,
@@ -190,7 +191,7 @@ pub fn transfer_json(t: &Transfer) -> Value {
 }
 
 /// The `TransferEvent` schema object.
-fn event_json(e: &TransferEvent) -> Value {
+pub(super) fn event_json(e: &TransferEvent) -> Value {
     json!({
         "event_id": e.event_id,
         "timestamp": rfc3339(e.timestamp),
@@ -200,6 +201,7 @@ fn event_json(e: &TransferEvent) -> Value {
         "origination_account_id": null,
         "transfer_type": e.transfer_type,
         "transfer_amount": format_cents(e.amount_cents),
+        "event_amount": event_amount(e),
         "failure_reason": e.failure_reason,
         "sweep_id": null,
         "sweep_amount": null,
@@ -207,4 +209,18 @@ fn event_json(e: &TransferEvent) -> Value {
         "originator_client_id": null,
         "funding_account_id": null,
     })
+}
+
+/// `event_amount` (newer specs: "a signed amount associated with this event"). Plaid does not
+/// document the sign; the simulator's choice is the ledger's side: a debit brings money in (+),
+/// a credit sends it out (-), and a return reverses the transfer's sign.
+fn event_amount(e: &TransferEvent) -> String {
+    let inbound = e.transfer_type == "debit";
+    let positive = if e.event_type == "returned" { !inbound } else { inbound };
+    let amount = format_cents(e.amount_cents);
+    if positive {
+        amount
+    } else {
+        format!("-{amount}")
+    }
 }
