@@ -35,7 +35,7 @@ pub async fn insert_agent(
     now: i64,
 ) -> Result<CreatedAgent> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 100 {
+    if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::bad_request("invalid_name", "agent name must be 1 to 100 characters"));
     }
     let id = AgentId::generate();

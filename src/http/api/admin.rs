@@ -39,7 +39,7 @@ fn link_json(link: &EnrollmentLink) -> Value {
 }
 
 pub async fn list_approvers(State(ctx): State<Context>, Approver(who): Approver) -> Result<Json<Value>> {
-    let approvers = admin::list_approvers(&ctx, Actor::Admin { who: &who, totp: "" }).await?;
+    let approvers = admin::list_approvers(&ctx, Actor::reader(&who)).await?;
     Ok(Json(json!({ "approvers": approvers })))
 }
 
@@ -109,7 +109,7 @@ pub async fn revoke_sessions(
 }
 
 pub async fn list_agents(State(ctx): State<Context>, Approver(who): Approver) -> Result<Json<Value>> {
-    let agents = admin::list_agents(&ctx, Actor::Admin { who: &who, totp: "" }).await?;
+    let agents = admin::list_agents(&ctx, Actor::reader(&who)).await?;
     Ok(Json(json!({ "agents": agents })))
 }
 
@@ -194,6 +194,6 @@ pub async fn set_agent_items(
 }
 
 pub async fn list_items(State(ctx): State<Context>, Approver(who): Approver) -> Result<Json<Value>> {
-    let items = admin::list_items(&ctx, Actor::Admin { who: &who, totp: "" }).await?;
+    let items = admin::list_items(&ctx, Actor::reader(&who)).await?;
     Ok(Json(json!({ "items": items })))
 }

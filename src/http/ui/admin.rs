@@ -30,8 +30,8 @@ pub fn router() -> Router<Context> {
 }
 
 /// Reads on these pages act as the signed-in admin (no code needed to look).
-pub fn reader(session: &UiSession) -> Actor<'_> {
-    Actor::Admin { who: &session.who, totp: "" }
+fn reader(session: &UiSession) -> Actor<'_> {
+    Actor::reader(&session.who)
 }
 
 /// Messages of the admin pages, then the shared table (unknown codes show nothing).

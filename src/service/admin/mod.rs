@@ -35,7 +35,12 @@ pub enum Actor<'a> {
     Operator,
 }
 
-impl Actor<'_> {
+impl<'a> Actor<'a> {
+    /// An admin who only reads (lists need the role, not a code).
+    pub fn reader(who: &'a ApproverSession) -> Self {
+        Actor::Admin { who, totp: "" }
+    }
+
     /// Reads need the role but no code.
     pub fn may_read(&self) -> Result<()> {
         match self {
