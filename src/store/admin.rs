@@ -67,6 +67,17 @@ pub async fn disable_approver(tx: &mut Tx, id: &ApproverId, now: i64) -> StoreRe
     Ok(result.rows_affected() == 1)
 }
 
+/// Locks the approver's row for this transaction if they are still active, and says whether they
+/// are. A decision that spends an approval token holds it until it commits, so a deactivation
+/// (which updates the row) either waits for that decision or voids it: never both.
+pub async fn hold_active_approver(tx: &mut Tx, id: &ApproverId) -> StoreResult<bool> {
+    let result = sqlx::query("UPDATE approvers SET disabled_at = disabled_at WHERE id = $1 AND disabled_at IS NULL")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(result.rows_affected() == 1)
+}
+
 /// Revokes every live session of the approver; returns how many.
 pub async fn revoke_sessions(tx: &mut Tx, approver: &ApproverId) -> StoreResult<u64> {
     let result = sqlx::query("UPDATE approver_sessions SET revoked = 1 WHERE approver_id = $1 AND revoked = 0")

@@ -72,14 +72,3 @@ pub async fn revoke(tx: &mut Tx, id: &str) -> StoreResult<()> {
     sqlx::query("UPDATE approver_sessions SET revoked = 1 WHERE id = $1").bind(id).execute(&mut **tx).await?;
     Ok(())
 }
-
-/// Locks the session's row for this transaction if it is still live (not revoked), and says
-/// whether it is. A decision that spends an approval token holds it until it commits, so a
-/// deactivation (which revokes the row) either waits for that decision or voids it: never both.
-pub async fn hold_live(tx: &mut Tx, id: &str) -> StoreResult<bool> {
-    let result = sqlx::query("UPDATE approver_sessions SET last_seen_at = last_seen_at WHERE id = $1 AND revoked = 0")
-        .bind(id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(result.rows_affected() == 1)
-}

@@ -105,10 +105,8 @@ struct SecretPage {
 
 /// The secret's page, or (should rendering fail) the subject's page with the message that it was
 /// made; never a 500 after the change committed.
-fn shown(session: &UiSession, page: SecretPage) -> Outcome {
+fn shown(page: SecretPage) -> Outcome {
     let replay = format!("{}?m=shown_once", page.back);
-    let mut page = page;
-    page.chrome = session.chrome(page.heading.clone(), None);
     match render(&page) {
         Ok(response) => Outcome::Shown { page: response, replay },
         Err(_) => Outcome::Redirect(replay),
@@ -123,9 +121,15 @@ fn origin(ctx: &Context, headers: &HeaderMap) -> String {
     format!("{scheme}://{}", if well_formed { host } else { "127.0.0.1" })
 }
 
-fn enrollment_page(ctx: &Context, headers: &HeaderMap, link: &admin::EnrollmentLink, heading: String) -> SecretPage {
+fn enrollment_page(
+    session: &UiSession,
+    ctx: &Context,
+    headers: &HeaderMap,
+    link: &admin::EnrollmentLink,
+    heading: String,
+) -> SecretPage {
     SecretPage {
-        chrome: super::Chrome::new("", None, None),
+        chrome: session.chrome(heading.clone(), None),
         heading,
         instruction: "Send this enrollment link to the person: they set their password and authenticator there.",
         label: "Enrollment link",
@@ -136,9 +140,9 @@ fn enrollment_page(ctx: &Context, headers: &HeaderMap, link: &admin::EnrollmentL
     }
 }
 
-fn key_page(heading: String, api_key: String, note: String, back: String) -> SecretPage {
+fn key_page(session: &UiSession, heading: String, api_key: String, note: String, back: String) -> SecretPage {
     SecretPage {
-        chrome: super::Chrome::new("", None, None),
+        chrome: session.chrome(heading.clone(), None),
         heading,
         instruction: "Give this API key to the agent now: only its hash is kept.",
         label: "API key",
@@ -160,7 +164,7 @@ pub async fn add_approver(
         match admin::add_approver(&ctx, form.actor(&session), &form.username, &form.role, items.as_deref()).await {
             Ok(link) => {
                 let heading = format!("Approver {} added", link.username);
-                shown(&session, enrollment_page(&ctx, &headers, &link, heading))
+                shown(enrollment_page(&session, &ctx, &headers, &link, heading))
             }
             Err(error) => after("/ui/admin", Err(error)),
         }
@@ -194,7 +198,7 @@ pub async fn change_approver(
             _ => match admin::reset_totp(&ctx, actor, &id).await {
                 Ok(link) => {
                     let heading = format!("TOTP reset for {}", link.username);
-                    shown(&session, enrollment_page(&ctx, &headers, &link, heading))
+                    shown(enrollment_page(&session, &ctx, &headers, &link, heading))
                 }
                 Err(error) => after(&back, Err(error)),
             },
@@ -214,7 +218,7 @@ pub async fn add_agent(
             Ok(created) => {
                 let back = format!("/ui/admin/agents/{}", created.id);
                 let note = format!("Agent {} ({}) was created.", form.name.trim(), created.id);
-                shown(&session, key_page(format!("Agent {} added", form.name.trim()), created.api_key, note, back))
+                shown(key_page(&session, format!("Agent {} added", form.name.trim()), created.api_key, note, back))
             }
             Err(error) => after("/ui/admin", Err(error)),
         }
@@ -249,7 +253,7 @@ pub async fn change_agent(
                 match admin::rotate_key(&ctx, actor, &id, overlap).await {
                     Ok(rotated) => {
                         let note = format!("The old key works until {}.", format_ms(rotated.previous_valid_until));
-                        shown(&session, key_page("New API key".into(), rotated.api_key, note, back.clone()))
+                        shown(key_page(&session, "New API key".into(), rotated.api_key, note, back.clone()))
                     }
                     Err(error) => after(&back, Err(error)),
                 }

@@ -1,9 +1,10 @@
 //! Administering approvers: list, add (with an enrollment link), deactivate, reset TOTP, clear a
 //! sign-in throttle, revoke sessions.
 //!
-//! Deactivating revokes the approver's sessions in the same transaction; approval tokens are
-//! bound to a session, so their unspent tokens are void at once (`decide` holds the session's row
-//! while it spends one). Approvals they already gave stay, as the audit trail recorded them.
+//! Deactivating revokes the approver's sessions in the same transaction, so their unspent approval
+//! tokens (bound to a session) are void at once; a decision already past authentication is
+//! stopped too, because `decide` holds the approver's row while it spends a token. Approvals they
+//! already gave stay, as the audit trail recorded them.
 
 use super::{begin, format_opt, record, Actor};
 use crate::audit;
