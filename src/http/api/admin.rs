@@ -8,7 +8,8 @@ use crate::http::extract::{Approver, JsonBody};
 use crate::service::admin::{self, Actor, EnrollmentLink};
 use crate::service::{format_ms, Context};
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -27,6 +28,11 @@ fn agent_id(text: &str) -> Result<AgentId> {
 #[serde(deny_unknown_fields)]
 pub struct StepUp {
     totp: String,
+}
+
+/// An answer carrying a secret (an API key, an enrollment link): never kept by a cache.
+fn secret(status: StatusCode, value: Value) -> Response {
+    (status, [(header::CACHE_CONTROL, "no-store")], Json(value)).into_response()
 }
 
 fn link_json(link: &EnrollmentLink) -> Value {
@@ -57,11 +63,11 @@ pub async fn add_approver(
     State(ctx): State<Context>,
     Approver(who): Approver,
     body: JsonBody<NewApprover>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<Response> {
     let b = &body.typed;
     let actor = Actor::Admin { who: &who, totp: &b.totp };
     let link = admin::add_approver(&ctx, actor, &b.username, &b.role, b.items.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(link_json(&link))))
+    Ok(secret(StatusCode::CREATED, link_json(&link)))
 }
 
 pub async fn disable_approver(
@@ -80,10 +86,10 @@ pub async fn reset_totp(
     Approver(who): Approver,
     Path(id): Path<String>,
     body: JsonBody<StepUp>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let id = approver_id(&id)?;
     let link = admin::reset_totp(&ctx, Actor::Admin { who: &who, totp: &body.typed.totp }, &id).await?;
-    Ok(Json(link_json(&link)))
+    Ok(secret(StatusCode::OK, link_json(&link)))
 }
 
 pub async fn unlock_approver(
@@ -128,12 +134,12 @@ pub async fn add_agent(
     State(ctx): State<Context>,
     Approver(who): Approver,
     body: JsonBody<NewAgent>,
-) -> Result<(StatusCode, Json<Value>)> {
+) -> Result<Response> {
     let b = &body.typed;
     let actor = Actor::Admin { who: &who, totp: &b.totp };
     let owner = b.owner.as_deref().unwrap_or("operator");
     let created = admin::add_agent(&ctx, actor, &b.name, owner, b.items.as_deref()).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "agent_id": created.id.to_string(), "api_key": created.api_key }))))
+    Ok(secret(StatusCode::CREATED, json!({ "agent_id": created.id.to_string(), "api_key": created.api_key })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -150,16 +156,17 @@ pub async fn rotate_key(
     Approver(who): Approver,
     Path(id): Path<String>,
     body: JsonBody<Rotate>,
-) -> Result<Json<Value>> {
+) -> Result<Response> {
     let id = agent_id(&id)?;
     let b = &body.typed;
     let overlap = Duration::from_secs(b.overlap_seconds.unwrap_or(24 * 3600));
     let rotated = admin::rotate_key(&ctx, Actor::Admin { who: &who, totp: &b.totp }, &id, overlap).await?;
-    Ok(Json(json!({
+    let answer = json!({
         "agent_id": id.to_string(),
         "api_key": rotated.api_key,
         "previous_key_valid_until": format_ms(rotated.previous_valid_until),
-    })))
+    });
+    Ok(secret(StatusCode::OK, answer))
 }
 
 pub async fn disable_agent(

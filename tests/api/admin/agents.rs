@@ -120,9 +120,17 @@ async fn a_disabled_agent_is_refused_at_once_with_a_clear_code(db: Db) {
         .await
         .expect("agents");
     let id = agents[0].id.clone();
+    // A key in an answer is never kept by a cache.
+    let rotator = admins.next().await;
+    let payload = json!({"totp": rotator.person.next_code().await});
+    let rotated = app.approver_post(&rotator.session, &format!("/v1/admin/agents/{id}/rotate-key"), payload).await;
+    assert_eq!(rotated.headers().get("cache-control").and_then(|v| v.to_str().ok()), Some("no-store"));
+    let new_key = rotated.json::<Value>().await.expect("json")["api_key"].as_str().expect("key").to_owned();
     let (admin, status, _) = admins.change(&format!("/v1/admin/agents/{id}/disable"), json!({})).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(with_key(&app, &app.api_key).await, (StatusCode::FORBIDDEN, "agent_disabled".into()));
+    for key in [&app.api_key, &new_key] {
+        assert_eq!(with_key(&app, key).await, (StatusCode::FORBIDDEN, "agent_disabled".into()), "both keys");
+    }
     let (status, refused) = body(app.propose(&app.proposal("25.00")).await).await;
     assert_eq!((status, error_code(&refused)), (StatusCode::FORBIDDEN, "agent_disabled"));
     assert!(audited(&app, "agent.disabled", &admin.person.id).await);
