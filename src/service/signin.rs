@@ -207,6 +207,15 @@ pub(crate) async fn unlock_in(ctx: &Context, tx: &mut Tx, name: &str) -> Result<
     Ok(cleared)
 }
 
+/// Until when the approver's sign-in or step-up is throttled, if it is at `now`.
+pub(crate) async fn throttled_until(ctx: &Context, username: &str, id: &ApproverId, now: i64) -> Result<Option<i64>> {
+    let pool = ctx.store.reader();
+    let sign_in =
+        throttle::blocked_until(pool, &throttle_key(ctx, "user", &username::normalized(username)), now).await?;
+    let step_up = throttle::blocked_until(pool, &throttle_key(ctx, "step_up", id.as_str()), now).await?;
+    Ok(sign_in.max(step_up))
+}
+
 /// Deletes throttle streaks that went quiet and no longer block (run by the sweeper).
 pub async fn prune_throttle(ctx: &Context) -> Result<u64> {
     let now = now_ms();

@@ -87,3 +87,13 @@ pub async fn prune(tx: &mut Tx, quiet_since: i64, now: i64) -> StoreResult<u64> 
         .await?;
     Ok(result.rows_affected())
 }
+
+/// Until when `key` is blocked, if it is blocked at `now` (an admin's list of approvers).
+pub async fn blocked_until(pool: &sqlx::AnyPool, key: &str, now: i64) -> StoreResult<Option<i64>> {
+    let row = sqlx::query("SELECT blocked_until FROM signin_throttle WHERE key = $1 AND blocked_until > $2")
+        .bind(key)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| Ok(row.try_get("blocked_until")?)).transpose()
+}

@@ -106,6 +106,11 @@ pub struct ApproverRow {
     items: String,
     status: String,
     sessions: i64,
+    sign_in: String,
+}
+
+fn sign_in_state(throttled_until: &Option<String>) -> String {
+    throttled_until.as_ref().map_or_else(|| "not throttled".into(), |until| format!("throttled until {until}"))
 }
 
 pub struct AgentRow {
@@ -155,6 +160,7 @@ pub async fn overview(
                 items: items_text(&a.items),
                 roles: a.roles.join(", "),
                 sessions: a.live_sessions,
+                sign_in: sign_in_state(&a.throttled_until),
                 id: a.id,
                 username: a.username,
             })
@@ -261,6 +267,7 @@ pub async fn approver_page(
         ("Items", items_text(&a.items)),
         ("Status", status(a.active, &a.disabled_at)),
         ("Live sessions", a.live_sessions.to_string()),
+        ("Sign-in", sign_in_state(&a.throttled_until)),
         ("Added", a.created_at.clone()),
     ];
     let actions = if a.active {

@@ -27,6 +27,8 @@ pub struct ApproverAdminView {
     pub disabled_at: Option<String>,
     pub created_at: String,
     pub live_sessions: i64,
+    /// Until when their sign-in or step-up is throttled, while it is.
+    pub throttled_until: Option<String>,
 }
 
 impl From<ApproverSummary> for ApproverAdminView {
@@ -40,13 +42,22 @@ impl From<ApproverSummary> for ApproverAdminView {
             disabled_at: format_opt(a.disabled_at),
             created_at: format_ms(a.created_at),
             live_sessions: a.live_sessions,
+            throttled_until: None,
         }
     }
 }
 
 pub async fn list_approvers(ctx: &Context, actor: Actor<'_>) -> Result<Vec<ApproverAdminView>> {
     actor.may_read()?;
-    Ok(admin::list_approvers(ctx.store.reader(), now_ms()).await?.into_iter().map(Into::into).collect())
+    let now = now_ms();
+    let mut views = Vec::new();
+    for summary in admin::list_approvers(ctx.store.reader(), now).await? {
+        let until = signin::throttled_until(ctx, &summary.username, &summary.id, now).await?;
+        let mut view = ApproverAdminView::from(summary);
+        view.throttled_until = format_opt(until);
+        views.push(view);
+    }
+    Ok(views)
 }
 
 /// A one-time enrollment link's secret token (the page is `/ui/enroll/{token}`), shown once.

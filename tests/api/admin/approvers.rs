@@ -139,8 +139,16 @@ async fn clearing_a_throttle_lets_the_next_sign_in_be_checked_at_once(db: Db) {
         last = app.sign_in_response(&bob, "a wrong password", "123456").await.status();
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    let lister = admins.next().await;
+    let throttled_until = || async {
+        let (_, listed) = get(&app, &lister.session, "/v1/admin/approvers").await;
+        let rows = listed["approvers"].as_array().cloned().unwrap_or_default();
+        rows.into_iter().find(|a| a["id"] == bob.id).map(|a| a["throttled_until"].clone()).unwrap_or_default()
+    };
+    assert!(throttled_until().await.is_string(), "the list shows the throttle");
     let (admin, status, cleared) = admins.change(&path, json!({})).await;
     assert_eq!((status, cleared["was_throttled"].clone()), (StatusCode::OK, json!(true)), "{cleared}");
+    assert_eq!(throttled_until().await, Value::Null);
     app.sign_in(&bob).await;
     assert!(audited(&app, "approver.unlocked", &bob.id).await);
     assert!(audited(&app, "admin.approver_unlocked", &admin.person.id).await);
