@@ -1,4 +1,5 @@
-//! The `countersign` command line: serve (default), migrate, plaid-sim, agent add, item add, approver add|unlock,
+//! The `countersign` command line: serve (default), migrate, plaid-sim, agent add|list|rotate-key|disable, item add,
+//! approver add|unlock|list|disable|reset-totp,
 //! audit export|verify|pubkey.
 
 use crate::config::Settings;
@@ -93,6 +94,8 @@ pub enum ApproverCommand {
         /// Compared ignoring case, like every username.
         username: String,
     },
+    #[command(flatten)]
+    Admin(crate::cli_admin::ApproverAdminCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +111,8 @@ pub enum AgentCommand {
         #[arg(long, value_delimiter = ',')]
         items: Option<Vec<String>>,
     },
+    #[command(flatten)]
+    Admin(crate::cli_admin::AgentAdminCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -203,6 +208,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             }
             chain_before_exit(&ctx.store).await
         }
+        Command::Approver { command: ApproverCommand::Admin(command) } => {
+            crate::cli_admin::approver(command, settings).await
+        }
+        Command::Agent { command: AgentCommand::Admin(command) } => crate::cli_admin::agent(command, settings).await,
         Command::Audit { command } => crate::cli_audit::run(command, settings).await,
         Command::Item { command: ItemCommand::Add { access_token, sandbox } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
@@ -221,7 +230,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
 
 /// A CLI command's audit records join the chain before it exits, rather than when a server next
 /// looks for queued records.
-async fn chain_before_exit(store: &crate::store::Store) -> anyhow::Result<()> {
+pub(crate) async fn chain_before_exit(store: &crate::store::Store) -> anyhow::Result<()> {
     crate::audit::settle(store).await?;
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod cli;
+pub mod cli_admin;
 pub mod cli_audit;
 pub mod config;
 pub mod crypto;

@@ -2,6 +2,7 @@
 //! machine, and the risk policy. Everything above this layer speaks these types.
 
 pub mod canonical;
+pub mod duration;
 pub mod ids;
 pub mod intent;
 pub mod money;

@@ -5,7 +5,8 @@ use crate::error::Error;
 use crate::http::strict_json;
 use crate::service::idempotency::IdempotencyKey;
 use crate::service::Context;
-use crate::store::agents::{self, AgentRecord};
+use crate::store::admin::{self, KeyLookup};
+use crate::store::agents::AgentRecord;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -27,8 +28,18 @@ impl FromRequestParts<Context> for Agent {
     async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Error> {
         let presented = bearer(parts).ok_or_else(Error::unauthorized)?;
         let hash = api_keys::hash_presented(presented).ok_or_else(Error::unauthorized)?;
-        let agent = agents::find_by_key_hash(ctx.store.reader(), &hash).await?.ok_or_else(Error::unauthorized)?;
-        Ok(Agent(agent))
+        match admin::agent_by_key(ctx.store.reader(), &hash, crate::service::now_ms()).await? {
+            KeyLookup::Active(agent) => Ok(Agent(agent)),
+            KeyLookup::Disabled => {
+                Err(Error::forbidden("agent_disabled", "this agent was disabled by an administrator"))
+            }
+            KeyLookup::Expired => Err(Error::client(
+                StatusCode::UNAUTHORIZED,
+                "api_key_expired",
+                "this API key was replaced by a rotation and its overlap has ended; use the new key",
+            )),
+            KeyLookup::Unknown => Err(Error::unauthorized()),
+        }
     }
 }
 

@@ -72,6 +72,18 @@ pub fn routes() -> Routes {
         .add("get", "/v1/audit/export", get(audit::export))
         .add("get", "/v1/transfers/{id}/evidence", get(audit::transfer_evidence))
         .add("post", "/webhooks/plaid", post(webhooks::plaid))
+        .add("get", "/v1/admin/approvers", get(api::admin::list_approvers))
+        .add("post", "/v1/admin/approvers", post(api::admin::add_approver))
+        .add("post", "/v1/admin/approvers/{id}/disable", post(api::admin::disable_approver))
+        .add("post", "/v1/admin/approvers/{id}/reset-totp", post(api::admin::reset_totp))
+        .add("post", "/v1/admin/approvers/{id}/unlock", post(api::admin::unlock_approver))
+        .add("post", "/v1/admin/approvers/{id}/revoke-sessions", post(api::admin::revoke_sessions))
+        .add("get", "/v1/admin/agents", get(api::admin::list_agents))
+        .add("post", "/v1/admin/agents", post(api::admin::add_agent))
+        .add("post", "/v1/admin/agents/{id}/rotate-key", post(api::admin::rotate_key))
+        .add("post", "/v1/admin/agents/{id}/disable", post(api::admin::disable_agent))
+        .add("post", "/v1/admin/agents/{id}/items", post(api::admin::set_agent_items))
+        .add("get", "/v1/admin/items", get(api::admin::list_items))
 }
 
 pub fn router(ctx: Context) -> Router {

@@ -9,7 +9,7 @@ use crate::domain::{username as names, ApproverId, ItemId};
 use crate::error::{Error, Result};
 use crate::store::approvers::{self, ApproverRecord, NewApprover};
 use crate::store::sessions::{self, SessionRecord};
-use crate::store::{items, Store, Tx};
+use crate::store::{Store, Tx};
 use axum::http::StatusCode;
 
 pub const ROLES: [&str; 3] = ["approver", "compliance", "admin"];
@@ -31,6 +31,32 @@ pub async fn add_approver(
     password: Option<&str>,
     items_scope: Option<&[ItemId]>,
 ) -> Result<Enrollment> {
+    let plan = plan_approver(master_key, username, role, password, items_scope).await?;
+    let mut tx = store.begin().await?;
+    insert_planned(&mut tx, &plan, now_ms()).await?;
+    store.commit(tx).await?;
+    Ok(plan.enrollment)
+}
+
+/// A new approver, checked and with its password hashed and TOTP secret made: everything slow
+/// done before a transaction opens.
+pub struct ApproverPlan {
+    pub enrollment: Enrollment,
+    pub username: String,
+    normalized: String,
+    password_hash: String,
+    totp_secret_enc: String,
+    roles: Vec<String>,
+    items: Option<Vec<ItemId>>,
+}
+
+pub async fn plan_approver(
+    master_key: &crate::crypto::MasterKey,
+    username: &str,
+    role: &str,
+    password: Option<&str>,
+    items_scope: Option<&[ItemId]>,
+) -> Result<ApproverPlan> {
     let display = names::display_form(username);
     let username = display.as_str();
     let normalized = names::normalized(username);
@@ -49,27 +75,31 @@ pub async fn add_approver(
     let secret = TotpSecret::generate();
     let otpauth_uri = secret.enrollment_uri(username).ok_or_else(|| anyhow::anyhow!("enrollment URI"))?;
     let totp_secret_base32 = secret.base32().ok_or_else(|| anyhow::anyhow!("base32 secret"))?;
-    let id = ApproverId::generate();
-    let now = now_ms();
-    let roles = vec![role.to_owned()];
-    let mut tx = store.begin().await?;
-    if let Some(scope) = items_scope {
-        for item in scope {
-            if items::find_by_id_in(&mut tx, item).await?.is_none() {
-                return Err(Error::unprocessable("unknown_item", format!("item {item} is not registered")));
-            }
-        }
-    }
+    Ok(ApproverPlan {
+        enrollment: Enrollment { id: ApproverId::generate(), generated_password, otpauth_uri, totp_secret_base32 },
+        username: username.to_owned(),
+        normalized,
+        password_hash,
+        totp_secret_enc: master_key.encrypt(&secret.to_base64())?,
+        roles: vec![role.to_owned()],
+        items: items_scope.map(<[ItemId]>::to_vec),
+    })
+}
+
+/// Inserts a planned approver in the caller's transaction, audited as `approver.enrolled`.
+pub async fn insert_planned(tx: &mut Tx, plan: &ApproverPlan, now: i64) -> Result<()> {
+    super::registry::require_registered(tx, plan.items.as_deref().unwrap_or_default()).await?;
+    let id = &plan.enrollment.id;
     let inserted = approvers::insert(
-        &mut tx,
+        tx,
         NewApprover {
-            id: &id,
-            username,
-            username_normalized: &normalized,
-            password_hash: &password_hash,
-            totp_secret_enc: &master_key.encrypt(&secret.to_base64())?,
-            roles: &roles,
-            items: items_scope,
+            id,
+            username: &plan.username,
+            username_normalized: &plan.normalized,
+            password_hash: &plan.password_hash,
+            totp_secret_enc: &plan.totp_secret_enc,
+            roles: &plan.roles,
+            items: plan.items.as_deref(),
             now_ms: now,
         },
     )
@@ -78,15 +108,13 @@ pub async fn add_approver(
         Err(e) if e.is_unique_violation() => {
             return Err(Error::conflict(
                 "approver_exists",
-                format!("an approver named {username:?} already exists (names are compared ignoring case)"),
+                format!("an approver named {:?} already exists (names are compared ignoring case)", plan.username),
             ))
         }
         other => other?,
     }
-    let fields = approver_event("approver.enrolled", Some(&id), "success", None, now);
-    audit::append(&mut tx, fields).await?;
-    store.commit(tx).await?;
-    Ok(Enrollment { id, generated_password, otpauth_uri, totp_secret_base32 })
+    audit::append(tx, approver_event("approver.enrolled", Some(id), "success", None, now)).await?;
+    Ok(())
 }
 
 async fn hash_blocking(password: String) -> Result<String> {
@@ -178,7 +206,7 @@ pub async fn authenticate(ctx: &Context, presented: &str) -> Result<ApproverSess
         sessions::find_with_approver(ctx.store.reader(), &hash).await?.ok_or_else(unauthorized)?;
     let now = now_ms();
     let idle_over = now - session.last_seen_at > millis(ctx.sessions.idle);
-    if session.revoked || now >= session.expires_at || idle_over {
+    if session.revoked || approver.disabled || now >= session.expires_at || idle_over {
         return Err(unauthorized());
     }
     // Sliding the idle timeout costs a write; once every few seconds is plenty.

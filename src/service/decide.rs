@@ -19,7 +19,7 @@ use crate::domain::{Assessment, Event, Money, RequestId, RequestState, Tier, Tra
 use crate::error::{Error, Result};
 use crate::store::approvals::{self, NewApproval};
 use crate::store::requests::{self, Changes, RequestRecord};
-use crate::store::{agents, approvers, Tx};
+use crate::store::{admin, agents, approvers, Tx};
 use axum::http::StatusCode;
 
 pub struct TokenGrant {
@@ -177,6 +177,14 @@ async fn spend_token(
     id: &RequestId,
     now: i64,
 ) -> Result<()> {
+    // A deactivated approver's unspent tokens are void, even if this request authenticated a
+    // moment before the deactivation committed.
+    if !admin::hold_active_approver(tx, &who.approver.id).await? {
+        return Err(Error::forbidden(
+            "approval_token_voided",
+            "this approver was deactivated; their approval tokens are void",
+        ));
+    }
     match approvals::use_token(tx, &claims.jti, &who.approver.id, id, now).await {
         Err(e) if e.is_unique_violation() => {
             Err(Error::conflict("approval_token_reused", "this approval token was already used"))

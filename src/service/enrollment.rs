@@ -2,16 +2,16 @@
 //! password; the person opens it, chooses a password, adds the TOTP secret to an authenticator
 //! and proves it with a first code. The link works once and expires; only its hash is stored.
 
-use super::approvers::{add_approver, check_code, Enrollment};
+use super::approvers::{check_code, insert_planned, plan_approver, Enrollment};
 use super::{now_ms, Context};
 use crate::audit::{self, AuditFields};
 use crate::auth::totp::{self, TotpSecret};
 use crate::auth::{password, tokens};
-use crate::domain::ItemId;
+use crate::domain::{ApproverId, ItemId};
 use crate::error::{Error, Result};
 use crate::store::approvers::{self, ApproverRecord};
 use crate::store::enrollment as links;
-use crate::store::Store;
+use crate::store::{Store, Tx};
 use std::time::Duration;
 
 const LINK_PREFIX: &str = "cse_";
@@ -33,14 +33,22 @@ pub async fn add_with_link(
     role: &str,
     items_scope: Option<&[ItemId]>,
 ) -> Result<EnrollmentLinkGrant> {
-    let enrollment = add_approver(store, master_key, username, role, None, items_scope).await?;
-    let token = tokens::generate(LINK_PREFIX);
+    let plan = plan_approver(master_key, username, role, None, items_scope).await?;
     let now = now_ms();
-    let expires_at = now + crate::auth::millis(LINK_TTL);
     let mut tx = store.begin().await?;
-    links::insert_link(&mut tx, &token.hash, &enrollment.id, expires_at, now).await?;
+    insert_planned(&mut tx, &plan, now).await?;
+    let (token, expires_at) = new_link(&mut tx, &plan.enrollment.id, now).await?;
     store.commit(tx).await?;
-    Ok(EnrollmentLinkGrant { enrollment, token: token.token, expires_at })
+    Ok(EnrollmentLinkGrant { enrollment: plan.enrollment, token, expires_at })
+}
+
+/// A one-time enrollment link for `approver` in the caller's transaction: its secret token
+/// (shown once) and when it expires.
+pub async fn new_link(tx: &mut Tx, approver: &ApproverId, now: i64) -> Result<(String, i64)> {
+    let token = tokens::generate(LINK_PREFIX);
+    let expires_at = now + crate::auth::millis(LINK_TTL);
+    links::insert_link(tx, &token.hash, approver, expires_at, now).await?;
+    Ok((token.token, expires_at))
 }
 
 /// What the enrollment page shows: who, the QR code and the secret.

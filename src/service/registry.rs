@@ -7,7 +7,7 @@ use crate::domain::{AgentId, ItemId};
 use crate::error::{Error, Result};
 use crate::store::agents::{self, AgentRecord, NewAgent};
 use crate::store::items::{self, AccountRecord, ItemRecord};
-use crate::store::Store;
+use crate::store::{Store, Tx};
 use serde::Serialize;
 
 /// Plaid's sandbox "First Platypus Bank".
@@ -20,23 +20,29 @@ pub struct CreatedAgent {
 }
 
 pub async fn add_agent(store: &Store, name: &str, owner: &str, items: Option<&[ItemId]>) -> Result<CreatedAgent> {
+    let mut tx = store.begin().await?;
+    let created = insert_agent(&mut tx, name, owner, items, now_ms()).await?;
+    store.commit(tx).await?;
+    Ok(created)
+}
+
+/// Creates an agent in the caller's transaction, audited as `agent.created`.
+pub async fn insert_agent(
+    tx: &mut Tx,
+    name: &str,
+    owner: &str,
+    items: Option<&[ItemId]>,
+    now: i64,
+) -> Result<CreatedAgent> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 100 {
+    if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::bad_request("invalid_name", "agent name must be 1 to 100 characters"));
     }
     let id = AgentId::generate();
     let key = api_keys::generate();
-    let now = now_ms();
-    let mut tx = store.begin().await?;
-    if let Some(items) = items {
-        for item in items {
-            if items::find_by_id_in(&mut tx, item).await?.is_none() {
-                return Err(Error::unprocessable("unknown_item", format!("item {item} is not registered")));
-            }
-        }
-    }
+    require_registered(tx, items.unwrap_or_default()).await?;
     let inserted =
-        agents::insert(&mut tx, NewAgent { id: &id, name, owner, api_key_hash: &key.hash, items, now_ms: now }).await;
+        agents::insert(tx, NewAgent { id: &id, name, owner, api_key_hash: &key.hash, items, now_ms: now }).await;
     match inserted {
         Err(error) if error.is_unique_violation() => {
             return Err(Error::conflict("agent_exists", format!("an agent named {name:?} already exists")))
@@ -50,9 +56,18 @@ pub async fn add_agent(store: &Store, name: &str, owner: &str, items: Option<&[I
         outcome: "success".into(),
         ..AuditFields::default()
     };
-    audit::append(&mut tx, fields).await?;
-    store.commit(tx).await?;
+    audit::append(tx, fields).await?;
     Ok(CreatedAgent { id, api_key: key.token })
+}
+
+/// Refuses (422 `unknown_item`) unless every item is registered.
+pub(crate) async fn require_registered(tx: &mut Tx, items: &[ItemId]) -> Result<()> {
+    for item in items {
+        if items::find_by_id_in(tx, item).await?.is_none() {
+            return Err(Error::unprocessable("unknown_item", format!("item {item} is not registered")));
+        }
+    }
+    Ok(())
 }
 
 /// Registers an item by its access token: asks Plaid which item and accounts it is.
@@ -153,23 +168,28 @@ pub async fn items_for_agent(ctx: &Context, agent: &AgentRecord) -> Result<Vec<I
     let pool = ctx.store.reader();
     let mut views = Vec::new();
     for item in items::visible_to(pool, &agent.id, agent.all_items).await? {
-        let accounts = items::accounts(pool, &item.id).await?;
-        views.push(ItemView {
-            id: item.id.to_string(),
-            institution_name: item.institution_name,
-            health: item.health,
-            health_reason: item.health_reason,
-            health_changed_at: item.health_changed_at.map(super::format_ms),
-            accounts: accounts
-                .into_iter()
-                .map(|a| AccountView {
-                    mask: a.mask.or_else(|| Some(mask_account(&a.account_id))),
-                    account_id: a.account_id,
-                    name: a.name,
-                    subtype: a.subtype,
-                })
-                .collect(),
-        });
+        views.push(view_of_item(pool, item).await?);
     }
     Ok(views)
+}
+
+/// One item as agents and admins see it: health and masked accounts.
+pub async fn view_of_item(pool: &sqlx::AnyPool, item: ItemRecord) -> Result<ItemView> {
+    let accounts = items::accounts(pool, &item.id).await?;
+    Ok(ItemView {
+        id: item.id.to_string(),
+        institution_name: item.institution_name,
+        health: item.health,
+        health_reason: item.health_reason,
+        health_changed_at: item.health_changed_at.map(super::format_ms),
+        accounts: accounts
+            .into_iter()
+            .map(|a| AccountView {
+                mask: a.mask.or_else(|| Some(mask_account(&a.account_id))),
+                account_id: a.account_id,
+                name: a.name,
+                subtype: a.subtype,
+            })
+            .collect(),
+    })
 }

@@ -145,6 +145,8 @@ pub async fn sign_in(ctx: &Context, client: &str, name: &str, password_text: &st
         Err(failed) => return Err(anyhow::Error::from(failed).into()),
     };
     let checked = match (&approver, password_ok) {
+        // Deactivated: the same answer as a wrong password, audited with its own reason.
+        (Some(approver), true) if approver.disabled => Err("approver_disabled"),
         (Some(approver), true) => check_code(ctx, approver, code, now).map(|step| (approver, step)),
         (Some(_), false) => Err("bad_password"),
         (None, _) => Err("unknown_user"),
@@ -186,18 +188,32 @@ pub async fn sign_in(ctx: &Context, client: &str, name: &str, password_text: &st
 /// An admin clears a username's sign-in throttle (and its step-up throttle, if the name is an
 /// approver's), audited. Returns whether anything was throttled.
 pub async fn unlock(ctx: &Context, name: &str) -> Result<bool> {
-    let (store, normalized) = (&ctx.store, username::normalized(name));
-    let approver = approvers::find_by_username(store.reader(), &normalized).await?;
-    let now = now_ms();
-    let mut tx = store.begin().await?;
-    let mut cleared = throttle::clear(&mut tx, &throttle_key(ctx, "user", &normalized)).await?;
+    let mut tx = ctx.store.begin().await?;
+    let cleared = unlock_in(ctx, &mut tx, name).await?;
+    ctx.store.commit(tx).await?;
+    Ok(cleared)
+}
+
+/// [`unlock`] inside the caller's transaction (an admin's, with its own audit record).
+pub(crate) async fn unlock_in(ctx: &Context, tx: &mut Tx, name: &str) -> Result<bool> {
+    let normalized = username::normalized(name);
+    let approver = approvers::find_by_username(ctx.store.reader(), &normalized).await?;
+    let mut cleared = throttle::clear(tx, &throttle_key(ctx, "user", &normalized)).await?;
     if let Some(approver) = &approver {
-        cleared |= throttle::clear(&mut tx, &throttle_key(ctx, "step_up", approver.id.as_str())).await?;
+        cleared |= throttle::clear(tx, &throttle_key(ctx, "step_up", approver.id.as_str())).await?;
     }
     let approver_id = approver.as_ref().map(|a| &a.id);
-    audit::append(&mut tx, approver_event("approver.unlocked", approver_id, "success", None, now)).await?;
-    store.commit(tx).await?;
+    audit::append(tx, approver_event("approver.unlocked", approver_id, "success", None, now_ms())).await?;
     Ok(cleared)
+}
+
+/// Until when the approver's sign-in or step-up is throttled, if it is at `now`.
+pub(crate) async fn throttled_until(ctx: &Context, username: &str, id: &ApproverId, now: i64) -> Result<Option<i64>> {
+    let pool = ctx.store.reader();
+    let sign_in =
+        throttle::blocked_until(pool, &throttle_key(ctx, "user", &username::normalized(username)), now).await?;
+    let step_up = throttle::blocked_until(pool, &throttle_key(ctx, "step_up", id.as_str()), now).await?;
+    Ok(sign_in.max(step_up))
 }
 
 /// Deletes throttle streaks that went quiet and no longer block (run by the sweeper).

@@ -43,21 +43,13 @@ pub async fn insert(tx: &mut Tx, agent: NewAgent<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<AgentRecord> {
+pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<AgentRecord> {
     Ok(AgentRecord {
         id: AgentId::from_trusted(row.try_get("id")?),
         name: row.try_get("name")?,
         owner: row.try_get("owner")?,
         all_items: super::flag(row.try_get("all_items")?),
     })
-}
-
-pub async fn find_by_key_hash(pool: &AnyPool, api_key_hash: &str) -> StoreResult<Option<AgentRecord>> {
-    let row = sqlx::query("SELECT id, name, owner, all_items FROM agents WHERE api_key_hash = $1")
-        .bind(api_key_hash)
-        .fetch_optional(pool)
-        .await?;
-    row.as_ref().map(from_row).transpose()
 }
 
 pub async fn may_use_item(pool: &AnyPool, agent: &AgentRecord, item: &ItemId) -> StoreResult<bool> {

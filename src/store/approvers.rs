@@ -15,6 +15,8 @@ pub struct ApproverRecord {
     pub last_totp_step: i64,
     pub roles: Vec<String>,
     pub all_items: bool,
+    /// Deactivated by an admin: no sign-in, no session (migration 0024).
+    pub disabled: bool,
 }
 
 impl ApproverRecord {
@@ -60,7 +62,8 @@ pub async fn insert(tx: &mut Tx, new: NewApprover<'_>) -> StoreResult<()> {
     Ok(())
 }
 
-pub(crate) const COLUMNS: &str = "id, username, password_hash, totp_secret_enc, last_totp_step, roles, all_items";
+pub(crate) const COLUMNS: &str =
+    "id, username, password_hash, totp_secret_enc, last_totp_step, roles, all_items, disabled_at";
 
 pub(crate) fn from_row(row: &AnyRow) -> StoreResult<ApproverRecord> {
     let roles: String = row.try_get("roles")?;
@@ -72,6 +75,7 @@ pub(crate) fn from_row(row: &AnyRow) -> StoreResult<ApproverRecord> {
         last_totp_step: row.try_get("last_totp_step")?,
         roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
         all_items: super::flag(row.try_get("all_items")?),
+        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
     })
 }
 

@@ -10,6 +10,7 @@
 //! queue behind each other share a COMMIT, while reads use a separate pool (WAL lets them run
 //! beside the writer).
 
+pub mod admin;
 pub mod agents;
 pub mod approvals;
 pub mod approvers;

@@ -65,10 +65,17 @@ pub async fn release(tx: &mut Tx, key: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Forgets a key's streak and any block (an admin's unlock). Returns whether there was one.
+/// Forgets a key's streak and any block (an admin's unlock). Returns whether the streak had
+/// failures: a row also remains after successful attempts (their reservations released to 0).
 pub async fn clear(tx: &mut Tx, key: &str) -> StoreResult<bool> {
-    let result = sqlx::query("DELETE FROM signin_throttle WHERE key = $1").bind(key).execute(&mut **tx).await?;
-    Ok(result.rows_affected() > 0)
+    let row = sqlx::query("DELETE FROM signin_throttle WHERE key = $1 RETURNING failures")
+        .bind(key)
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<i64, _>("failures")? > 0,
+        None => false,
+    })
 }
 
 /// Deletes streaks quiet since `quiet_since` and no longer blocking at `now`.
@@ -79,4 +86,14 @@ pub async fn prune(tx: &mut Tx, quiet_since: i64, now: i64) -> StoreResult<u64> 
         .execute(&mut **tx)
         .await?;
     Ok(result.rows_affected())
+}
+
+/// Until when `key` is blocked, if it is blocked at `now` (an admin's list of approvers).
+pub async fn blocked_until(pool: &sqlx::AnyPool, key: &str, now: i64) -> StoreResult<Option<i64>> {
+    let row = sqlx::query("SELECT blocked_until FROM signin_throttle WHERE key = $1 AND blocked_until > $2")
+        .bind(key)
+        .bind(now)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|row| Ok(row.try_get("blocked_until")?)).transpose()
 }

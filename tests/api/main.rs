@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod admin;
 mod approvals;
 mod audit_anchor;
 mod audit_chainer;

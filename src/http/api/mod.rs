@@ -1,5 +1,6 @@
 //! The agent API (`/v1/...`): JSON, bearer API keys, Idempotency-Key on every POST.
 
+pub mod admin;
 pub mod approvals;
 pub mod audit;
 pub mod items;

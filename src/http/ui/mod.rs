@@ -4,6 +4,8 @@
 //! `approvers`) and never decide a rule themselves. Not part of the OpenAPI route table.
 
 mod actions;
+mod admin;
+mod admin_forms;
 pub(crate) mod cookies;
 mod csrf;
 mod enroll;
@@ -48,6 +50,7 @@ pub fn router() -> Router<Context> {
         .route("/ui/history/{id}", get(history::trail))
         .route("/ui/enroll/{token}", get(enroll::page).post(enroll::complete))
         .route("/ui/static/app.css", get(stylesheet))
+        .merge(admin::router())
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -73,6 +76,8 @@ pub struct Chrome {
     pub form_key: String,
     /// Compliance officers get links to the audit export.
     pub compliance: bool,
+    /// Admins get a link to the administration pages.
+    pub admin: bool,
 }
 
 impl Chrome {
@@ -83,6 +88,7 @@ impl Chrome {
             signed_in,
             form_key: new_form_key(),
             compliance: false,
+            admin: false,
         }
     }
 }

@@ -32,6 +32,7 @@ impl UiSession {
     pub fn chrome(&self, title: impl Into<String>, flash: Option<&str>) -> Chrome {
         let mut chrome = Chrome::new(title, flash, Some((self.who.approver.username.clone(), self.csrf.clone())));
         chrome.compliance = self.who.approver.has_role("compliance");
+        chrome.admin = self.who.approver.has_role("admin");
         chrome
     }
 }

@@ -1,6 +1,7 @@
 //! The approver web form over real HTTP, as a browser without JavaScript uses it: cookies kept,
 //! redirects not followed (so each 303 is seen), forms posted urlencoded.
 
+mod admin;
 mod decisions;
 mod pages;
 mod security;
