@@ -63,6 +63,7 @@ async fn an_admin_adds_an_agent_sets_its_items_and_lists_items_with_health(db: D
         "login_required",
         Some("ITEM_LOGIN_REQUIRED"),
         1,
+        1,
     )
     .await
     .expect("health");
