@@ -8,6 +8,7 @@
 
 mod authorization;
 mod item;
+mod reads;
 mod sandbox;
 mod transfer;
 
@@ -47,6 +48,11 @@ pub const PLAID_PATHS: &[&str] = &[
     "/webhook_verification_key/get",
     "/sandbox/transfer/fire_webhook",
     "/sandbox/item/fire_webhook",
+    "/transactions/sync",
+    "/investments/holdings/get",
+    "/liabilities/get",
+    "/identity/get",
+    "/auth/get",
 ];
 
 /// What an endpoint function sees: the simulator's settings and signer, the locked world, and one
@@ -80,6 +86,11 @@ fn endpoint(path: &str) -> Option<Endpoint> {
         "/webhook_verification_key/get" => sandbox::webhook_verification_key_get,
         "/sandbox/transfer/fire_webhook" => sandbox::transfer_fire_webhook,
         "/sandbox/item/fire_webhook" => sandbox::item_fire_webhook,
+        "/transactions/sync" => reads::transactions_sync,
+        "/investments/holdings/get" => reads::investments_holdings_get,
+        "/liabilities/get" => reads::liabilities_get,
+        "/identity/get" => reads::identity_get,
+        "/auth/get" => reads::auth_get,
         _ => return None,
     })
 }
