@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod items;
+pub mod plaid;
 pub mod transfers;
 
 use crate::service::propose::Reply;

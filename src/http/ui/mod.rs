@@ -12,6 +12,7 @@ mod history;
 mod inbox;
 mod messages;
 mod origin;
+mod reads;
 mod request;
 mod session;
 
@@ -47,6 +48,7 @@ pub fn router() -> Router<Context> {
         .route("/ui/history/{id}", get(history::trail))
         .route("/ui/enroll/{token}", get(enroll::page).post(enroll::complete))
         .route("/ui/static/app.css", get(stylesheet))
+        .route("/ui/reads", get(reads::page))
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
