@@ -55,11 +55,45 @@ fn wanted(item: &Item, body: &Body, candidates: &[Derived]) -> Result<Vec<Derive
     Ok(candidates.iter().copied().filter(|c| ids.contains(&account_id(item, c.0).as_str())).collect())
 }
 
-/// (security id seed, name, ticker, type, close price, quantity, cost basis)
-const SECURITIES: [(&str, &str, Option<&str>, &str, f64, f64, f64); 3] = [
-    ("cash", "U S Dollar", None, "cash", 1.0, 12.0, 12.0),
-    ("vti", "Vanguard Total Stock Market ETF", Some("VTI"), "etf", 27.73, 7.0, 180.5),
-    ("nflx", "Netflix Inc", Some("NFLX"), "equity", 10.42, 5.0, 50.0),
+/// One security every sandbox IRA holds.
+struct Security {
+    seed: &'static str,
+    name: &'static str,
+    ticker: Option<&'static str>,
+    kind: &'static str,
+    price: f64,
+    quantity: f64,
+    cost_basis: f64,
+}
+
+const SECURITIES: [Security; 3] = [
+    Security {
+        seed: "cash",
+        name: "U S Dollar",
+        ticker: None,
+        kind: "cash",
+        price: 1.0,
+        quantity: 12.0,
+        cost_basis: 12.0,
+    },
+    Security {
+        seed: "vti",
+        name: "Vanguard Total Stock Market ETF",
+        ticker: Some("VTI"),
+        kind: "etf",
+        price: 27.73,
+        quantity: 7.0,
+        cost_basis: 180.5,
+    },
+    Security {
+        seed: "nflx",
+        name: "Netflix Inc",
+        ticker: Some("NFLX"),
+        kind: "equity",
+        price: 10.42,
+        quantity: 5.0,
+        cost_basis: 50.0,
+    },
 ];
 
 pub fn investments_holdings_get(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
@@ -68,7 +102,7 @@ pub fn investments_holdings_get(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value,
     let mut holdings = Vec::new();
     let mut securities = Vec::new();
     let date = item.created_at.date().to_string();
-    for (seed, name, ticker, security_type, price, quantity, cost_basis) in SECURITIES {
+    for Security { seed, name, ticker, kind: security_type, price, quantity, cost_basis } in SECURITIES {
         let security_id = derived_id(&format!("security:{seed}"));
         securities.push(json!({
             "security_id": security_id,
