@@ -27,3 +27,23 @@ CREATE TABLE sensitive_reads (
     plaid_request_id  TEXT
 );
 CREATE INDEX sensitive_reads_recent ON sensitive_reads (occurred_at);
+
+-- Tier-2 reads (a policy may raise identity/auth there): the read waits for one approver, then
+-- the agent fetches it once, before fetch_by. request_body is Plaid's request without any
+-- credential (the access token is added at fetch time). States: pending_approval -> approved ->
+-- fetched, or pending_approval -> rejected; expiry is read from the times, not swept.
+CREATE TABLE read_requests (
+    id            TEXT PRIMARY KEY,
+    agent_id      TEXT NOT NULL REFERENCES agents (id),
+    item_id       TEXT NOT NULL REFERENCES items (id),
+    product       TEXT NOT NULL,
+    request_body  TEXT NOT NULL,
+    reason        TEXT NOT NULL,
+    thread_id     TEXT,
+    state         TEXT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    approve_by    BIGINT NOT NULL,
+    decided_by    TEXT,
+    decided_at    BIGINT,
+    fetch_by      BIGINT
+);

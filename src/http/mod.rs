@@ -80,6 +80,9 @@ pub fn routes() -> Routes {
         .add("post", "/v1/plaid/liabilities/get", api::plaid::route(ReadProduct::Liabilities))
         .add("post", "/v1/plaid/identity/get", api::plaid::route(ReadProduct::Identity))
         .add("post", "/v1/plaid/auth/get", api::plaid::route(ReadProduct::Auth))
+        .add("post", "/v1/plaid/reads/{id}", post(api::plaid::fetch))
+        .add("post", "/v1/approver/reads/{id}/approve", post(api::plaid::approve))
+        .add("post", "/v1/approver/reads/{id}/reject", post(api::plaid::reject))
 }
 
 pub fn router(ctx: Context) -> Router {

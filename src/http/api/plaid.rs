@@ -3,16 +3,18 @@
 //! agent's `RateLimit-Limit` / `RateLimit-Remaining` / `RateLimit-Reset` (IETF draft names).
 
 use crate::domain::reads::ReadProduct;
-use crate::error::Error;
-use crate::http::extract::{Agent, JsonBody};
-use crate::service::gateway::{self, limit::RateState, PlaidFailure, ReadError};
+use crate::error::{Error, Result};
+use crate::http::extract::{Agent, Approver, JsonBody};
+use crate::service::gateway::{self, approvals, limit::RateState, PlaidFailure, ReadAnswer, ReadError};
 use crate::service::{now_ms, Context};
-use axum::extract::State;
+use crate::store::agents::AgentRecord;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{post, MethodRouter};
 use axum::Json;
 use serde_json::{json, Map, Value};
+use std::future::Future;
 
 /// The route of one product: `/v1/plaid` + Plaid's path.
 pub fn route(product: ReadProduct) -> MethodRouter<Context> {
@@ -21,25 +23,64 @@ pub fn route(product: ReadProduct) -> MethodRouter<Context> {
               Agent(agent): Agent,
               headers: HeaderMap,
               body: JsonBody<Map<String, Value>>| async move {
-            let rate = ctx.read_gateway.limiter.take(&agent.id, now_ms());
-            let response = if rate.allowed {
-                match gateway::read(&ctx, &agent, product, body.typed).await {
-                    Ok(answer) => Json(answer).into_response(),
-                    Err(ReadError::Refused(error)) => error.into_response(),
-                    Err(ReadError::Plaid(failure)) => plaid_failure(failure, &headers),
-                }
-            } else {
-                Error::client(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "rate_limited",
-                    format!("this agent may make {} Plaid reads a minute; wait for RateLimit-Reset", rate.limit),
-                )
-                .with_retry_after(rate.reset_secs)
-                .into_response()
-            };
-            with_rate_headers(response, rate)
+            limited(&ctx, &agent, &headers, gateway::read(&ctx, &agent, product, body.typed)).await
         },
     )
+}
+
+/// `POST /v1/plaid/reads/{id}`: the agent fetches a tier-2 read an approver approved.
+pub async fn fetch(
+    State(ctx): State<Context>,
+    Agent(agent): Agent,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let fetched = async { approvals::fetch(&ctx, &agent, &id).await.map(ReadAnswer::Plaid) };
+    limited(&ctx, &agent, &headers, fetched).await
+}
+
+/// `POST /v1/approver/reads/{id}/approve` and `/reject`.
+pub async fn approve(
+    State(ctx): State<Context>,
+    Approver(who): Approver,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    Ok(Json(approvals::decide(&ctx, &who, &id, true).await?))
+}
+
+pub async fn reject(
+    State(ctx): State<Context>,
+    Approver(who): Approver,
+    Path(id): Path<String>,
+) -> Result<Json<Value>> {
+    Ok(Json(approvals::decide(&ctx, &who, &id, false).await?))
+}
+
+/// Runs `read` if the agent's window has room, and puts the `RateLimit-*` headers on the answer.
+async fn limited(
+    ctx: &Context,
+    agent: &AgentRecord,
+    headers: &HeaderMap,
+    read: impl Future<Output = std::result::Result<ReadAnswer, ReadError>>,
+) -> Response {
+    let rate = ctx.read_gateway.limiter.take(&agent.id, now_ms());
+    let response = if rate.allowed {
+        match read.await {
+            Ok(ReadAnswer::Plaid(answer)) => Json(answer).into_response(),
+            Ok(ReadAnswer::AwaitingApproval(waiting)) => (StatusCode::ACCEPTED, Json(waiting)).into_response(),
+            Err(ReadError::Refused(error)) => error.into_response(),
+            Err(ReadError::Plaid(failure)) => plaid_failure(failure, headers),
+        }
+    } else {
+        Error::client(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("this agent may make {} Plaid reads a minute; wait for RateLimit-Reset", rate.limit),
+        )
+        .with_retry_after(rate.reset_secs)
+        .into_response()
+    };
+    with_rate_headers(response, rate)
 }
 
 fn with_rate_headers(mut response: Response, rate: RateState) -> Response {

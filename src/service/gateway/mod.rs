@@ -7,8 +7,12 @@
 //! the item's health). This module must never put any part of Plaid's answer in the audit trail
 //! or the logs, and never return an answer it could not mask.
 
+pub mod approvals;
+pub mod grants;
 pub mod limit;
 pub mod redact;
+
+pub use grants::{grant_products, parse_products, recent_sensitive};
 
 use super::{now_ms, Context};
 use crate::audit::{self, mask_account, AuditFields};
@@ -17,8 +21,8 @@ use crate::domain::{AgentId, ItemId, Tier};
 use crate::error::{Error, Result};
 use crate::plaid::{PlaidApiError, PlaidError};
 use crate::store::agents::{self, AgentRecord};
+use crate::store::items;
 use crate::store::reads::{self as read_rows, SensitiveRead};
-use crate::store::{items, Store};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
@@ -64,6 +68,12 @@ pub enum ReadError {
 impl From<Error> for ReadError {
     fn from(error: Error) -> Self {
         ReadError::Refused(error)
+    }
+}
+
+impl From<anyhow::Error> for ReadError {
+    fn from(error: anyhow::Error) -> Self {
+        ReadError::Refused(error.into())
     }
 }
 
@@ -113,32 +123,25 @@ fn our_fields(body: &mut Map<String, Value>) -> Result<OurFields> {
     Ok(OurFields { item_id, reason, thread_id })
 }
 
+/// What a read produced: Plaid's answer, or (tier 2) a request waiting for an approver.
+pub enum ReadAnswer {
+    Plaid(Value),
+    AwaitingApproval(Value),
+}
+
 /// One read: `body` is Plaid's request with `item_id` instead of `access_token` (plus our
 /// optional `reason` and `thread_id`). Returns Plaid's answer, masked unless the agent's grant
-/// of the product is unmasked.
+/// of the product is unmasked; at tier 2 the read waits for an approver instead (`approvals`).
 pub async fn read(
     ctx: &Context,
     agent: &AgentRecord,
     product: ReadProduct,
     mut body: Map<String, Value>,
-) -> std::result::Result<Value, ReadError> {
+) -> std::result::Result<ReadAnswer, ReadError> {
     let ours = our_fields(&mut body)?;
     let pool = ctx.store.reader();
-    let unmasked = read_rows::grant_of(pool, agent.id.as_str(), product.as_str()).await?.ok_or_else(|| {
-        Error::forbidden("product_not_granted", format!("this agent is not granted Plaid {} reads", product.as_str()))
-    })?;
+    let unmasked = granted(ctx, agent, product).await?;
     let tier = ctx.read_gateway.policy.tier(product);
-    if tier >= Tier::Approve {
-        return Err(Error::forbidden(
-            "read_requires_approval",
-            format!(
-                "the policy puts {} reads at tier {}, which needs an approver; reads are not yet approvable",
-                product.as_str(),
-                tier.number()
-            ),
-        )
-        .into());
-    }
     if tier >= Tier::Notify && ours.reason.is_none() {
         return Err(Error::unprocessable(
             "reason_required",
@@ -152,25 +155,58 @@ pub async fn read(
     if !agents::may_use_item(pool, agent, &item.id).await? {
         return Err(Error::forbidden("item_not_allowed", format!("this agent may not use item {}", item.id)).into());
     }
-    let access_token = ctx.master_key.decrypt(&item.access_token_enc).map_err(Error::from)?;
-    let requested_accounts = requested_accounts(&body);
-    body.insert("access_token".into(), Value::String(access_token.clone()));
-    let called = ctx.plaid.read_product(product.endpoint(), &Value::Object(body)).await;
-    let masked = !unmasked && product.is_redacted();
-    let answer = called.and_then(|answer| if masked { redacted(product, answer) } else { Ok(answer) });
-
-    let mut record = Record {
+    let call = Call {
         agent: &agent.id,
         item: &item,
         product,
         tier,
-        unmasked: unmasked && product.is_redacted(),
+        unmasked,
         reason: ours.reason,
         thread_id: ours.thread_id,
-        accounts: requested_accounts,
-        plaid_request_id: None,
-        error_code: None,
+        approval: None,
     };
+    if tier >= Tier::Approve {
+        return Ok(ReadAnswer::AwaitingApproval(approvals::request(ctx, &call, &body).await?));
+    }
+    perform(ctx, call, body).await.map(ReadAnswer::Plaid)
+}
+
+/// The agent's grant of `product`: whether it is unmasked; 403 when not granted.
+async fn granted(ctx: &Context, agent: &AgentRecord, product: ReadProduct) -> std::result::Result<bool, ReadError> {
+    Ok(read_rows::grant_of(ctx.store.reader(), agent.id.as_str(), product.as_str()).await?.ok_or_else(|| {
+        Error::forbidden("product_not_granted", format!("this agent is not granted Plaid {} reads", product.as_str()))
+    })?)
+}
+
+/// Who approved a tier-2 read, and when.
+pub struct Approval {
+    pub approver_id: String,
+    pub at_ms: i64,
+}
+
+/// A read about to reach Plaid: who, what, at which tier, on whose approval.
+pub struct Call<'a> {
+    pub agent: &'a AgentId,
+    pub item: &'a items::ItemRecord,
+    pub product: ReadProduct,
+    pub tier: Tier,
+    pub unmasked: bool,
+    pub reason: Option<String>,
+    pub thread_id: Option<String>,
+    pub approval: Option<Approval>,
+}
+
+/// The Plaid call itself (never retried), masking, and the read's records.
+async fn perform(ctx: &Context, call: Call<'_>, mut body: Map<String, Value>) -> std::result::Result<Value, ReadError> {
+    let access_token = ctx.master_key.decrypt(&call.item.access_token_enc).map_err(Error::from)?;
+    let requested_accounts = requested_accounts(&body);
+    body.insert("access_token".into(), Value::String(access_token.clone()));
+    let product = call.product;
+    let called = ctx.plaid.read_product(product.endpoint(), &Value::Object(body)).await;
+    let masked = !call.unmasked && product.is_redacted();
+    let answer = called.and_then(|answer| if masked { redacted(product, answer) } else { Ok(answer) });
+
+    let mut record = Record { call, accounts: requested_accounts, plaid_request_id: None, error_code: None };
     match answer {
         Ok(answer) => {
             record.plaid_request_id = answer.get("request_id").and_then(Value::as_str).map(str::to_owned);
@@ -185,6 +221,7 @@ pub async fn read(
             record.error_code = Some(error.code().map_or_else(|| transport_kind(&error), str::to_owned));
             let login_required = error.is_login_required();
             let mut failure = failure_for(error);
+            let item = record.call.item;
             if login_required {
                 failure.link_token =
                     ctx.plaid.update_mode_link_token(&access_token, item.id.as_str()).await.ok().map(|l| l.link_token);
@@ -276,13 +313,7 @@ fn answered_accounts(answer: &Value) -> Vec<String> {
 
 /// What one read leaves behind.
 struct Record<'a> {
-    agent: &'a AgentId,
-    item: &'a items::ItemRecord,
-    product: ReadProduct,
-    tier: Tier,
-    unmasked: bool,
-    reason: Option<String>,
-    thread_id: Option<String>,
+    call: Call<'a>,
     /// Masked.
     accounts: Vec<String>,
     plaid_request_id: Option<String>,
@@ -295,41 +326,45 @@ async fn write_record(ctx: &Context, record: &Record<'_>, login_required: Option
     let now = now_ms();
     let outcome = if record.error_code.is_some() { "error" } else { "success" };
     let accounts = (!record.accounts.is_empty()).then(|| record.accounts.join(","));
+    let call = &record.call;
+    let unmasked = call.unmasked && call.product.is_redacted();
     let mut tx = ctx.store.begin().await?;
     if let Some(item) = login_required {
         items::set_health_reason(&mut tx, item, items::LOGIN_REQUIRED, Some("ITEM_LOGIN_REQUIRED"), now).await?;
     }
-    if record.tier >= Tier::Notify {
+    if call.tier >= Tier::Notify {
         let row = SensitiveRead {
             id: format!("rd_{}", uuid::Uuid::now_v7().simple()),
             occurred_at: now,
-            agent_id: record.agent.to_string(),
-            item_id: record.item.id.to_string(),
-            product: record.product.as_str().into(),
-            tier: record.tier.number(),
+            agent_id: call.agent.to_string(),
+            item_id: call.item.id.to_string(),
+            product: call.product.as_str().into(),
+            tier: call.tier.number(),
             accounts: accounts.clone(),
-            reason: record.reason.clone().unwrap_or_default(),
-            unmasked: record.unmasked,
+            reason: call.reason.clone().unwrap_or_default(),
+            unmasked,
             outcome: outcome.into(),
             plaid_request_id: record.plaid_request_id.clone(),
         };
         read_rows::insert_sensitive(&mut tx, &row).await?;
     }
-    let event_type = if record.unmasked { "plaid.read.unmasked" } else { "plaid.read" };
+    let event_type = if unmasked { "plaid.read.unmasked" } else { "plaid.read" };
     audit::append(
         &mut tx,
         AuditFields {
             occurred_at: now,
             event_type: event_type.into(),
-            agent_id: Some(record.agent.to_string()),
-            thread_id: record.thread_id.clone(),
-            plaid_product: Some(record.product.as_str().into()),
-            plaid_endpoint: Some(record.product.endpoint().into()),
-            plaid_item_id: Some(record.item.plaid_item_id.clone()),
+            agent_id: Some(call.agent.to_string()),
+            thread_id: call.thread_id.clone(),
+            plaid_product: Some(call.product.as_str().into()),
+            plaid_endpoint: Some(call.product.endpoint().into()),
+            plaid_item_id: Some(call.item.plaid_item_id.clone()),
             account_id: accounts,
             action_type: Some("read".into()),
-            risk_tier: Some(record.tier.number()),
-            approval_required: Some(false),
+            risk_tier: Some(call.tier.number()),
+            approval_required: Some(call.approval.is_some()),
+            approver_id: call.approval.as_ref().map(|a| a.approver_id.clone()),
+            approval_timestamp: call.approval.as_ref().map(|a| a.at_ms),
             plaid_request_id: record.plaid_request_id.clone(),
             outcome: outcome.into(),
             error_code: record.error_code.clone(),
@@ -339,58 +374,4 @@ async fn write_record(ctx: &Context, record: &Record<'_>, login_required: Option
     .await?;
     ctx.store.commit(tx).await?;
     Ok(())
-}
-
-/// Grants an agent read products (`countersign agent add --products …`); `unmasked` ones release
-/// full numbers and identity details. Audited, one record per product.
-pub async fn grant_products(
-    store: &Store,
-    agent: &AgentId,
-    products: &[ReadProduct],
-    unmasked: &[ReadProduct],
-) -> Result<()> {
-    if let Some(stray) = unmasked.iter().find(|p| !products.contains(p)) {
-        return Err(Error::unprocessable(
-            "unmasked_not_granted",
-            format!("--unmasked {} needs {} among --products", stray.as_str(), stray.as_str()),
-        ));
-    }
-    let now = now_ms();
-    let mut tx = store.begin().await?;
-    for product in products {
-        let full = unmasked.contains(product);
-        read_rows::grant(&mut tx, agent.as_str(), product.as_str(), full).await?;
-        audit::append(
-            &mut tx,
-            AuditFields {
-                occurred_at: now,
-                event_type: if full { "agent.read_granted.unmasked" } else { "agent.read_granted" }.into(),
-                agent_id: Some(agent.to_string()),
-                plaid_product: Some(product.as_str().into()),
-                outcome: "success".into(),
-                ..AuditFields::default()
-            },
-        )
-        .await?;
-    }
-    store.commit(tx).await?;
-    Ok(())
-}
-
-/// The most recent tier-1 (and higher) reads, newest first, for the approvers' page.
-pub async fn recent_sensitive(ctx: &Context, limit: i64) -> Result<Vec<SensitiveRead>> {
-    Ok(read_rows::recent_sensitive(ctx.store.reader(), limit).await?)
-}
-
-/// Parses a comma list of product names (the CLI's `--products`).
-pub fn parse_products(names: &[String]) -> Result<Vec<ReadProduct>> {
-    names
-        .iter()
-        .map(|name| {
-            ReadProduct::parse(name.trim()).ok_or_else(|| {
-                let known: Vec<&str> = ReadProduct::ALL.iter().map(|p| p.as_str()).collect();
-                Error::unprocessable("unknown_product", format!("{name:?} is not one of {}", known.join(", ")))
-            })
-        })
-        .collect()
 }

@@ -96,21 +96,9 @@ async fn item_login_required_returns_an_update_mode_link_token_and_marks_the_ite
     app.stop().await;
 }
 
-async fn a_policy_raising_a_read_to_tier_two_refuses_it_before_plaid(db: Db) {
-    let reads = ReadsPolicy::from_toml("[reads.tiers]\nauth = 2\n").expect("policy");
-    let app = spawn_app_with(db, Options { reads, ..Options::default() }).await;
-    let key = reader(&app, "cautious", &["auth"], &[]).await;
-    let before = app.sim_calls("/auth/get").await.len();
-    let (status, refused) = body(read(&app, &key, "/auth/get", json!({"reason": "payouts"})).await).await;
-    assert_eq!((status, error_code(&refused)), (StatusCode::FORBIDDEN, "read_requires_approval"));
-    assert_eq!(app.sim_calls("/auth/get").await.len(), before);
-    app.stop().await;
-}
-
 on_both_backends!(
     a_product_not_granted_is_refused_without_calling_plaid,
     plaids_429_comes_back_as_429_with_retry_after_and_is_not_retried,
     our_per_agent_rate_limit_answers_429_with_ratelimit_headers,
     item_login_required_returns_an_update_mode_link_token_and_marks_the_item,
-    a_policy_raising_a_read_to_tier_two_refuses_it_before_plaid,
 );
