@@ -8,6 +8,7 @@
 //! or the logs, and never return an answer it could not mask.
 
 pub mod approvals;
+pub mod batch;
 pub mod grants;
 pub mod limit;
 pub mod redact;
@@ -26,17 +27,23 @@ use crate::store::reads::{self as read_rows, SensitiveRead};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
-/// The configured tiers and this process's rate limiter.
+/// The configured tiers, this process's rate limiter and its batcher of read audit records.
 #[derive(Debug)]
 pub struct ReadGateway {
     pub policy: ReadsPolicy,
     pub limiter: limit::RateLimiter,
+    /// Started on first use, on the runtime that serves reads.
+    batcher: std::sync::OnceLock<batch::AuditBatcher>,
 }
 
 impl ReadGateway {
     pub fn new(policy: ReadsPolicy) -> Self {
         let limiter = limit::RateLimiter::new(policy.per_agent_per_minute);
-        Self { policy, limiter }
+        Self { policy, limiter, batcher: std::sync::OnceLock::new() }
+    }
+
+    fn batcher(&self, store: &crate::store::Store) -> &batch::AuditBatcher {
+        self.batcher.get_or_init(|| batch::AuditBatcher::start(store.clone()))
     }
 }
 
@@ -328,6 +335,29 @@ async fn write_record(ctx: &Context, record: &Record<'_>, login_required: Option
     let accounts = (!record.accounts.is_empty()).then(|| record.accounts.join(","));
     let call = &record.call;
     let unmasked = call.unmasked && call.product.is_redacted();
+    let event_type = if unmasked { "plaid.read.unmasked" } else { "plaid.read" };
+    let fields = AuditFields {
+        occurred_at: now,
+        event_type: event_type.into(),
+        agent_id: Some(call.agent.to_string()),
+        thread_id: call.thread_id.clone(),
+        plaid_product: Some(call.product.as_str().into()),
+        plaid_endpoint: Some(call.product.endpoint().into()),
+        plaid_item_id: Some(call.item.plaid_item_id.clone()),
+        account_id: accounts.clone(),
+        action_type: Some("read".into()),
+        risk_tier: Some(call.tier.number()),
+        approval_required: Some(call.approval.is_some()),
+        approver_id: call.approval.as_ref().map(|a| a.approver_id.clone()),
+        approval_timestamp: call.approval.as_ref().map(|a| a.at_ms),
+        plaid_request_id: record.plaid_request_id.clone(),
+        outcome: outcome.into(),
+        error_code: record.error_code.clone(),
+        ..AuditFields::default()
+    };
+    if call.tier < Tier::Notify && login_required.is_none() {
+        return ctx.read_gateway.batcher(&ctx.store).append(fields).await;
+    }
     let mut tx = ctx.store.begin().await?;
     if let Some(item) = login_required {
         items::set_health_reason(&mut tx, item, items::LOGIN_REQUIRED, Some("ITEM_LOGIN_REQUIRED"), now).await?;
@@ -348,30 +378,7 @@ async fn write_record(ctx: &Context, record: &Record<'_>, login_required: Option
         };
         read_rows::insert_sensitive(&mut tx, &row).await?;
     }
-    let event_type = if unmasked { "plaid.read.unmasked" } else { "plaid.read" };
-    audit::append(
-        &mut tx,
-        AuditFields {
-            occurred_at: now,
-            event_type: event_type.into(),
-            agent_id: Some(call.agent.to_string()),
-            thread_id: call.thread_id.clone(),
-            plaid_product: Some(call.product.as_str().into()),
-            plaid_endpoint: Some(call.product.endpoint().into()),
-            plaid_item_id: Some(call.item.plaid_item_id.clone()),
-            account_id: accounts,
-            action_type: Some("read".into()),
-            risk_tier: Some(call.tier.number()),
-            approval_required: Some(call.approval.is_some()),
-            approver_id: call.approval.as_ref().map(|a| a.approver_id.clone()),
-            approval_timestamp: call.approval.as_ref().map(|a| a.at_ms),
-            plaid_request_id: record.plaid_request_id.clone(),
-            outcome: outcome.into(),
-            error_code: record.error_code.clone(),
-            ..AuditFields::default()
-        },
-    )
-    .await?;
+    audit::append(&mut tx, fields).await?;
     ctx.store.commit(tx).await?;
     Ok(())
 }

@@ -131,7 +131,29 @@ async fn tier_one_reads_need_a_reason_and_are_listed_for_approvers(db: Db) {
     app.stop().await;
 }
 
+async fn concurrent_reads_each_leave_exactly_one_audit_record_in_an_unbroken_chain(db: Db) {
+    let app = spawn_app(db).await;
+    let key = reader(&app, "burst", &["balance", "accounts"], &[]).await;
+    let paths = ["/accounts/balance/get", "/accounts/get"];
+    let reads = (0..40).map(|n| read(&app, &key, paths[n % 2], json!({"thread_id": format!("t{n}")})));
+    for response in futures::future::join_all(reads).await {
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let records = read_records(&app).await;
+    let mut threads: Vec<String> = records.iter().filter_map(|r| r.fields.thread_id.clone()).collect();
+    threads.sort();
+    threads.dedup();
+    assert_eq!((records.len(), threads.len()), (40, 40), "one record per read, none lost or doubled");
+    let rows = app.audit_rows().await;
+    for pair in rows.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash, "the chain links every record");
+        assert_eq!(pair[1].seq, pair[0].seq + 1);
+    }
+    app.stop().await;
+}
+
 on_both_backends!(
+    concurrent_reads_each_leave_exactly_one_audit_record_in_an_unbroken_chain,
     a_granted_agent_reads_balances_in_plaids_shape_with_one_audit_record_per_call,
     every_read_endpoint_answers_at_its_default_tier,
     transactions_sync_pages_through_added_modified_and_removed_with_cursors,
