@@ -13,6 +13,8 @@ mod helpers;
 mod items;
 #[path = "plaid_sim/persistence.rs"]
 mod persistence;
+#[path = "plaid_sim/reads.rs"]
+mod reads;
 #[path = "plaid_sim/schema.rs"]
 mod schema;
 #[path = "plaid_sim/transfers.rs"]

@@ -24,7 +24,7 @@ fn account_id(item: &Item, kind: &str) -> String {
 
 fn account_json(item: &Item, derived: Derived) -> Value {
     let (kind, name, account_type, subtype, mask, current) = derived;
-    json!({
+    let mut account = json!({
         "account_id": account_id(item, kind),
         "balances": {
             "available": null,
@@ -39,7 +39,12 @@ fn account_json(item: &Item, derived: Derived) -> Value {
         "official_name": null,
         "type": account_type,
         "subtype": subtype,
-    })
+    });
+    if account_type == "investment" {
+        // InvestmentAccountBalance requires it (nullable).
+        account["balances"]["margin_loan_amount"] = json!(0.0);
+    }
+    account
 }
 
 /// The wanted accounts among `candidates`: all, or those `options.account_ids` names (an id
