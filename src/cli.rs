@@ -145,6 +145,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             let items = parse_items(items)?;
             let products = crate::service::gateway::parse_products(&products)?;
             let unmasked = crate::service::gateway::parse_products(&unmasked)?;
+            crate::service::gateway::grants::check_unmasked(&products, &unmasked)?;
             let created = registry::add_agent(&ctx.store, &name, &owner, items.as_deref()).await?;
             crate::service::gateway::grant_products(&ctx.store, &created.id, &products, &unmasked).await?;
             println!("agent {} created", created.id);

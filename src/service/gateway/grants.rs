@@ -17,12 +17,7 @@ pub async fn grant_products(
     products: &[ReadProduct],
     unmasked: &[ReadProduct],
 ) -> Result<()> {
-    if let Some(stray) = unmasked.iter().find(|p| !products.contains(p)) {
-        return Err(Error::unprocessable(
-            "unmasked_not_granted",
-            format!("--unmasked {} needs {} among --products", stray.as_str(), stray.as_str()),
-        ));
-    }
+    check_unmasked(products, unmasked)?;
     let now = now_ms();
     let mut tx = store.begin().await?;
     for product in products {
@@ -43,6 +38,17 @@ pub async fn grant_products(
     }
     store.commit(tx).await?;
     Ok(())
+}
+
+/// Every unmasked product must also be granted.
+pub fn check_unmasked(products: &[ReadProduct], unmasked: &[ReadProduct]) -> Result<()> {
+    match unmasked.iter().find(|p| !products.contains(p)) {
+        Some(stray) => Err(Error::unprocessable(
+            "unmasked_not_granted",
+            format!("--unmasked {} needs {} among --products", stray.as_str(), stray.as_str()),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The most recent tier-1 (and higher) reads, newest first, for the approvers' page.

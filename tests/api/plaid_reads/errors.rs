@@ -96,7 +96,37 @@ async fn item_login_required_returns_an_update_mode_link_token_and_marks_the_ite
     app.stop().await;
 }
 
+async fn agent_add_grants_read_products_and_refuses_unknown_ones_before_creating_anything(db: Db) {
+    let app = spawn_app(db).await;
+    let args = ["agent", "add", "--name", "bookkeeper", "--products", "balance,auth", "--unmasked", "auth"];
+    app.run_cli(&args).await.expect("agent add runs");
+    let row = sqlx::query("SELECT id FROM agents WHERE name = 'bookkeeper'")
+        .fetch_one(app.ctx.store.reader())
+        .await
+        .expect("the agent exists");
+    let id: String = sqlx::Row::try_get(&row, "id").expect("id");
+    let grant = |product: &'static str| {
+        let (pool, id) = (app.ctx.store.reader().clone(), id.clone());
+        async move { countersign::store::reads::grant_of(&pool, &id, product).await.expect("grant") }
+    };
+    assert_eq!(grant("balance").await, Some(false));
+    assert_eq!(grant("auth").await, Some(true), "auth is unmasked");
+    assert_eq!(grant("identity").await, None);
+
+    for bad in [["--products", "balance,transfer"], ["--unmasked", "auth"]] {
+        let args = ["agent", "add", "--name", "mistake", bad[0], bad[1]];
+        assert!(app.run_cli(&args).await.is_err(), "{bad:?} is refused");
+    }
+    let made = sqlx::query("SELECT id FROM agents WHERE name = 'mistake'")
+        .fetch_optional(app.ctx.store.reader())
+        .await
+        .expect("query");
+    assert!(made.is_none(), "a refused command creates no agent");
+    app.stop().await;
+}
+
 on_both_backends!(
+    agent_add_grants_read_products_and_refuses_unknown_ones_before_creating_anything,
     a_product_not_granted_is_refused_without_calling_plaid,
     plaids_429_comes_back_as_429_with_retry_after_and_is_not_retried,
     our_per_agent_rate_limit_answers_429_with_ratelimit_headers,
