@@ -133,6 +133,11 @@ pub async fn fetch(ctx: &Context, agent: &AgentRecord, id: &str) -> std::result:
     let item = items::find(pool, &ItemId::from_trusted(read.item_id.clone()))
         .await?
         .ok_or_else(|| anyhow::anyhow!("the read's item is gone"))?;
+    if !agents::may_use_item(pool, agent, &item.id).await? {
+        return Err(
+            Error::forbidden("item_not_allowed", format!("this agent may no longer use item {}", item.id)).into()
+        );
+    }
     let mut tx = ctx.store.begin().await?;
     let claimed = rows::claim_fetch(&mut tx, id, agent.id.as_str(), now).await?;
     ctx.store.commit(tx).await?;
