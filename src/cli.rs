@@ -110,6 +110,14 @@ pub enum AgentCommand {
         /// Comma-separated item ids the agent may use (default: every item).
         #[arg(long, value_delimiter = ',')]
         items: Option<Vec<String>>,
+        /// Plaid read products the agent may call through the gateway (default: none): accounts,
+        /// balance, transactions, investments, liabilities, identity, auth.
+        #[arg(long, value_delimiter = ',')]
+        products: Vec<String>,
+        /// Of those, the ones whose answers reach this agent unmasked (full account numbers,
+        /// identity details); every such read is audited as unmasked.
+        #[arg(long, value_delimiter = ',')]
+        unmasked: Vec<String>,
     },
     #[command(flatten)]
     Admin(crate::cli_admin::AgentAdminCommand),
@@ -149,10 +157,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             };
             crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port), state_file.as_deref()).await
         }
-        Command::Agent { command: AgentCommand::Add { name, owner, items } } => {
+        Command::Agent { command: AgentCommand::Add { name, owner, items, products, unmasked } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
             let items = parse_items(items)?;
+            let products = crate::service::gateway::parse_products(&products)?;
+            let unmasked = crate::service::gateway::parse_products(&unmasked)?;
+            crate::service::gateway::grants::check_unmasked(&products, &unmasked)?;
             let created = registry::add_agent(&ctx.store, &name, &owner, items.as_deref()).await?;
+            crate::service::gateway::grant_products(&ctx.store, &created.id, &products, &unmasked).await?;
             println!("agent {} created", created.id);
             println!("API key (shown once, store it now): {}", created.api_key);
             chain_before_exit(&ctx.store).await

@@ -57,6 +57,9 @@ pub struct Settings {
     /// Sign-in throttling keys on the peer address; behind a reverse proxy that sets
     /// `X-Forwarded-For`, `COUNTERSIGN_TRUST_FORWARDED_FOR=true` uses its last entry instead.
     pub trust_forwarded_for: bool,
+    /// The read gateway's `[reads]` table: tiers per product and the per-agent rate
+    /// (`COUNTERSIGN_READS_FILE`, a TOML file; `COUNTERSIGN_READS_PER_MINUTE` overrides the rate).
+    pub reads: crate::domain::reads::ReadsPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +106,16 @@ impl Settings {
             tier3_amount: money_var("COUNTERSIGN_TIER3_AMOUNT", "10000.00")?,
             tier3_approvers: parse_var("COUNTERSIGN_TIER3_APPROVERS", 2)?,
         };
+        let mut reads = match var("COUNTERSIGN_READS_FILE") {
+            None => crate::domain::reads::ReadsPolicy::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| ConfigError(format!("COUNTERSIGN_READS_FILE {path}: {e}")))?;
+                crate::domain::reads::ReadsPolicy::from_toml(&text)
+                    .map_err(|e| ConfigError(format!("COUNTERSIGN_READS_FILE {path}: {e}")))?
+            }
+        };
+        reads.per_agent_per_minute = parse_var("COUNTERSIGN_READS_PER_MINUTE", reads.per_agent_per_minute)?;
         Ok(Settings {
             bind: parse_var("COUNTERSIGN_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             database_url,
@@ -136,6 +149,7 @@ impl Settings {
                 throttle_forget: Duration::from_secs(parse_var("COUNTERSIGN_THROTTLE_FORGET_SECS", 3600)?),
             },
             trust_forwarded_for: parse_var("COUNTERSIGN_TRUST_FORWARDED_FOR", false)?,
+            reads,
             seed_demo: embedded_default,
             json_logs: parse_var("COUNTERSIGN_JSON_LOGS", false)?,
             // The embedded default serves plain http on 127.0.0.1, where not every browser keeps

@@ -17,6 +17,8 @@ mod items;
 mod lists;
 #[path = "plaid_sim/persistence.rs"]
 mod persistence;
+#[path = "plaid_sim/reads.rs"]
+mod reads;
 #[path = "plaid_sim/schema.rs"]
 mod schema;
 #[path = "plaid_sim/standalone.rs"]

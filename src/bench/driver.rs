@@ -119,7 +119,7 @@ async fn cycle(plan: &Plan, n: usize) -> anyhow::Result<Sample> {
     Ok(Sample { propose, token, approve, observe: t.elapsed(), cycle: start.elapsed() })
 }
 
-async fn run<F, Fut>(total: usize, concurrency: usize, work: F) -> Outcome
+pub(super) async fn run<F, Fut>(total: usize, concurrency: usize, work: F) -> Outcome
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<Sample>> + Send,

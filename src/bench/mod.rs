@@ -10,6 +10,7 @@
 mod ceiling;
 mod driver;
 mod processes;
+mod reads;
 mod report;
 
 use crate::config::Settings;
@@ -41,9 +42,16 @@ pub struct BenchArgs {
     /// Write the JSON report here as well.
     #[arg(long)]
     pub json_out: Option<std::path::PathBuf>,
+    /// Measure tier-0 reads through the Plaid read gateway (`--cycles` reads) instead of the
+    /// approval cycle, beside the simulator's own time for the same call.
+    #[arg(long)]
+    pub reads: bool,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.reads {
+        return reads::run(args).await;
+    }
     let dir = tempfile_dir()?;
     let database_url = match &args.database_url {
         Some(server) => processes::fresh_postgres_database(server).await?,
@@ -76,7 +84,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     .await?;
     ctx.store.close().await;
 
-    let services = processes::start_services(args.replicas, &database_url, &sim.base_url, &master_key).await?;
+    let services = processes::start_services(args.replicas, &database_url, &sim.base_url, &master_key, &[]).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
     let plan = driver::Plan {
         client: client.clone(),

@@ -48,6 +48,7 @@ pub async fn start_services(
     database_url: &str,
     sim_url: &str,
     master_key: &str,
+    extra_env: &[(&str, &str)],
 ) -> anyhow::Result<Vec<Running>> {
     let mut running = Vec::new();
     for _ in 0..replicas.max(1) {
@@ -62,7 +63,8 @@ pub async fn start_services(
                 .env("PLAID_SECRET", "sim-secret")
                 .env("COUNTERSIGN_MASTER_KEY", master_key)
                 .env("COUNTERSIGN_BIND", format!("127.0.0.1:{port}"))
-                .env("RUST_LOG", std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into())),
+                .env("RUST_LOG", std::env::var("BENCH_SERVICE_LOG").unwrap_or_else(|_| "warn".into()))
+                .envs(extra_env.iter().copied()),
         )?;
         let base_url = format!("http://127.0.0.1:{port}");
         wait_until_up(&format!("{base_url}/healthz")).await?;

@@ -13,7 +13,7 @@ pub struct Percentiles {
     pub p99_ms: f64,
 }
 
-fn percentiles(samples: &[Sample], pick: impl Fn(&Sample) -> Duration) -> Percentiles {
+pub(super) fn percentiles(samples: &[Sample], pick: impl Fn(&Sample) -> Duration) -> Percentiles {
     let mut values: Vec<f64> = samples.iter().map(|s| pick(s).as_secs_f64() * 1000.0).collect();
     values.sort_by(|a, b| a.total_cmp(b));
     let at = |q: f64| {

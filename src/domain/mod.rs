@@ -7,6 +7,7 @@ pub mod ids;
 pub mod intent;
 pub mod money;
 pub mod policy;
+pub mod reads;
 pub mod state;
 pub mod text;
 pub mod transfer_status;

@@ -14,7 +14,7 @@ use crate::service::Context;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tower::ServiceBuilder;
@@ -48,6 +48,7 @@ impl Routes {
 }
 
 pub fn routes() -> Routes {
+    use crate::domain::reads::ReadProduct;
     use api::{approvals, audit, items, transfers};
     use axum::routing::delete;
     Routes::new()
@@ -84,6 +85,16 @@ pub fn routes() -> Routes {
         .add("post", "/v1/admin/agents/{id}/disable", post(api::admin::disable_agent))
         .add("post", "/v1/admin/agents/{id}/items", post(api::admin::set_agent_items))
         .add("get", "/v1/admin/items", get(api::admin::list_items))
+        .add("post", "/v1/plaid/accounts/get", api::plaid::route(ReadProduct::Accounts))
+        .add("post", "/v1/plaid/accounts/balance/get", api::plaid::route(ReadProduct::Balance))
+        .add("post", "/v1/plaid/transactions/sync", api::plaid::route(ReadProduct::Transactions))
+        .add("post", "/v1/plaid/investments/holdings/get", api::plaid::route(ReadProduct::Investments))
+        .add("post", "/v1/plaid/liabilities/get", api::plaid::route(ReadProduct::Liabilities))
+        .add("post", "/v1/plaid/identity/get", api::plaid::route(ReadProduct::Identity))
+        .add("post", "/v1/plaid/auth/get", api::plaid::route(ReadProduct::Auth))
+        .add("post", "/v1/plaid/reads/{id}", post(api::plaid::fetch))
+        .add("post", "/v1/approver/reads/{id}/approve", post(api::plaid::approve))
+        .add("post", "/v1/approver/reads/{id}/reject", post(api::plaid::reject))
 }
 
 pub fn router(ctx: Context) -> Router {
@@ -118,14 +129,11 @@ async fn attach_request_id(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     match response.extensions().get::<ErrorBody>().cloned() {
         Some(body) => {
-            let status = response.status();
-            let retry_after = response.headers().get(axum::http::header::RETRY_AFTER).cloned();
-            let mut rebuilt = (status, axum::Json(body.to_json(id.as_deref()))).into_response();
-            if let Some(retry_after) = retry_after {
-                rebuilt.headers_mut().insert(axum::http::header::RETRY_AFTER, retry_after);
-            }
-            rebuilt.extensions_mut().insert(body);
-            rebuilt
+            // Status, headers (Retry-After, RateLimit-*) and extensions stay as the handler set them.
+            let (mut parts, _) = response.into_parts();
+            parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+            let json = body.to_json(id.as_deref()).to_string();
+            Response::from_parts(parts, axum::body::Body::from(json))
         }
         None => response,
     }

@@ -187,6 +187,12 @@ impl PlaidClient {
         self.post("/accounts/balance/get", &AccessTokenRequest { access_token }).await
     }
 
+    /// A read product's call for the gateway: the request and Plaid's answer as JSON, passed
+    /// through (the gateway masks what it must on the typed form).
+    pub async fn read_product(&self, path: &str, body: &serde_json::Value) -> Result<serde_json::Value, PlaidError> {
+        self.post(path, body).await
+    }
+
     pub async fn sandbox_public_token(&self, institution_id: &str) -> Result<SandboxPublicTokenResponse, PlaidError> {
         let request = SandboxPublicTokenRequest { institution_id, initial_products: ["transfer"] };
         self.post("/sandbox/public_token/create", &request).await

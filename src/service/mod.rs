@@ -15,6 +15,7 @@ pub mod evidence;
 pub mod execute;
 pub mod expire;
 pub mod form_keys;
+pub mod gateway;
 pub mod gauges;
 pub mod history;
 pub mod idempotency;
@@ -84,6 +85,8 @@ pub struct Context {
     pub hashing: crate::auth::password::HashingGate,
     /// HTTP: take the client address for sign-in throttling from `X-Forwarded-For`'s last entry.
     pub trust_forwarded_for: bool,
+    /// The read gateway's tiers and per-agent rate limit (`[reads]`).
+    pub read_gateway: Arc<gateway::ReadGateway>,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -135,6 +138,7 @@ impl Context {
             audit_anchors: crate::audit::anchor::AnchorLog::in_dir(std::path::Path::new("countersign-data")),
             hashing: crate::auth::password::HashingGate::for_this_machine(),
             trust_forwarded_for: false,
+            read_gateway: Arc::default(),
         }
     }
 

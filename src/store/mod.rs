@@ -21,6 +21,8 @@ pub mod gauges;
 pub mod idempotency;
 pub mod items;
 pub mod maintenance;
+pub mod read_requests;
+pub mod reads;
 pub mod requests;
 pub mod retention;
 pub mod sessions;

@@ -23,6 +23,7 @@ mod items_and_ops;
 mod lifecycle;
 mod openapi_drift;
 mod operations;
+mod plaid_reads;
 mod plaid_webhooks;
 mod propose;
 mod reconcile;

@@ -17,6 +17,15 @@ RUNTIME_REFUSALS = {
     "unknown_account",
     "idempotency_key_reused",
     "too_many_attempts",
+    # Read gateway: tier-1 reads need a reason (policy, not schema); the body's Plaid fields are
+    # validated by Plaid itself, whose refusal comes back as plaid_error; rate limits are runtime.
+    "reason_required",
+    # Plaid's own request fields pass through (additionalProperties), but never credentials.
+    "credentials_not_allowed",
+    "plaid_error",
+    "plaid_rate_limited",
+    "rate_limited",
+    "item_login_required",
 }
 ACCEPTED = {401, 403, 404, 409}
 

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod approvals;
 pub mod audit;
 pub mod items;
+pub mod plaid;
 pub mod transfers;
 
 use crate::service::propose::Reply;

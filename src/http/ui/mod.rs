@@ -14,6 +14,7 @@ mod history;
 mod inbox;
 mod messages;
 mod origin;
+mod reads;
 mod request;
 mod session;
 
@@ -51,6 +52,9 @@ pub fn router() -> Router<Context> {
         .route("/ui/enroll/{token}", get(enroll::page).post(enroll::complete))
         .route("/ui/static/app.css", get(stylesheet))
         .merge(admin::router())
+        .route("/ui/reads", get(reads::page))
+        .route("/ui/reads/{id}/approve", post(reads::approve))
+        .route("/ui/reads/{id}/reject", post(reads::reject))
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

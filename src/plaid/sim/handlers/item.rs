@@ -73,7 +73,7 @@ pub fn accounts_balance_get(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, Pla
     accounts(ctx.state, body, Some(rfc3339(ctx.now)))
 }
 
-fn accounts(state: &State, body: &Body, fetched_at: Option<String>) -> Result<Value, PlaidError> {
+pub(super) fn accounts(state: &State, body: &Body, fetched_at: Option<String>) -> Result<Value, PlaidError> {
     let item = state.item(str_field(body, "access_token")?)?;
     if item.login_required {
         return Err(PlaidError::item_login_required());

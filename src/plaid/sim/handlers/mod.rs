@@ -10,6 +10,7 @@ mod authorization;
 mod item;
 mod item_webhooks;
 mod lists;
+mod reads;
 mod sandbox;
 mod transfer;
 
@@ -51,6 +52,11 @@ pub const PLAID_PATHS: &[&str] = &[
     "/sandbox/item/fire_webhook",
     "/transfer/list",
     "/transfer/event/list",
+    "/transactions/sync",
+    "/investments/holdings/get",
+    "/liabilities/get",
+    "/identity/get",
+    "/auth/get",
 ];
 
 /// What an endpoint function sees: the simulator's settings and signer, the locked world, and one
@@ -86,6 +92,11 @@ fn endpoint(path: &str) -> Option<Endpoint> {
         "/sandbox/item/fire_webhook" => item_webhooks::item_fire_webhook,
         "/transfer/list" => lists::transfer_list,
         "/transfer/event/list" => lists::event_list,
+        "/transactions/sync" => reads::transactions_sync,
+        "/investments/holdings/get" => reads::investments_holdings_get,
+        "/liabilities/get" => reads::liabilities_get,
+        "/identity/get" => reads::identity_get,
+        "/auth/get" => reads::auth_get,
         _ => return None,
     })
 }
