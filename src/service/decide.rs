@@ -339,12 +339,8 @@ pub async fn edit(
     let mut fields = trail::for_request(&current, "transfer.superseded", "success", now);
     fields.approver_id = Some(who.approver.id.to_string());
     audit::append(&mut tx, fields).await?;
-    let replaced = Assessment {
-        tier: current.tier,
-        step_up: current.step_up,
-        approvals_required: u32::try_from(current.approvals_required).unwrap_or(u32::MAX),
-        reasons: Vec::new(),
-    };
+    let replaced =
+        Assessment::stored(current.tier, current.step_up, current.approvals_required, current.approver_groups.clone());
     let version = NewVersion {
         intent: &new_intent,
         supersedes: Some(id),
@@ -352,7 +348,7 @@ pub async fn edit(
         version: current.version + 1,
         replaces: Some(&replaced),
     };
-    let new = insert_proposed(&mut tx, ctx, version, now).await?;
+    let new = insert_proposed(&mut tx, ctx, version, now).await?.map_err(|denial| denial.to_error())?;
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     release_authorization(ctx, &current).await;

@@ -19,6 +19,7 @@ pub mod history;
 pub mod idempotency;
 pub mod item_health;
 pub mod plaid_events;
+pub mod policy;
 pub mod propose;
 pub mod query;
 pub mod reconcile;
@@ -36,6 +37,7 @@ use crate::crypto::MasterKey;
 use crate::domain::Policy;
 use crate::plaid::PlaidClient;
 use crate::store::Store;
+use policy::Policies;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -46,7 +48,8 @@ pub struct Context {
     pub store: Store,
     pub plaid: PlaidClient,
     pub master_key: MasterKey,
-    pub policy: Policy,
+    /// The active and shadow risk policies (switched on reload).
+    pub policies: Arc<Policies>,
     pub window: AuthorizationWindow,
     /// Bumped after every committed state change in this process, so long-polls wake at once;
     /// they also re-read the database on a timer, which covers changes made by other replicas.
@@ -113,7 +116,7 @@ impl Context {
             store,
             plaid,
             master_key,
-            policy,
+            policies: Arc::new(Policies::new(policy, None, None, None)),
             window,
             changes: Arc::new(changes),
             sessions: SessionPolicy::default(),

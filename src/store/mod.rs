@@ -20,6 +20,7 @@ pub mod gauges;
 pub mod idempotency;
 pub mod items;
 pub mod maintenance;
+pub mod policy;
 pub mod requests;
 pub mod retention;
 pub mod sessions;
