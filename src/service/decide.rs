@@ -215,6 +215,7 @@ async fn record_approval(
     now: i64,
 ) -> Result<Quorum> {
     let pinned = pinned_hash(record)?;
+    super::approver_groups::check_may_fill(tx, record, &who.approver.id, pinned).await?;
     let approval = NewApproval {
         request_id: &record.id,
         approver_id: &who.approver.id,

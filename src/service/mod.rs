@@ -2,6 +2,7 @@
 //! a state change, its audit record and its idempotent response commit together, and Plaid is
 //! never called while a transaction is open.
 
+pub mod approver_groups;
 pub mod approvers;
 pub mod audit_export;
 pub mod audit_upkeep;

@@ -12,7 +12,7 @@ use super::authorize::{authorize, Authorized};
 use super::idempotency::{self, Claim, IdempotencyKey, Started};
 use super::policy::{self, Assessed};
 use super::view::RequestView;
-use super::{now_ms, registry, trail, Context};
+use super::{execute, now_ms, registry, trail, Context};
 use crate::audit;
 use crate::domain::{Assessment, RequestId, RequestState, TransferIntent};
 use crate::error::{Error, Result};
@@ -84,7 +84,16 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
     };
 
     match authorize(ctx, &record, Some((&agent.id, &key))).await? {
-        Authorized::Settled { reply, .. } => Ok(reply),
+        Authorized::Settled { record, reply } => {
+            // Tier 1: authorized, approved by the policy and claimed in one step; create it now.
+            if record.state == RequestState::Executing {
+                let claimed_at = record.updated_at;
+                if let Err(error) = execute::create(ctx, &record, execute::Attempt::First, claimed_at).await {
+                    tracing::warn!(request = %record.id, error = %error, "tier-1 execution left for the reconciler");
+                }
+            }
+            Ok(reply)
+        }
         Authorized::Indeterminate(error) => Err(give_way(ctx, agent, &key, &record, &error).await),
     }
 }

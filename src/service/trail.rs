@@ -22,3 +22,10 @@ pub fn for_request(record: &RequestRecord, event_type: &str, outcome: &str, now_
         ..AuditFields::default()
     }
 }
+
+/// The audit record of a claim for execution (`approved → executing`).
+pub fn execution_claimed(record: &RequestRecord, now_ms: i64) -> AuditFields {
+    let mut fields = for_request(record, "transfer.execution_claimed", "success", now_ms);
+    fields.action_type = Some("write".into());
+    fields
+}

@@ -12,6 +12,7 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod approver_groups;
 pub mod approvers;
 pub mod audit;
 pub mod checkpoints;
