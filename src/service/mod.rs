@@ -10,6 +10,7 @@ pub mod authorize;
 pub mod balances;
 pub mod cancel;
 pub mod decide;
+pub mod digest;
 pub mod enrollment;
 pub mod evidence;
 pub mod execute;

@@ -16,6 +16,7 @@ pub mod approver_groups;
 pub mod approvers;
 pub mod audit;
 pub mod checkpoints;
+pub mod digest;
 pub mod enrollment;
 pub mod gauges;
 pub mod idempotency;

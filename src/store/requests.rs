@@ -538,3 +538,11 @@ pub async fn earlier_to_account(
     }
     Ok(false)
 }
+
+/// The newest requests of one tier (the Digest lists tier 1), newest first.
+pub async fn of_tier(pool: &AnyPool, tier: Tier, limit: i64) -> StoreResult<Vec<RequestRecord>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM transfer_requests WHERE tier = $1 ORDER BY created_at DESC, id DESC LIMIT $2");
+    let rows = sqlx::query(&sql).bind(tier.number()).bind(limit).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
+}

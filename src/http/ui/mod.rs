@@ -6,6 +6,7 @@
 mod actions;
 pub(crate) mod cookies;
 mod csrf;
+mod digest;
 mod enroll;
 mod format;
 mod history;
@@ -47,6 +48,8 @@ pub fn router() -> Router<Context> {
         .route("/ui/history/{id}", get(history::trail))
         .route("/ui/enroll/{token}", get(enroll::page).post(enroll::complete))
         .route("/ui/static/app.css", get(stylesheet))
+        .route("/ui/digest", get(digest::page))
+        .route("/ui/digest/{id}/review", post(digest::review))
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
