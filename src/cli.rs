@@ -58,6 +58,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_audit::AuditCommand,
     },
+    /// The risk policy file: check, reload, backtest.
+    Policy {
+        #[command(subcommand)]
+        command: crate::cli_policy::PolicyCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -199,6 +204,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             chain_before_exit(&ctx.store).await
         }
         Command::Audit { command } => crate::cli_audit::run(command, settings).await,
+        Command::Policy { command } => crate::cli_policy::run(command, settings).await,
         Command::Item { command: ItemCommand::Add { access_token, sandbox } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
             let id = match (access_token, sandbox) {

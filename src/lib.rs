@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bench;
 pub mod cli;
 pub mod cli_audit;
+pub mod cli_policy;
 pub mod config;
 pub mod crypto;
 pub mod demo;

@@ -3,7 +3,8 @@
 //! policy's disagreements, and operators' reload requests. No rule is decided here.
 
 use super::{Backend, StoreError, StoreResult, Tx};
-use crate::domain::intent::TransferType;
+use crate::domain::intent::{AchClass, Network, TransferType};
+use crate::domain::policy::backtest::Past;
 use crate::domain::{Money, Recent, RequestState};
 use sqlx::{AnyPool, Row};
 
@@ -63,13 +64,35 @@ pub async fn recent_live(
     query.fetch_all(&mut **tx).await?.iter().map(recent_from_row).collect()
 }
 
-/// Every counted request created at or after `since_ms`, oldest first (the backtest's history).
-pub async fn history_since(pool: &AnyPool, since_ms: i64) -> StoreResult<Vec<(String, Recent)>> {
+/// Every request created at or after `since_ms`, oldest first (the backtest's history).
+pub async fn history_since(pool: &AnyPool, since_ms: i64) -> StoreResult<Vec<Past>> {
     let sql =
         "SELECT id, agent_id, item_id, account_id, intent, amount_cents, created_at, state FROM transfer_requests \
                WHERE created_at >= $1 ORDER BY created_at, id";
     let rows = sqlx::query(sql).bind(since_ms).fetch_all(pool).await?;
-    rows.iter().map(|row| Ok((row.try_get("id")?, recent_from_row(row)?))).collect()
+    rows.iter()
+        .map(|row| {
+            let recent = recent_from_row(row)?;
+            let intent: String = row.try_get("intent")?;
+            let intent: serde_json::Value = serde_json::from_str(&intent).unwrap_or_default();
+            let text = |key: &str| intent.get(key).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+            let state: String = row.try_get("state")?;
+            Ok(Past {
+                id: row.try_get("id")?,
+                network: Network::parse(&text("network"))
+                    .map_err(|_| StoreError::Corrupt("transfer_requests.intent.network".into()))?,
+                ach_class: AchClass::parse(&text("ach_class")).ok(),
+                counts: COUNTED.iter().any(|s| s.as_str() == state),
+                state,
+                agent_id: recent.agent_id,
+                item_id: recent.item_id,
+                account_id: recent.account_id,
+                direction: recent.direction,
+                amount: recent.amount,
+                created_at_ms: recent.created_at_ms,
+            })
+        })
+        .collect()
 }
 
 fn recent_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Recent> {

@@ -7,6 +7,7 @@
 //! shortest TTL, deny if any denies). Every transfer needs a human (tier 2) unless an explicit,
 //! capped tier-1 rule matches and nothing stricter does; a window rule only escalates.
 
+pub mod backtest;
 pub mod file;
 pub mod groups;
 pub mod rules;
