@@ -11,7 +11,7 @@ use crate::config::read_policy_file;
 use crate::domain::{Assessment, Facts, Policy, TransferIntent};
 use crate::error::Result;
 use crate::store::policy::{self as rows, ShadowDifference};
-use crate::store::{items, Store, Tx};
+use crate::store::{Store, Tx};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -75,7 +75,7 @@ pub async fn assess_in(tx: &mut Tx, ctx: &Context, intent: &TransferIntent, now:
     let lookback = policy.lookback_secs().max(shadow.as_ref().map_or(0, |s| s.lookback_secs()));
     let recent = rows::recent_live(tx, agent, item, account, now - lookback * 1000).await?;
     let submitted_before = rows::submitted_before_to_account(tx, item, account, now).await?;
-    let label = account_label(ctx, intent).await?;
+    let label = account_label(tx, intent).await?;
     let facts = Facts {
         direction: intent.transfer_type,
         network: intent.network,
@@ -119,10 +119,9 @@ fn differs(active: &Assessment, shadow: &Assessment) -> bool {
 }
 
 /// `••0000`: the account's mask when Plaid gave one, else the end of its id.
-async fn account_label(ctx: &Context, intent: &TransferIntent) -> Result<String> {
-    let accounts = items::accounts(ctx.store.reader(), &intent.item_id).await?;
+async fn account_label(tx: &mut Tx, intent: &TransferIntent) -> Result<String> {
     let account = intent.account_id.as_str();
-    let mask = accounts.into_iter().find(|a| a.account_id == account).and_then(|a| a.mask);
+    let mask = rows::account_mask(tx, intent.item_id.as_str(), account).await?;
     let tail: String = account.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     Ok(format!("••{}", mask.unwrap_or(tail)))
 }

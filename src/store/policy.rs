@@ -226,3 +226,21 @@ pub async fn last_reload_request(pool: &AnyPool) -> StoreResult<i64> {
     let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS last FROM policy_reload_requests").fetch_one(pool).await?;
     Ok(row.try_get("last")?)
 }
+
+/// The account's mask (`0000`), read on the caller's connection: a proposal holding its window
+/// locks must not wait for a second connection from a pool the waiting proposals may hold.
+pub async fn account_mask(
+    conn: &mut sqlx::AnyConnection,
+    item_id: &str,
+    account_id: &str,
+) -> StoreResult<Option<String>> {
+    let row = sqlx::query("SELECT mask FROM item_accounts WHERE item_id = $1 AND account_id = $2")
+        .bind(item_id)
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get("mask")?,
+        None => None,
+    })
+}

@@ -72,6 +72,10 @@ pub struct Options {
     pub prune_interval: Duration,
     /// Sign-in throttling keys on `X-Forwarded-For` (as behind a proxy) instead of the peer.
     pub trust_forwarded_for: bool,
+    /// A policy file (`COUNTERSIGN_POLICY_FILE`): read at start instead of `policy`, and re-read on reload.
+    pub policy_file: Option<std::path::PathBuf>,
+    /// A shadow policy file (`COUNTERSIGN_POLICY_SHADOW_FILE`).
+    pub policy_shadow_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -88,6 +92,8 @@ impl Default for Options {
             embedded_simulator: false,
             prune_interval: Duration::from_secs(3600),
             trust_forwarded_for: false,
+            policy_file: None,
+            policy_shadow_file: None,
         }
     }
 }
@@ -137,7 +143,16 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         audit_checkpoint_interval: Duration::from_secs(300),
         audit_anchor_dir: data_dir.path().to_owned(),
         pii_retention_days: 90,
-        policy: options.policy,
+        policy: match &options.policy_file {
+            Some(file) => countersign::config::read_policy_file(file).expect("the test's policy file is valid"),
+            None => options.policy,
+        },
+        policy_shadow: options
+            .policy_shadow_file
+            .as_deref()
+            .map(|file| countersign::config::read_policy_file(file).expect("the test's shadow policy is valid")),
+        policy_file: options.policy_file,
+        policy_shadow_file: options.policy_shadow_file,
         sessions: options.sessions,
         seed_demo: false,
         json_logs: false,
@@ -577,6 +592,9 @@ pub fn embedded_settings(dir: &std::path::Path) -> Settings {
         event_sync_interval: Duration::from_secs(60),
         audit_anchor_dir: dir.to_owned(),
         trust_forwarded_for: false,
+        policy_file: None,
+        policy_shadow: None,
+        policy_shadow_file: None,
     }
 }
 

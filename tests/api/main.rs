@@ -23,6 +23,7 @@ mod lifecycle;
 mod openapi_drift;
 mod operations;
 mod plaid_webhooks;
+mod policy;
 mod propose;
 mod reconcile;
 mod signin;

@@ -69,8 +69,9 @@ impl WindowMatch {
         let mut count = 1u32;
         let mut cents = facts.amount.cents();
         for earlier in facts.recent {
+            // No upper bound: a concurrent proposal that committed first may carry a later clock
+            // reading than this one, and must still count.
             if earlier.created_at_ms >= since
-                && earlier.created_at_ms <= facts.at_ms
                 && direction.is_none_or(|d| d == earlier.direction)
                 && self.scope.includes(facts, earlier)
             {
