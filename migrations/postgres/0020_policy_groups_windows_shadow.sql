@@ -36,3 +36,7 @@ CREATE TABLE policy_shadow_differences (
     created_at        BIGINT NOT NULL
 );
 CREATE INDEX policy_shadow_differences_by_time ON policy_shadow_differences (created_at);
+
+-- Every audit record about a request carries the version of the policy it was assessed under
+-- (left out of the hashed form when empty, so older records keep their hashes).
+ALTER TABLE audit_events ADD COLUMN policy_version TEXT;

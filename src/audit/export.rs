@@ -61,11 +61,14 @@ pub struct ExportRecord {
     pub outcome: String,
     pub error_code: Option<String>,
     pub ttl_seconds: Option<i64>,
+    /// Absent from exports made before it existed.
+    #[serde(default)]
+    pub policy_version: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }
 
-pub const CSV_HEADER: [&str; 24] = [
+pub const CSV_HEADER: [&str; 25] = [
     "seq",
     "event_id",
     "occurred_at",
@@ -88,6 +91,7 @@ pub const CSV_HEADER: [&str; 24] = [
     "outcome",
     "error_code",
     "ttl_seconds",
+    "policy_version",
     "prev_hash",
     "hash",
 ];
@@ -132,6 +136,7 @@ impl ExportRecord {
             outcome: f.outcome.clone(),
             error_code: f.error_code.clone(),
             ttl_seconds: f.ttl_seconds,
+            policy_version: f.policy_version.clone(),
             prev_hash: row.prev_hash.clone(),
             hash: row.hash.clone(),
         }
@@ -172,6 +177,7 @@ impl ExportRecord {
                 outcome: self.outcome,
                 error_code: self.error_code,
                 ttl_seconds: self.ttl_seconds,
+                policy_version: self.policy_version,
             },
             prev_hash: self.prev_hash,
             hash: self.hash,

@@ -164,8 +164,8 @@ pub async fn reload(ctx: &Context, cause: &str) -> Result<Reloaded> {
         occurred_at: now_ms(),
         event_type: "policy.reloaded".into(),
         outcome: "success".into(),
-        // The policy's version is the hash of its content: recorded as this record's payload hash.
-        payload_hash: Some(ctx.policies.active().version.clone()),
+        // The policy in force after the reload (the old one when it was refused).
+        policy_version: Some(ctx.policies.active().version.clone()),
         action_type: Some("write".into()),
         ..AuditFields::default()
     };

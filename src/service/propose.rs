@@ -195,8 +195,7 @@ async fn record_denial(ctx: &Context, intent: &TransferIntent, denial: Denial, n
             account_id: Some(crate::audit::mask_account(intent.account_id.as_str())),
             action_type: Some("write".into()),
             approval_required: Some(false),
-            // The version of the policy that refused it (the hash of its content).
-            payload_hash: Some(denial.policy_version.clone()),
+            policy_version: Some(denial.policy_version.clone()),
             outcome: "denied_by_policy".into(),
             error_code: Some("denied_by_policy".into()),
             ..crate::audit::AuditFields::default()

@@ -19,6 +19,7 @@ pub fn for_request(record: &RequestRecord, event_type: &str, outcome: &str, now_
         approval_required: Some(record.approvals_required > 0),
         payload_hash: record.payload_hash.clone(),
         outcome: outcome.to_owned(),
+        policy_version: Some(record.policy_version.clone()),
         ..AuditFields::default()
     }
 }

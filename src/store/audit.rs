@@ -29,6 +29,10 @@ pub struct AuditFields {
     pub outcome: String,
     pub error_code: Option<String>,
     pub ttl_seconds: Option<i64>,
+    /// The risk policy's version (SHA-256 of its content) a request was assessed under. Left out
+    /// of the hashed form when absent, so records written before it existed keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
 }
 
 /// Queues records for the chainer, one statement for all of them. No shared lock: concurrent
@@ -143,7 +147,7 @@ pub async fn delete_pending(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
 /// connection would cache one per count seen.
 pub const PER_STATEMENT: usize = 200;
 
-const INSERT_COLUMNS: usize = 24;
+const INSERT_COLUMNS: usize = 25;
 
 /// Appends chained records, many per statement.
 pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
@@ -154,7 +158,7 @@ pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
             "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, \
              thread_id, plaid_product, plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, \
              approval_required, approver_id, approval_timestamp, payload_hash, executed_payload_hash, \
-             plaid_request_id, outcome, error_code, ttl_seconds, prev_hash, hash) VALUES {}",
+             plaid_request_id, outcome, error_code, ttl_seconds, policy_version, prev_hash, hash) VALUES {}",
             values.join(", ")
         );
         let mut query = sqlx::query(&sql).persistent(keep_prepared(chunk.len()));
@@ -183,6 +187,7 @@ pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
                 .bind(&fields.outcome)
                 .bind(fields.error_code.as_deref())
                 .bind(fields.ttl_seconds)
+                .bind(fields.policy_version.as_deref())
                 .bind(&record.prev_hash)
                 .bind(&record.hash);
         }
@@ -213,7 +218,7 @@ pub struct AuditRow {
 const ROW_COLUMNS: &str = "seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, thread_id, \
     plaid_product, plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, approval_required, approver_id, \
     approval_timestamp, payload_hash, executed_payload_hash, plaid_request_id, outcome, error_code, ttl_seconds, \
-    prev_hash, hash";
+    policy_version, prev_hash, hash";
 
 /// Rows in sequence order, `limit` at a time starting after `after_seq`.
 pub async fn page(pool: &sqlx::AnyPool, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
@@ -285,6 +290,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<AuditRow> {
             outcome: row.try_get("outcome")?,
             error_code: row.try_get("error_code")?,
             ttl_seconds: row.try_get("ttl_seconds")?,
+            policy_version: row.try_get("policy_version")?,
         },
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,

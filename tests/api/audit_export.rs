@@ -81,7 +81,7 @@ async fn exports_are_for_compliance_only_repeatable_and_parse_back(db: Db) {
     let mut reader = csv::Reader::from_reader(csv.as_ref());
     let headers = reader.headers().expect("header row").clone();
     assert_eq!(headers.iter().take(3).collect::<Vec<_>>(), vec!["seq", "event_id", "occurred_at"]);
-    assert!(reader.records().all(|r| r.is_ok_and(|r| r.len() == 24)));
+    assert!(reader.records().all(|r| r.is_ok_and(|r| r.len() == 25)));
     let parsed: Vec<AuditRow> = read_csv(csv.as_ref()).collect::<Result<_, _>>().expect("CSV parses back");
     assert_eq!(parsed, stored, "CSV parses back to the same records");
 

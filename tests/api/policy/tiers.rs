@@ -15,7 +15,8 @@ then.tier = 3
 "#;
 
 async fn five_split_debits_in_an_hour_make_the_fourth_tier_three_and_say_why(db: Db) {
-    let app = crate::helpers::spawn_app(db).await;
+    let options = crate::helpers::Options { policy: countersign::domain::Policy::default(), ..Default::default() };
+    let app = crate::helpers::spawn_app_with(db, options).await;
     let mut tiers = Vec::new();
     let mut requests = Vec::new();
     for _ in 0..5 {
@@ -35,7 +36,16 @@ async fn five_split_debits_in_an_hour_make_the_fourth_tier_three_and_say_why(db:
     );
     assert_eq!(requests[3]["approvals_required"], 2);
     assert_eq!(requests[3]["step_up_required"], true);
-    assert_eq!(requests[3]["policy_version"], app.ctx.policies.active().version.as_str());
+    let version = app.ctx.policies.active().version.clone();
+    assert_eq!(requests[3]["policy_version"], version.as_str());
+    let id = requests[3]["id"].as_str().expect("id");
+    let rows = app.audit_rows().await;
+    let about_it: Vec<_> = rows.iter().filter(|r| r.fields.transfer_request_id.as_deref() == Some(id)).collect();
+    assert!(!about_it.is_empty());
+    assert!(
+        about_it.iter().all(|r| r.fields.policy_version.as_deref() == Some(version.as_str())),
+        "every record names the policy"
+    );
     app.stop().await;
 }
 
@@ -62,7 +72,7 @@ async fn concurrent_debits(app: &crate::helpers::TestApp, addresses: &[String], 
 async fn twenty_concurrent_debits_cannot_all_slip_under_an_hourly_limit(db: Db) {
     let (app, _dir) = app_with_policy(db, HOURLY_LIMIT).await;
     app.set_balance("1000000.00").await;
-    let tiers = concurrent_debits(&app, &[app.address.clone()], 20).await;
+    let tiers = concurrent_debits(&app, std::slice::from_ref(&app.address), 20).await;
     let below = tiers.iter().filter(|t| **t == 2).count();
     assert_eq!(below, 3, "only $7,500.00 fits under $10,000.00 per hour: {tiers:?}");
     app.stop().await;
@@ -116,7 +126,7 @@ async fn a_denied_proposal_is_refused_before_plaid_is_called(db: Db) {
     assert!(app.sim_calls("/transfer/authorization/create").await.is_empty(), "Plaid was never asked");
     let rows = app.audit_rows().await;
     let denied = rows.iter().find(|r| r.fields.event_type == "transfer.denied_by_policy").expect("denial audited");
-    assert_eq!(denied.fields.payload_hash.as_deref(), Some(app.ctx.policies.active().version.as_str()));
+    assert_eq!(denied.fields.policy_version.as_deref(), Some(app.ctx.policies.active().version.as_str()));
     app.propose_ok("4999.99").await;
     app.stop().await;
 }
