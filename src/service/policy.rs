@@ -244,3 +244,18 @@ pub async fn run(ctx: Context, interval: std::time::Duration, mut shutdown: toki
         }
     }
 }
+
+/// What compliance sees: the policies in force here and the shadow's recent disagreements.
+pub struct ShadowReport {
+    pub active: String,
+    pub shadow: Option<String>,
+    pub differences: Vec<ShadowDifference>,
+}
+
+pub async fn shadow_report(ctx: &Context) -> Result<ShadowReport> {
+    Ok(ShadowReport {
+        active: ctx.policies.active().describe(),
+        shadow: ctx.policies.shadow().map(|s| s.describe()),
+        differences: rows::shadow_differences(ctx.store.reader(), 200).await?,
+    })
+}

@@ -13,6 +13,7 @@ mod history;
 mod inbox;
 mod messages;
 mod origin;
+mod policy;
 mod request;
 mod session;
 
@@ -50,6 +51,7 @@ pub fn router() -> Router<Context> {
         .route("/ui/static/app.css", get(stylesheet))
         .route("/ui/digest", get(digest::page))
         .route("/ui/digest/{id}/review", post(digest::review))
+        .route("/ui/policy", get(policy::page))
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -109,6 +109,14 @@ async fn the_shadow_policy_is_compared_on_every_proposal_but_never_enforced(db: 
     assert_eq!(stored.len(), 1, "{stored:?}");
     assert_eq!(stored[0].request_id.as_deref(), differs["id"].as_str());
     assert_eq!((stored[0].active_tier, stored[0].shadow_tier), (2, 3));
+
+    let compliance = app.add_approver("carla", "compliance", None).await;
+    let browser = Browser::new(&app);
+    browser.sign_in(&compliance).await;
+    let page = browser.get("/ui/policy").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.html.contains(differs["id"].as_str().expect("id")), "{}", page.html);
+    assert!(page.html.contains("tier 3, 2 approval(s)"), "{}", page.html);
     app.stop().await;
 }
 
