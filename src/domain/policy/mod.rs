@@ -9,6 +9,9 @@
 
 pub mod backtest;
 pub mod file;
+
+/// A complete, commented policy file (README; the embedded default writes it to its data dir).
+pub const EXAMPLE: &str = include_str!("example.toml");
 pub mod groups;
 pub mod rules;
 #[cfg(test)]

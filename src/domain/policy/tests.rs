@@ -320,3 +320,10 @@ fn the_version_is_the_hash_of_the_content_not_of_its_layout() {
     let other = policy("label = \"v1\"\n[[rule]]\nname = \"a\"\nthen.tier = 2\n");
     assert_ne!(a.version, other.version);
 }
+
+#[test]
+fn the_documented_example_policy_is_valid() {
+    let example = policy(EXAMPLE);
+    assert_eq!(example.rules.len(), 6);
+    assert_eq!(example.label.as_deref(), Some("example 2026-12"));
+}
