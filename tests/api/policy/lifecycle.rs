@@ -63,10 +63,13 @@ async fn a_tier_one_credit_executes_without_a_human_and_is_flagged_on_the_digest
 }
 
 async fn reload_switches_to_a_valid_file_and_keeps_the_old_policy_on_an_invalid_one(db: Db) {
-    let deny = "[[rule]]\nname = \"no large\"\nwhen.amount_at_least = \"5000.00\"\nthen.deny = \"too large\"\n";
+    let deny = "[[rule]]\nname = \"no large\"\nwhen.amount_at_least = \"5000.00\"\nthen.deny = \"too large\"\n\n\
+                [[rule]]\nname = \"all three\"\nwhen.amount_at_least = \"1.00\"\nthen.tier = 3\n";
     let (app, dir) = app_with_policy(db, deny).await;
     let file = dir.path().join("policy.toml");
     assert_eq!(app.propose(&app.proposal("6000.00")).await.status(), StatusCode::FORBIDDEN);
+    let pending = app.propose_ok("100.00").await;
+    assert_eq!(tier_of(&pending), 3);
 
     std::fs::write(&file, "label = \"open\"\n").expect("write");
     let open = policy("label = \"open\"\n");
@@ -76,6 +79,12 @@ async fn reload_switches_to_a_valid_file_and_keeps_the_old_policy_on_an_invalid_
     }
     let created = app.propose_ok("6000.00").await;
     assert_eq!(created["policy_version"], open.version.as_str());
+    let (_, kept) = body(app.get_request(pending["id"].as_str().expect("id"), None).await).await;
+    assert_eq!(
+        (tier_of(&kept), &kept["policy_version"]),
+        (3, &pending["policy_version"]),
+        "a pending request keeps its assessment"
+    );
 
     std::fs::write(&file, "[[rule]]\nname = \"x\"\nthen.tier = 0\n").expect("write");
     match runtime::reload(&app.ctx, "sighup").await.expect("reload") {

@@ -2,6 +2,7 @@
 //! concurrency and across replicas), first-transfer flags, approver groups, deny before Plaid,
 //! tier 1 and the Digest, reload, shadow differences and the backtest.
 
+mod cli;
 mod lifecycle;
 mod tiers;
 

@@ -135,6 +135,7 @@ const GROUPS: &str = r#"[[rule]]
 name = "two desks"
 when.amount_at_least = "100.00"
 then.approver_groups = ["finance", "ops"]
+then.ttl = "10m"
 "#;
 
 async fn approvals_must_come_from_one_of_finance_and_one_of_ops(db: Db) {
@@ -155,6 +156,13 @@ async fn approvals_must_come_from_one_of_finance_and_one_of_ops(db: Db) {
     set(&carol, &["ops"]).await;
     let request = app.propose_ok("150.00").await;
     assert_eq!(request["approvals_required"], 2);
+    let expires_at =
+        countersign::service::parse_rfc3339_ms(request["expires_at"].as_str().expect("expires_at")).expect("RFC 3339");
+    let ten_minutes = 10 * 60 * 1000 + 5_000;
+    assert!(
+        expires_at <= countersign::service::now_ms() + ten_minutes,
+        "the rule's ttl shortens the window: {request}"
+    );
 
     let (status, waiting) = app.approve_as(&alice, &request).await;
     assert_eq!((status, waiting["state"].as_str()), (StatusCode::OK, Some("pending_approval")), "{waiting}");
