@@ -195,7 +195,7 @@ impl Policy {
                 a.approvals_required = 0;
                 a.reasons.push(format!("{reason}: executes at once and is reviewed afterwards in the Digest"));
             }
-            _ if a.reasons.is_empty() => a.reasons.push("every transfer needs a human approval".to_owned()),
+            _ if a.tier == Tier::Approve => a.reasons.insert(0, "every transfer needs a human approval".to_owned()),
             _ => {}
         }
         if a.tier == Tier::MultiParty {

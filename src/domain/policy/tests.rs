@@ -210,7 +210,7 @@ then.approvals = 1
     );
     let a = p.assess(&facts("5.00", &[]));
     assert_eq!((a.ttl_secs, a.approvals_required), (Some(600), 3));
-    assert_eq!(a.reasons.len(), 2, "both rules say why: {:?}", a.reasons);
+    assert_eq!(a.reasons.len(), 3, "the tier-2 base and both rules say why: {:?}", a.reasons);
 }
 
 const TIER_ONE: &str = r#"step_up_amount = "1000.00"
