@@ -272,6 +272,11 @@ impl TestApp {
         self.stop = Some(stop);
     }
 
+    /// The database this app (and its replicas) use, for the command line to join.
+    pub fn database_url(&self) -> &str {
+        &self.settings.database_url
+    }
+
     /// The value of one sample on `/metrics` (the whole line's name and labels as written there).
     pub async fn metric(&self, sample: &str) -> Option<f64> {
         let text = self.client.get(format!("{}/metrics", self.address)).send().await.ok()?.text().await.ok()?;
