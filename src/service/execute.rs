@@ -175,8 +175,18 @@ async fn drift(ctx: &Context, record: &RequestRecord, executed_hash: &str) -> Re
     let mut approvers: Vec<&str> = logged.iter().filter_map(|a| a.approver_id.as_deref()).collect();
     approvers.sort_unstable();
     approvers.dedup();
-    // Tier 1 is the one request that executes with no approval: a capped rule said so.
-    let floor = if record.tier == Tier::Notify { 0 } else { 1 };
+    // Tier 1 is the one request that executes with no approval: a capped rule said so, and the
+    // audit log must say so too (a tier edited in the table alone is caught here).
+    let floor = if record.tier == Tier::Notify {
+        let by_policy =
+            crate::store::audit::logged(ctx.store.reader(), record.id.as_str(), "transfer.approved_by_policy");
+        if by_policy.await?.is_empty() {
+            return Ok(Some("a tier-1 request the audit log does not record the policy approving"));
+        }
+        0
+    } else {
+        1
+    };
     let required = usize::try_from(record.approvals_required.max(floor)).unwrap_or(usize::MAX);
     if approvers.len() < required.max(approved.len()) {
         return Ok(Some("the audit log records fewer approvals than the request counts"));

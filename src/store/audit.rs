@@ -309,7 +309,12 @@ pub struct LoggedApproval {
 /// for the chainer (PostgreSQL), each once. The queue is read first, so a record the chainer
 /// moves between the two reads is seen twice (and kept once) rather than missed.
 pub async fn logged_approvals(pool: &sqlx::AnyPool, request_id: &str) -> StoreResult<Vec<LoggedApproval>> {
-    const EVENT: &str = "transfer.approval";
+    logged(pool, request_id, "transfer.approval").await
+}
+
+/// The successful records of one event type about one request, chained or still queued, each
+/// once (as [`logged_approvals`]): e.g. the policy's approval of a tier-1 request.
+pub async fn logged(pool: &sqlx::AnyPool, request_id: &str, event: &str) -> StoreResult<Vec<LoggedApproval>> {
     let mut approvals = Vec::new();
     // Records are queued as compact JSON, so this substring is exact; `_` in ids is a LIKE
     // wildcard, which only widens the match, and the parse below filters exactly.
@@ -321,7 +326,7 @@ pub async fn logged_approvals(pool: &sqlx::AnyPool, request_id: &str) -> StoreRe
         let fields: AuditFields =
             serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("pending audit: {e}")))?;
         if fields.transfer_request_id.as_deref() == Some(request_id)
-            && fields.event_type == EVENT
+            && fields.event_type == event
             && fields.outcome == "success"
         {
             approvals.push(LoggedApproval {
@@ -336,7 +341,7 @@ pub async fn logged_approvals(pool: &sqlx::AnyPool, request_id: &str) -> StoreRe
          WHERE transfer_request_id = $1 AND event_type = $2 AND outcome = 'success'",
     )
     .bind(request_id)
-    .bind(EVENT)
+    .bind(event)
     .fetch_all(pool)
     .await?;
     for row in &chained {

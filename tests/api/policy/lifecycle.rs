@@ -62,6 +62,29 @@ async fn a_tier_one_credit_executes_without_a_human_and_is_flagged_on_the_digest
     app.stop().await;
 }
 
+async fn a_request_made_tier_one_in_the_table_alone_is_never_executed(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let request = app.propose_ok("50.00").await;
+    let id = request["id"].as_str().expect("id");
+    let mut tx = app.ctx.store.begin().await.expect("begin");
+    sqlx::query("UPDATE transfer_requests SET tier = 1, approvals_required = 0, state = 'approved' WHERE id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .expect("tampered");
+    app.ctx.store.commit(tx).await.expect("commit");
+    let request_id = countersign::domain::RequestId::from_trusted(id.to_owned());
+    countersign::service::execute::execute(&app.ctx, &request_id).await.expect("execute runs");
+    let (_, after) = body(app.get_request(id, None).await).await;
+    assert_eq!(
+        (after["state"].as_str(), after["error"]["code"].as_str()),
+        (Some("failed"), Some("payload_hash_mismatch")),
+        "{after}"
+    );
+    assert!(app.sim_calls("/transfer/create").await.is_empty(), "nothing was sent to Plaid");
+    app.stop().await;
+}
+
 async fn reload_switches_to_a_valid_file_and_keeps_the_old_policy_on_an_invalid_one(db: Db) {
     let deny = "[[rule]]\nname = \"no large\"\nwhen.amount_at_least = \"5000.00\"\nthen.deny = \"too large\"\n\n\
                 [[rule]]\nname = \"all three\"\nwhen.amount_at_least = \"1.00\"\nthen.tier = 3\n";
@@ -154,6 +177,7 @@ async fn the_backtest_counts_tier_changes_denials_and_approvals_on_stored_histor
 
 on_both_backends!(
     a_tier_one_credit_executes_without_a_human_and_is_flagged_on_the_digest,
+    a_request_made_tier_one_in_the_table_alone_is_never_executed,
     reload_switches_to_a_valid_file_and_keeps_the_old_policy_on_an_invalid_one,
     the_shadow_policy_is_compared_on_every_proposal_but_never_enforced,
     the_backtest_counts_tier_changes_denials_and_approvals_on_stored_history,
