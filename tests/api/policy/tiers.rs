@@ -156,6 +156,7 @@ async fn approvals_must_come_from_one_of_finance_and_one_of_ops(db: Db) {
     set(&carol, &["ops"]).await;
     let request = app.propose_ok("150.00").await;
     assert_eq!(request["approvals_required"], 2);
+    assert_eq!(request["approver_groups"], serde_json::json!(["finance", "ops"]));
     let expires_at =
         countersign::service::parse_rfc3339_ms(request["expires_at"].as_str().expect("expires_at")).expect("RFC 3339");
     let ten_minutes = 10 * 60 * 1000 + 5_000;
