@@ -41,16 +41,38 @@ pub async fn set(store: &Store, id: &ApproverId, groups: &[String]) -> Result<()
 }
 
 /// Refuses an approval by `approver` when, with the approvals already counted for the pinned
-/// hash, the request's groups could no longer be filled one slot per approver.
+/// hash, the request's groups could no longer be filled one slot per approver. Checked in the
+/// transaction that records the approval (the request row is locked).
 pub async fn check_may_fill(tx: &mut Tx, record: &RequestRecord, approver: &ApproverId, pinned: &str) -> Result<()> {
     if record.approver_groups.is_empty() {
         return Ok(());
     }
     let earlier = approvals::for_request_in(tx, &record.id).await?;
+    check_against(tx, record, &earlier, approver, pinned).await
+}
+
+/// The same check before a step-up code is spent on an approval that would be refused anyway
+/// (`approve` checks again under the lock).
+pub async fn check_early(store: &Store, record: &RequestRecord, approver: &ApproverId, pinned: &str) -> Result<()> {
+    if record.approver_groups.is_empty() {
+        return Ok(());
+    }
+    let earlier = approvals::for_request(store.reader(), &record.id).await?;
+    let mut conn = store.reader().acquire().await.map_err(crate::store::StoreError::from)?;
+    check_against(&mut conn, record, &earlier, approver, pinned).await
+}
+
+async fn check_against(
+    conn: &mut sqlx::AnyConnection,
+    record: &RequestRecord,
+    earlier: &[approvals::ApprovalRecord],
+    approver: &ApproverId,
+    pinned: &str,
+) -> Result<()> {
     let mut ids: Vec<&str> =
         earlier.iter().filter(|a| a.payload_hash == pinned).map(|a| a.approver_id.as_str()).collect();
     ids.push(approver.as_str());
-    let groups = approver_groups::of(tx, &ids).await?;
+    let groups = approver_groups::of(conn, &ids).await?;
     if approvers_fit(&record.approver_groups, &groups) {
         return Ok(());
     }

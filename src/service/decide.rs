@@ -87,6 +87,7 @@ pub async fn issue_token(
     if already.iter().any(|a| a.approver_id == who.approver.id) {
         return Err(Error::conflict("already_approved", "you already approved this request"));
     }
+    super::approver_groups::check_early(&ctx.store, &record, &who.approver.id, pinned).await?;
     if needs_recent_sign_in(&record) && now - who.session.authenticated_at > millis(ctx.sessions.recent_auth) {
         return Err(Error::client(
             StatusCode::UNAUTHORIZED,

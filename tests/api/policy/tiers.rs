@@ -165,11 +165,19 @@ async fn approvals_must_come_from_one_of_finance_and_one_of_ops(db: Db) {
         "the rule's ttl shortens the window: {request}"
     );
 
+    // Bob (finance) gets a token while the finance slot is still open...
+    let bob_session = app.sign_in(&bob).await;
+    let bob_token = app.token_for(&bob, &bob_session, &request).await;
     let (status, waiting) = app.approve_as(&alice, &request).await;
     assert_eq!((status, waiting["state"].as_str()), (StatusCode::OK, Some("pending_approval")), "{waiting}");
-    let (status, refused) = app.approve_as(&bob, &request).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
-    assert_eq!(error_code(&refused), "approver_group_required");
+    // ...but once Alice filled it, his approval is refused under the request's lock,
+    let id = request["id"].as_str().expect("id");
+    let (status, refused) = body(app.approve(&bob_session, id, &bob_token).await).await;
+    assert_eq!((status, error_code(&refused)), (StatusCode::FORBIDDEN, "approver_group_required"), "{refused}");
+    // and a new token is refused before he spends a code on it.
+    let hash = request["payload_hash"].as_str().expect("hash");
+    let (status, early) = body(app.request_token(&bob_session, id, hash, None).await).await;
+    assert_eq!((status, error_code(&early)), (StatusCode::FORBIDDEN, "approver_group_required"), "{early}");
     let (status, done) = app.approve_as(&carol, &request).await;
     assert_eq!((status, done["state"].as_str()), (StatusCode::OK, Some("submitted")), "{done}");
     assert_eq!(app.transfers_at_plaid().await, 1);
