@@ -97,6 +97,8 @@ impl Policy {
     /// The built-in policy: today's thresholds, plus the anti-splitting window (debits by one
     /// agent to one account in the last 24 h count together toward the tier-3 amount).
     pub fn builtin(step_up_amount: Money, tier3_amount: Money, tier3_approvers: u32) -> Policy {
+        // The file format's bounds: out-of-range settings must not drop the window with the file.
+        let tier3_approvers = tier3_approvers.clamp(1, 10);
         let source = format!(
             "label = \"built-in\"\nstep_up_amount = \"{step_up_amount}\"\ntier3_amount = \"{tier3_amount}\"\n\
              tier3_approvers = {tier3_approvers}\n\n[[rule]]\nname = \"anti-splitting\"\nwhen.direction = \"debit\"\n\
@@ -108,7 +110,7 @@ impl Policy {
             label: None,
             step_up_amount,
             tier3_amount,
-            tier3_approvers: tier3_approvers.clamp(1, 10),
+            tier3_approvers,
             utc_offset: time::UtcOffset::UTC,
             rules: Vec::new(),
         })

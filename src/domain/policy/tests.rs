@@ -327,3 +327,12 @@ fn the_documented_example_policy_is_valid() {
     assert_eq!(example.rules.len(), 6);
     assert_eq!(example.label.as_deref(), Some("example 2026-12"));
 }
+
+#[test]
+fn the_builtin_policy_keeps_its_window_whatever_the_configured_quorum() {
+    for approvers in [0, 1, 2, 50] {
+        let builtin = Policy::builtin(money("1000.00"), money("10000.00"), approvers);
+        assert_eq!(builtin.rules.len(), 1, "anti-splitting window kept for {approvers} approvers");
+        assert_eq!(builtin.tier3_approvers, approvers.clamp(1, 10));
+    }
+}
