@@ -59,6 +59,14 @@ async fn a_tier_one_credit_executes_without_a_human_and_is_flagged_on_the_digest
     assert!(app.audit_events_for(&id).await.contains(&"digest.flagged".to_owned()));
     let forged = browser.post(&action, &[("csrf", "forged".into()), ("verdict", "acknowledge".into())]).await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+    let (_, second) = body(app.propose(&credit(&app, "5.00")).await).await;
+    let second_id = second["id"].as_str().expect("id").to_owned();
+    let action = format!("/ui/digest/{second_id}/review");
+    let acknowledged = browser.submit("/ui/digest", &action, &[("verdict", "acknowledge".into())]).await;
+    assert_eq!(location(&acknowledged), "/ui/digest?m=acknowledged");
+    assert!(browser.get("/ui/digest").await.html.contains("acknowledged by alice"));
+    assert!(app.audit_events_for(&second_id).await.contains(&"digest.acknowledged".to_owned()));
     app.stop().await;
 }
 
