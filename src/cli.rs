@@ -65,6 +65,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_audit::AuditCommand,
     },
+    /// The risk policy file: check, reload, backtest.
+    Policy {
+        #[command(subcommand)]
+        command: crate::cli_policy::PolicyCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +86,10 @@ pub enum ApproverCommand {
         /// Comma-separated item ids whose accounts this approver may approve for (default: all).
         #[arg(long, value_delimiter = ',')]
         items: Option<Vec<String>>,
+        /// Comma-separated approver groups (e.g. `finance,ops`): policy rules may require
+        /// approvals from named groups ("one of finance and one of ops").
+        #[arg(long, value_delimiter = ',')]
+        groups: Option<Vec<String>>,
         /// Print a one-time enrollment link (valid 24 h) instead of a password and TOTP secret:
         /// the approver sets their password and adds the authenticator on that page.
         #[arg(long, conflicts_with = "password")]
@@ -170,10 +179,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             chain_before_exit(&ctx.store).await
         }
         Command::Approver {
-            command: ApproverCommand::Add { username, role, password, items, enroll_link, public_url },
+            command: ApproverCommand::Add { username, role, password, items, groups, enroll_link, public_url },
         } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
             let items = parse_items(items)?;
+            let groups = crate::service::approver_groups::parse_groups(&groups.unwrap_or_default())?;
             if enroll_link {
                 let grant = crate::service::enrollment::add_with_link(
                     &ctx.store,
@@ -184,6 +194,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
                 )
                 .await?;
                 println!("approver {} ({username}, {role}) created", grant.enrollment.id);
+                set_groups(&ctx.store, &grant.enrollment.id, &groups).await?;
                 println!("one-time enrollment link (valid until {}):", crate::service::format_ms(grant.expires_at));
                 println!("{}/ui/enroll/{}", public_url.trim_end_matches('/'), grant.token);
                 return chain_before_exit(&ctx.store).await;
@@ -198,6 +209,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             )
             .await?;
             println!("approver {} ({username}, {role}) created", enrollment.id);
+            set_groups(&ctx.store, &enrollment.id, &groups).await?;
             if let Some(generated) = &enrollment.generated_password {
                 println!("password (shown once): {generated}");
             }
@@ -225,6 +237,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Agent { command: AgentCommand::Admin(command) } => crate::cli_admin::agent(command, settings).await,
         Command::Audit { command } => crate::cli_audit::run(command, settings).await,
+        Command::Policy { command } => crate::cli_policy::run(command, settings).await,
         Command::Item { command: ItemCommand::Add { access_token, sandbox } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
             let id = match (access_token, sandbox) {
@@ -238,6 +251,19 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             chain_before_exit(&ctx.store).await
         }
     }
+}
+
+/// Gives a new approver their groups, if any were named.
+async fn set_groups(
+    store: &crate::store::Store,
+    id: &crate::domain::ApproverId,
+    groups: &[String],
+) -> anyhow::Result<()> {
+    if !groups.is_empty() {
+        crate::service::approver_groups::set(store, id, groups).await?;
+        println!("groups: {}", groups.join(", "));
+    }
+    Ok(())
 }
 
 /// A CLI command's audit records join the chain before it exits, rather than when a server next

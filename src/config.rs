@@ -46,6 +46,8 @@ pub struct Settings {
     /// How often stale idempotency keys are pruned, by wall clock across restarts and replicas
     /// (`COUNTERSIGN_PRUNE_INTERVAL_SECS`, default 3600).
     pub prune_interval: Duration,
+    /// The active risk policy: `COUNTERSIGN_POLICY_FILE`, or the built-in one (today's thresholds
+    /// from the environment plus the 24 h anti-splitting window).
     pub policy: Policy,
     pub sessions: SessionPolicy,
     /// Seed a demo item and agent on first start (embedded mode).
@@ -60,6 +62,11 @@ pub struct Settings {
     /// The read gateway's `[reads]` table: tiers per product and the per-agent rate
     /// (`COUNTERSIGN_READS_FILE`, a TOML file; `COUNTERSIGN_READS_PER_MINUTE` overrides the rate).
     pub reads: crate::domain::reads::ReadsPolicy,
+    /// Re-read on SIGHUP and `countersign policy reload`.
+    pub policy_file: Option<PathBuf>,
+    /// A candidate policy evaluated beside the active one; its differences are stored, not enforced.
+    pub policy_shadow: Option<Policy>,
+    pub policy_shadow_file: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +89,12 @@ fn money_var(name: &str, default: &str) -> Result<Money, ConfigError> {
     Money::parse(text.trim()).map_err(|e| ConfigError(format!("{name}: {e}")))
 }
 
+/// Reads and checks a policy file: `Err` names the file, the line and the column.
+pub fn read_policy_file(path: &std::path::Path) -> Result<Policy, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Policy::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 impl Settings {
     pub fn from_env() -> Result<Settings, ConfigError> {
         let data_dir = PathBuf::from(var("COUNTERSIGN_DATA_DIR").unwrap_or_else(|| "countersign-data".into()));
@@ -100,11 +113,16 @@ impl Settings {
         let database_url = explicit_database
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", data_dir.join("countersign.db").display()));
-        let policy = Policy {
-            version: var("COUNTERSIGN_POLICY_VERSION").unwrap_or_else(|| Policy::default().version),
-            step_up_amount: money_var("COUNTERSIGN_STEP_UP_AMOUNT", "1000.00")?,
-            tier3_amount: money_var("COUNTERSIGN_TIER3_AMOUNT", "10000.00")?,
-            tier3_approvers: parse_var("COUNTERSIGN_TIER3_APPROVERS", 2)?,
+        let policy_file = var("COUNTERSIGN_POLICY_FILE").map(PathBuf::from);
+        let policy_shadow_file = var("COUNTERSIGN_POLICY_SHADOW_FILE").map(PathBuf::from);
+        // An invalid file stops the start here, naming the line and column.
+        let policy = match &policy_file {
+            Some(path) => read_policy_file(path).map_err(ConfigError)?,
+            None => Policy::builtin(
+                money_var("COUNTERSIGN_STEP_UP_AMOUNT", "1000.00")?,
+                money_var("COUNTERSIGN_TIER3_AMOUNT", "10000.00")?,
+                parse_var("COUNTERSIGN_TIER3_APPROVERS", 2)?,
+            ),
         };
         let mut reads = match var("COUNTERSIGN_READS_FILE") {
             None => crate::domain::reads::ReadsPolicy::default(),
@@ -116,6 +134,7 @@ impl Settings {
             }
         };
         reads.per_agent_per_minute = parse_var("COUNTERSIGN_READS_PER_MINUTE", reads.per_agent_per_minute)?;
+        let policy_shadow = policy_shadow_file.as_deref().map(read_policy_file).transpose().map_err(ConfigError)?;
         Ok(Settings {
             bind: parse_var("COUNTERSIGN_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             database_url,
@@ -138,6 +157,9 @@ impl Settings {
             pii_retention_days: parse_var("COUNTERSIGN_PII_RETENTION_DAYS", 90)?,
             prune_interval: Duration::from_secs(parse_var("COUNTERSIGN_PRUNE_INTERVAL_SECS", 3600)?.max(1)),
             policy,
+            policy_file,
+            policy_shadow,
+            policy_shadow_file,
             sessions: SessionPolicy {
                 idle: Duration::from_secs(parse_var("COUNTERSIGN_SESSION_IDLE_SECS", 900)?),
                 absolute: Duration::from_secs(parse_var("COUNTERSIGN_SESSION_ABSOLUTE_SECS", 43_200)?),

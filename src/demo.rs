@@ -23,6 +23,11 @@ pub async fn seed(ctx: &Context, data_dir: &Path, port: u16) -> anyhow::Result<S
         read_or_create_secret_file(&key_path, || created.api_key)?
     };
     let approver = demo_approver(ctx, data_dir).await?;
+    // A documented policy to start from (not active until COUNTERSIGN_POLICY_FILE names it).
+    let example = data_dir.join("policy.example.toml");
+    if !example.exists() {
+        crate::private_fs::write_atomically(&example, crate::domain::policy::EXAMPLE.as_bytes())?;
+    }
     let accounts = items::accounts(ctx.store.reader(), &item_id).await?;
     let account = accounts.first().map(|a| a.account_id.clone()).unwrap_or_default();
     Ok(format!(
@@ -32,6 +37,7 @@ pub async fn seed(ctx: &Context, data_dir: &Path, port: u16) -> anyhow::Result<S
          Then: curl -s http://127.0.0.1:{port}/v1/transfers -H 'Authorization: Bearer {api_key}'\n\n\
          Demo approver: username {DEMO_APPROVER}, password {password}\n\
          Add this TOTP secret to an authenticator app (or `oathtool --totp -b {secret}`):\n{uri}\n{qr}\n\
+         Risk policy: the built-in one; a documented example to start from is {dir}/policy.example.toml\n\
          Approve in the web form: http://127.0.0.1:{port}/ui (sign in as {DEMO_APPROVER})\n\
          or by API: curl -s http://127.0.0.1:{port}/v1/approver/sessions -H 'Content-Type: application/json' \\\n    \
          -d '{{\"username\":\"{DEMO_APPROVER}\",\"password\":\"{password}\",\"totp\":\"<6 digits>\"}}'\n",

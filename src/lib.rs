@@ -8,6 +8,7 @@ pub mod bench;
 pub mod cli;
 pub mod cli_admin;
 pub mod cli_audit;
+pub mod cli_policy;
 pub mod config;
 pub mod crypto;
 pub mod demo;

@@ -90,6 +90,8 @@ impl Application {
         let event_sync = tokio::spawn(plaid_events::run(self.ctx.clone(), self.event_sync_interval, stop_rx.clone()));
         let (every, retain) = self.audit_upkeep;
         let upkeep = tokio::spawn(audit_upkeep::run(self.ctx.clone(), every, retain, stop_rx.clone()));
+        let policy_reloads =
+            tokio::spawn(crate::service::policy::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
         let chainer = tokio::spawn(crate::audit::chain::run_chainer(self.ctx.store.clone(), CHAIN_INTERVAL, stop_rx));
         let app = crate::http::router(self.ctx.clone());
         // The peer address reaches handlers (sign-in throttling keys on it).
@@ -106,6 +108,7 @@ impl Application {
         let _ = event_sync.await;
         let _ = upkeep.await;
         let _ = chainer.await;
+        let _ = policy_reloads.await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }
@@ -168,6 +171,12 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
     let window = AuthorizationWindow { ttl: settings.authorization_ttl, margin: settings.expiry_margin };
     let mut ctx = Context::new(store, plaid, master_key, settings.policy.clone(), window);
     ctx.metrics = metrics;
+    ctx.policies = std::sync::Arc::new(crate::service::policy::Policies::new(
+        settings.policy.clone(),
+        settings.policy_shadow.clone(),
+        settings.policy_file.clone(),
+        settings.policy_shadow_file.clone(),
+    ));
     ctx.sessions = settings.sessions;
     ctx.cookie_secure = settings.cookie_secure;
     ctx.audit_anchors = crate::audit::anchor::AnchorLog::in_dir(&settings.audit_anchor_dir);

@@ -64,11 +64,14 @@ pub struct ExportRecord {
     /// Absent in exports made before the column existed.
     #[serde(default)]
     pub plaid_event_id: Option<i64>,
+    /// Absent from exports made before it existed.
+    #[serde(default)]
+    pub policy_version: Option<String>,
     pub prev_hash: String,
     pub hash: String,
 }
 
-pub const CSV_HEADER: [&str; 25] = [
+pub const CSV_HEADER: [&str; 26] = [
     "seq",
     "event_id",
     "occurred_at",
@@ -92,6 +95,7 @@ pub const CSV_HEADER: [&str; 25] = [
     "error_code",
     "ttl_seconds",
     "plaid_event_id",
+    "policy_version",
     "prev_hash",
     "hash",
 ];
@@ -137,6 +141,7 @@ impl ExportRecord {
             error_code: f.error_code.clone(),
             ttl_seconds: f.ttl_seconds,
             plaid_event_id: f.plaid_event_id,
+            policy_version: f.policy_version.clone(),
             prev_hash: row.prev_hash.clone(),
             hash: row.hash.clone(),
         }
@@ -178,6 +183,7 @@ impl ExportRecord {
                 error_code: self.error_code,
                 ttl_seconds: self.ttl_seconds,
                 plaid_event_id: self.plaid_event_id,
+                policy_version: self.policy_version,
             },
             prev_hash: self.prev_hash,
             hash: self.hash,

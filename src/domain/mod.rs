@@ -16,6 +16,6 @@ pub mod username;
 pub use ids::{AgentId, ApproverId, AuditEventId, ItemId, RequestId};
 pub use intent::{IntentError, RawIntent, TransferIntent};
 pub use money::Money;
-pub use policy::{Assessment, Policy, Tier};
+pub use policy::{Assessment, Facts, Policy, Recent, Tier};
 pub use state::{Event, RequestState};
 pub use transfer_status::TransferStatus;

@@ -115,7 +115,7 @@ struct ReadsFile {
 impl ReadsPolicy {
     /// Parses a TOML document's `[reads]` table; tiers above 2 are refused (tier 3 is for money).
     pub fn from_toml(text: &str) -> Result<ReadsPolicy, String> {
-        let file: ReadsFile = basic_toml::from_str(text).map_err(|e| e.to_string())?;
+        let file: ReadsFile = toml::from_str(text).map_err(|e| e.to_string())?;
         for product in ReadProduct::ALL {
             if file.reads.configured(product).is_some_and(|t| t > 2) {
                 return Err(format!("reads.tiers.{}: a read's tier is 0, 1 or 2", product.as_str()));

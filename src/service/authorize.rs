@@ -7,7 +7,7 @@ use super::idempotency::{self, IdempotencyKey};
 use super::propose::{reply_for, Reply};
 use super::{now_ms, parse_rfc3339_ms, trail, Context};
 use crate::audit;
-use crate::domain::{AgentId, Event, RequestState, TransferIntent};
+use crate::domain::{AgentId, Event, RequestState, Tier, TransferIntent};
 use crate::error::Result;
 use crate::plaid::types::{AuthorizationCreateRequest, AuthorizationUser, Decision};
 use crate::plaid::PlaidError;
@@ -62,7 +62,7 @@ pub async fn authorize(ctx: &Context, record: &RequestRecord, reply_to: ReplyTo<
                     let authorized_at = parse_rfc3339_ms(&authorization.created).unwrap_or_else(now_ms);
                     changes.decision = Some("approved".into());
                     changes.authorized_at = Some(authorized_at);
-                    changes.expires_at = Some(ctx.window.expires_at(authorized_at));
+                    changes.expires_at = Some(approvals_close_at(ctx, record, authorized_at));
                     changes.payload_hash = Some(intent.payload_hash(&authorization.id));
                     Event::PlaidApproved
                 }
@@ -114,7 +114,13 @@ async fn settle(
     reply_to: ReplyTo<'_>,
 ) -> Result<Authorized> {
     let now = now_ms();
-    let target = RequestState::Proposed.apply(settlement.event).map_err(anyhow::Error::from)?;
+    let mut target = RequestState::Proposed.apply(settlement.event).map_err(anyhow::Error::from)?;
+    // Tier 1 (an explicit, capped policy rule) waits for nobody: approved and claimed for
+    // execution in the same compare-and-set, reviewed afterwards in the Digest.
+    let without_a_human = target == RequestState::PendingApproval && record.tier == Tier::Notify;
+    if without_a_human {
+        target = target.apply(Event::QuorumMet).and_then(|s| s.apply(Event::Claimed)).map_err(anyhow::Error::from)?;
+    }
     let mut tx = ctx.store.begin().await?;
     let won = requests::transition_returning(
         &mut tx,
@@ -132,7 +138,7 @@ async fn settle(
     };
     if won_it {
         let outcome = match target {
-            RequestState::PendingApproval => "success",
+            RequestState::PendingApproval | RequestState::Executing => "success",
             RequestState::Declined => "declined_by_plaid",
             RequestState::ActionRequired => "action_required",
             _ => "error",
@@ -143,6 +149,12 @@ async fn settle(
         fields.plaid_request_id = settlement.plaid_request_id;
         fields.error_code = current.decision_rationale_code.clone().or_else(|| current.error_code.clone());
         audit::append(&mut tx, fields).await?;
+        if without_a_human {
+            let mut fields = trail::for_request(&current, "transfer.approved_by_policy", "success", now);
+            fields.approval_timestamp = Some(now);
+            audit::append(&mut tx, fields).await?;
+            audit::append(&mut tx, trail::execution_claimed(&current, now)).await?;
+        }
     }
     let reply = reply_for(&current);
     if let Some((agent, key)) = reply_to {
@@ -151,6 +163,16 @@ async fn settle(
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     Ok(Authorized::Settled { record: Box::new(current), reply })
+}
+
+/// When approvals stop counting: Plaid's window less our margin, or sooner when the policy gave
+/// this request a shorter TTL.
+fn approvals_close_at(ctx: &Context, record: &RequestRecord, authorized_at: i64) -> i64 {
+    let window = ctx.window.expires_at(authorized_at);
+    match record.approval_ttl_secs {
+        Some(ttl) => window.min(authorized_at.saturating_add(ttl.saturating_mul(1000))),
+        None => window,
+    }
 }
 
 /// An update-mode Link token lets the end user repair the item. If Plaid can't make one now, the

@@ -87,6 +87,7 @@ pub async fn issue_token(
     if already.iter().any(|a| a.approver_id == who.approver.id) {
         return Err(Error::conflict("already_approved", "you already approved this request"));
     }
+    super::approver_groups::check_early(&ctx.store, &record, &who.approver.id, pinned).await?;
     if needs_recent_sign_in(&record) && now - who.session.authenticated_at > millis(ctx.sessions.recent_auth) {
         return Err(Error::client(
             StatusCode::UNAUTHORIZED,
@@ -223,6 +224,7 @@ async fn record_approval(
     now: i64,
 ) -> Result<Quorum> {
     let pinned = pinned_hash(record)?;
+    super::approver_groups::check_may_fill(tx, record, &who.approver.id, pinned).await?;
     let approval = NewApproval {
         request_id: &record.id,
         approver_id: &who.approver.id,
@@ -347,12 +349,8 @@ pub async fn edit(
     let mut fields = trail::for_request(&current, "transfer.superseded", "success", now);
     fields.approver_id = Some(who.approver.id.to_string());
     audit::append(&mut tx, fields).await?;
-    let replaced = Assessment {
-        tier: current.tier,
-        step_up: current.step_up,
-        approvals_required: u32::try_from(current.approvals_required).unwrap_or(u32::MAX),
-        reasons: Vec::new(),
-    };
+    let replaced =
+        Assessment::stored(current.tier, current.step_up, current.approvals_required, current.approver_groups.clone());
     let version = NewVersion {
         intent: &new_intent,
         supersedes: Some(id),
@@ -360,7 +358,7 @@ pub async fn edit(
         version: current.version + 1,
         replaces: Some(&replaced),
     };
-    let new = insert_proposed(&mut tx, ctx, version, now).await?;
+    let new = insert_proposed(&mut tx, ctx, version, now).await?.map_err(|denial| denial.to_error())?;
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     release_authorization(ctx, &current).await;

@@ -7,7 +7,7 @@ use super::authorize::attach_link_token;
 use super::{now_ms, trail, Context};
 use crate::audit;
 use crate::auth::millis;
-use crate::domain::{Event, RequestId, RequestState, TransferIntent};
+use crate::domain::{Event, RequestId, RequestState, Tier, TransferIntent};
 use crate::error::Result;
 use crate::plaid::types::TransferCreateRequest;
 use crate::plaid::PlaidError;
@@ -65,9 +65,7 @@ async fn claim_in(tx: &mut Tx, record: &RequestRecord, now: i64) -> Result<bool>
 
 /// The audit record of a claim.
 pub(crate) fn claim_record(record: &RequestRecord, now: i64) -> crate::audit::AuditFields {
-    let mut fields = trail::for_request(record, "transfer.execution_claimed", "success", now);
-    fields.action_type = Some("write".into());
-    fields
+    trail::execution_claimed(record, now)
 }
 
 /// Calls `/transfer/create` for a request this process holds in `executing` since `leased_at`
@@ -177,7 +175,19 @@ async fn drift(ctx: &Context, record: &RequestRecord, executed_hash: &str) -> Re
     let mut approvers: Vec<&str> = logged.iter().filter_map(|a| a.approver_id.as_deref()).collect();
     approvers.sort_unstable();
     approvers.dedup();
-    let required = usize::try_from(record.approvals_required.max(1)).unwrap_or(usize::MAX);
+    // Tier 1 is the one request that executes with no approval: a capped rule said so, and the
+    // audit log must say so too (a tier edited in the table alone is caught here).
+    let floor = if record.tier == Tier::Notify {
+        let by_policy =
+            crate::store::audit::logged(ctx.store.reader(), record.id.as_str(), "transfer.approved_by_policy");
+        if by_policy.await?.is_empty() {
+            return Ok(Some("a tier-1 request the audit log does not record the policy approving"));
+        }
+        0
+    } else {
+        1
+    };
+    let required = usize::try_from(record.approvals_required.max(floor)).unwrap_or(usize::MAX);
     if approvers.len() < required.max(approved.len()) {
         return Ok(Some("the audit log records fewer approvals than the request counts"));
     }

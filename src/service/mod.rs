@@ -3,6 +3,7 @@
 //! never called while a transaction is open.
 
 pub mod admin;
+pub mod approver_groups;
 pub mod approvers;
 pub mod audit_export;
 pub mod audit_upkeep;
@@ -10,6 +11,7 @@ pub mod authorize;
 pub mod balances;
 pub mod cancel;
 pub mod decide;
+pub mod digest;
 pub mod enrollment;
 pub mod evidence;
 pub mod execute;
@@ -21,6 +23,7 @@ pub mod history;
 pub mod idempotency;
 pub mod item_health;
 pub mod plaid_events;
+pub mod policy;
 pub mod propose;
 pub mod query;
 pub mod reconcile;
@@ -38,6 +41,7 @@ use crate::crypto::MasterKey;
 use crate::domain::Policy;
 use crate::plaid::PlaidClient;
 use crate::store::Store;
+use policy::Policies;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -48,7 +52,8 @@ pub struct Context {
     pub store: Store,
     pub plaid: PlaidClient,
     pub master_key: MasterKey,
-    pub policy: Policy,
+    /// The active and shadow risk policies (switched on reload).
+    pub policies: Arc<Policies>,
     pub window: AuthorizationWindow,
     /// Bumped after every committed state change in this process, so long-polls wake at once;
     /// they also re-read the database on a timer, which covers changes made by other replicas.
@@ -121,7 +126,7 @@ impl Context {
             store,
             plaid,
             master_key,
-            policy,
+            policies: Arc::new(Policies::new(policy, None, None, None)),
             window,
             changes: Arc::new(changes),
             sessions: SessionPolicy::default(),

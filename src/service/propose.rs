@@ -10,13 +10,15 @@
 
 use super::authorize::{authorize, Authorized};
 use super::idempotency::{self, Claim, IdempotencyKey, Started};
+use super::policy::{self, Assessed};
 use super::view::RequestView;
-use super::{now_ms, registry, trail, Context};
+use super::{execute, now_ms, registry, trail, Context};
 use crate::audit;
 use crate::domain::{Assessment, RequestId, RequestState, TransferIntent};
 use crate::error::{Error, Result};
 use crate::plaid::PlaidError;
 use crate::store::agents::AgentRecord;
+use crate::store::policy::{self as store_policy, ShadowDifference};
 use crate::store::requests::{self, NewRequest, RequestRecord};
 use crate::store::{idempotency as keys, Tx};
 
@@ -66,7 +68,15 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
         Claim::Fresh | Claim::Resume { request_id: None } => {
             let new =
                 NewVersion { intent: &intent, supersedes: None, renews: renews.as_ref(), version: 1, replaces: None };
-            let record = insert_proposed(&mut tx, ctx, new, now).await?;
+            let record = match insert_proposed(&mut tx, ctx, new, now).await? {
+                Ok(record) => record,
+                Err(denial) => {
+                    // Nothing is stored for a refused proposal but its audit record: the
+                    // Idempotency-Key is released with the rollback, so a retry is assessed again.
+                    drop(tx);
+                    return Err(record_denial(ctx, &intent, denial, now).await);
+                }
+            };
             keys::link_request(&mut tx, &agent.id, key.as_str(), record.id.as_str()).await?;
             ctx.store.commit(tx).await?;
             record
@@ -74,7 +84,16 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
     };
 
     match authorize(ctx, &record, Some((&agent.id, &key))).await? {
-        Authorized::Settled { reply, .. } => Ok(reply),
+        Authorized::Settled { record, reply } => {
+            // Tier 1: authorized, approved by the policy and claimed in one step; create it now.
+            if record.state == RequestState::Executing {
+                let claimed_at = record.updated_at;
+                if let Err(error) = execute::create(ctx, &record, execute::Attempt::First, claimed_at).await {
+                    tracing::warn!(request = %record.id, error = %error, "tier-1 execution left for the reconciler");
+                }
+            }
+            Ok(reply)
+        }
         Authorized::Indeterminate(error) => Err(give_way(ctx, agent, &key, &record, &error).await),
     }
 }
@@ -89,12 +108,34 @@ pub struct NewVersion<'a> {
     pub replaces: Option<&'a Assessment>,
 }
 
-/// Stores a new request in `proposed`, with a fresh Plaid idempotency key generated before any
-/// call to Plaid, and audits it.
-pub async fn insert_proposed(tx: &mut Tx, ctx: &Context, new: NewVersion<'_>, now: i64) -> Result<RequestRecord> {
+/// The risk policy refused a proposal before Plaid was asked.
+pub struct Denial {
+    pub reason: String,
+    pub policy_version: String,
+    pub shadow: Option<ShadowDifference>,
+}
+
+impl Denial {
+    pub fn to_error(&self) -> Error {
+        Error::forbidden("denied_by_policy", format!("the risk policy refuses this transfer: {}", self.reason))
+    }
+}
+
+/// Stores a new request in `proposed`, assessed by the risk policy, with a fresh Plaid
+/// idempotency key generated before any call to Plaid, and audits it; or, when the policy denies
+/// it, stores nothing and says why.
+pub async fn insert_proposed(
+    tx: &mut Tx,
+    ctx: &Context,
+    new: NewVersion<'_>,
+    now: i64,
+) -> Result<std::result::Result<RequestRecord, Denial>> {
     let id = RequestId::generate();
     let intent = new.intent;
-    let mut assessment = ctx.policy.assess_transfer(intent.amount);
+    let Assessed { mut assessment, policy, shadow } = policy::assess_in(tx, ctx, intent, now).await?;
+    if let Some(reason) = assessment.denied.take() {
+        return Ok(Err(Denial { reason, policy_version: policy.version.clone(), shadow }));
+    }
     if let Some(replaced) = new.replaces {
         assessment = assessment.at_least(replaced);
     }
@@ -110,8 +151,10 @@ pub async fn insert_proposed(tx: &mut Tx, ctx: &Context, new: NewVersion<'_>, no
             tier: assessment.tier,
             step_up: assessment.step_up,
             approvals_required: i64::from(assessment.approvals_required),
-            policy_version: &ctx.policy.version,
+            policy_version: &policy.version,
             policy_reasons: &assessment.reasons,
+            approver_groups: &assessment.approver_groups,
+            approval_ttl_secs: assessment.ttl_secs.map(i64::from),
             intent: &intent_json,
             amount_cents: intent.amount.cents(),
             plaid_idempotency_key: &plaid_key,
@@ -131,7 +174,45 @@ pub async fn insert_proposed(tx: &mut Tx, ctx: &Context, new: NewVersion<'_>, no
         _ => error.into(),
     })?;
     audit::append(tx, trail::for_request(&record, "transfer.proposed", "success", now)).await?;
-    Ok(record)
+    if let Some(difference) = shadow {
+        let difference = ShadowDifference { request_id: Some(record.id.to_string()), ..difference };
+        store_policy::insert_shadow_difference(tx, &difference).await?;
+    }
+    Ok(Ok(record))
+}
+
+/// Audits a proposal the policy refused (and the shadow policy's view of it), and returns the
+/// agent's error.
+async fn record_denial(ctx: &Context, intent: &TransferIntent, denial: Denial, now: i64) -> Error {
+    let result: Result<()> = async {
+        let mut tx = ctx.store.begin().await?;
+        let fields = crate::audit::AuditFields {
+            occurred_at: now,
+            event_type: "transfer.denied_by_policy".into(),
+            agent_id: Some(intent.agent_id.to_string()),
+            thread_id: Some(intent.thread_id.as_str().to_owned()),
+            plaid_product: Some("transfer".into()),
+            account_id: Some(crate::audit::mask_account(intent.account_id.as_str())),
+            action_type: Some("write".into()),
+            approval_required: Some(false),
+            policy_version: Some(denial.policy_version.clone()),
+            outcome: "denied_by_policy".into(),
+            error_code: Some("denied_by_policy".into()),
+            ..crate::audit::AuditFields::default()
+        };
+        audit::append(&mut tx, fields).await?;
+        if let Some(difference) = &denial.shadow {
+            store_policy::insert_shadow_difference(&mut tx, difference).await?;
+        }
+        ctx.store.commit(tx).await?;
+        Ok(())
+    }
+    .await;
+    tracing::info!(agent = %intent.agent_id, "proposal denied by the risk policy");
+    match result {
+        Ok(()) => denial.to_error(),
+        Err(error) => error,
+    }
 }
 
 /// Plaid did not give a definite answer: keep the request `proposed`, audit the attempt, and

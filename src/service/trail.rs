@@ -19,6 +19,14 @@ pub fn for_request(record: &RequestRecord, event_type: &str, outcome: &str, now_
         approval_required: Some(record.approvals_required > 0),
         payload_hash: record.payload_hash.clone(),
         outcome: outcome.to_owned(),
+        policy_version: Some(record.policy_version.clone()),
         ..AuditFields::default()
     }
+}
+
+/// The audit record of a claim for execution (`approved → executing`).
+pub fn execution_claimed(record: &RequestRecord, now_ms: i64) -> AuditFields {
+    let mut fields = for_request(record, "transfer.execution_claimed", "success", now_ms);
+    fields.action_type = Some("write".into());
+    fields
 }

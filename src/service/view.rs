@@ -15,6 +15,9 @@ pub struct RequestView {
     pub approvals_required: i64,
     pub policy_version: String,
     pub policy_reasons: Vec<String>,
+    /// The approver groups the policy requires, one per approval (or one for all); empty: anyone.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub approver_groups: Vec<String>,
     pub amount: String,
     pub intent: Value,
     pub payload_hash: Option<String>,
@@ -92,6 +95,7 @@ impl From<&RequestRecord> for RequestView {
             approvals_required: r.approvals_required,
             policy_version: r.policy_version.clone(),
             policy_reasons: r.policy_reasons.clone(),
+            approver_groups: r.approver_groups.clone(),
             amount: r.intent.get("amount").and_then(Value::as_str).unwrap_or_default().to_owned(),
             intent: r.intent.clone(),
             payload_hash: r.payload_hash.clone(),

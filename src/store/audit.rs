@@ -33,6 +33,10 @@ pub struct AuditFields {
     /// so records written before the column existed keep their hashes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plaid_event_id: Option<i64>,
+    /// The risk policy's version (SHA-256 of its content) a request was assessed under. Left out
+    /// of the hashed form when absent, so records written before it existed keep their hashes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<String>,
 }
 
 /// Queues records for the chainer, one statement for all of them. No shared lock: concurrent
@@ -142,12 +146,12 @@ pub async fn delete_pending(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
     Ok(())
 }
 
-/// Rows per multi-row statement: 25 columns each stays far below both databases' bind limits.
+/// Rows per multi-row statement: 26 columns each stays far below both databases' bind limits.
 /// Statements whose shape depends on a row count are kept prepared only for small counts: every
 /// connection would cache one per count seen.
 pub const PER_STATEMENT: usize = 200;
 
-const INSERT_COLUMNS: usize = 25;
+const INSERT_COLUMNS: usize = 26;
 
 /// Appends chained records, many per statement.
 pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
@@ -158,7 +162,8 @@ pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
             "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, \
              thread_id, plaid_product, plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, \
              approval_required, approver_id, approval_timestamp, payload_hash, executed_payload_hash, \
-             plaid_request_id, outcome, error_code, ttl_seconds, plaid_event_id, prev_hash, hash) VALUES {}",
+             plaid_request_id, outcome, error_code, ttl_seconds, plaid_event_id, policy_version, prev_hash, hash) \
+             VALUES {}",
             values.join(", ")
         );
         let mut query = sqlx::query(&sql).persistent(keep_prepared(chunk.len()));
@@ -188,6 +193,7 @@ pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
                 .bind(fields.error_code.as_deref())
                 .bind(fields.ttl_seconds)
                 .bind(fields.plaid_event_id)
+                .bind(fields.policy_version.as_deref())
                 .bind(&record.prev_hash)
                 .bind(&record.hash);
         }
@@ -218,7 +224,7 @@ pub struct AuditRow {
 const ROW_COLUMNS: &str = "seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, thread_id, \
     plaid_product, plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, approval_required, approver_id, \
     approval_timestamp, payload_hash, executed_payload_hash, plaid_request_id, outcome, error_code, ttl_seconds, \
-    plaid_event_id, prev_hash, hash";
+    plaid_event_id, policy_version, prev_hash, hash";
 
 /// Rows in sequence order, `limit` at a time starting after `after_seq`.
 pub async fn page(pool: &sqlx::AnyPool, after_seq: i64, limit: i64) -> StoreResult<Vec<AuditRow>> {
@@ -291,6 +297,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<AuditRow> {
             error_code: row.try_get("error_code")?,
             ttl_seconds: row.try_get("ttl_seconds")?,
             plaid_event_id: row.try_get("plaid_event_id")?,
+            policy_version: row.try_get("policy_version")?,
         },
         prev_hash: row.try_get("prev_hash")?,
         hash: row.try_get("hash")?,
@@ -309,7 +316,12 @@ pub struct LoggedApproval {
 /// for the chainer (PostgreSQL), each once. The queue is read first, so a record the chainer
 /// moves between the two reads is seen twice (and kept once) rather than missed.
 pub async fn logged_approvals(pool: &sqlx::AnyPool, request_id: &str) -> StoreResult<Vec<LoggedApproval>> {
-    const EVENT: &str = "transfer.approval";
+    logged(pool, request_id, "transfer.approval").await
+}
+
+/// The successful records of one event type about one request, chained or still queued, each
+/// once (as [`logged_approvals`]): e.g. the policy's approval of a tier-1 request.
+pub async fn logged(pool: &sqlx::AnyPool, request_id: &str, event: &str) -> StoreResult<Vec<LoggedApproval>> {
     let mut approvals = Vec::new();
     // Records are queued as compact JSON, so this substring is exact; `_` in ids is a LIKE
     // wildcard, which only widens the match, and the parse below filters exactly.
@@ -321,7 +333,7 @@ pub async fn logged_approvals(pool: &sqlx::AnyPool, request_id: &str) -> StoreRe
         let fields: AuditFields =
             serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("pending audit: {e}")))?;
         if fields.transfer_request_id.as_deref() == Some(request_id)
-            && fields.event_type == EVENT
+            && fields.event_type == event
             && fields.outcome == "success"
         {
             approvals.push(LoggedApproval {
@@ -336,7 +348,7 @@ pub async fn logged_approvals(pool: &sqlx::AnyPool, request_id: &str) -> StoreRe
          WHERE transfer_request_id = $1 AND event_type = $2 AND outcome = 'success'",
     )
     .bind(request_id)
-    .bind(EVENT)
+    .bind(event)
     .fetch_all(pool)
     .await?;
     for row in &chained {

@@ -13,14 +13,17 @@
 pub mod admin;
 pub mod agents;
 pub mod approvals;
+pub mod approver_groups;
 pub mod approvers;
 pub mod audit;
 pub mod checkpoints;
+pub mod digest;
 pub mod enrollment;
 pub mod gauges;
 pub mod idempotency;
 pub mod items;
 pub mod maintenance;
+pub mod policy;
 pub mod read_requests;
 pub mod reads;
 pub mod requests;

@@ -49,6 +49,10 @@ pub struct RequestRecord {
     /// Plaid's reason for a failed or returned transfer: (ACH return code, description).
     pub transfer_failure_code: Option<String>,
     pub transfer_failure_description: Option<String>,
+    /// The groups its approvals must come from: one per approval, or one for all (policy).
+    pub approver_groups: Vec<String>,
+    /// Approvers get at most this long after the authorization (policy), if shorter than Plaid's window.
+    pub approval_ttl_secs: Option<i64>,
 }
 
 /// The fields of a new request; state starts at `proposed`.
@@ -62,6 +66,8 @@ pub struct NewRequest<'a> {
     pub approvals_required: i64,
     pub policy_version: &'a str,
     pub policy_reasons: &'a [String],
+    pub approver_groups: &'a [String],
+    pub approval_ttl_secs: Option<i64>,
     pub intent: &'a serde_json::Value,
     pub amount_cents: i64,
     pub plaid_idempotency_key: &'a str,
@@ -74,11 +80,13 @@ pub struct NewRequest<'a> {
 /// Stores a new request and returns it as stored.
 pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<RequestRecord> {
     let reasons = serde_json::to_string(new.policy_reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let groups = serde_json::to_string(new.approver_groups).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let sql = format!(
         "INSERT INTO transfer_requests (id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, \
          policy_version, policy_reasons, intent, amount_cents, plaid_idempotency_key, supersedes, renews, version, \
-         created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17) RETURNING {COLUMNS}"
+         created_at, updated_at, approver_groups, approval_ttl_secs) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19) \
+         RETURNING {COLUMNS}"
     );
     let row = sqlx::query(&sql)
         .bind(new.id.as_str())
@@ -98,6 +106,8 @@ pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<RequestReco
         .bind(new.renews.map(RequestId::as_str))
         .bind(new.version)
         .bind(new.now_ms)
+        .bind(groups)
+        .bind(new.approval_ttl_secs)
         .fetch_one(&mut **tx)
         .await?;
     from_row(&row)
@@ -263,7 +273,7 @@ const COLUMNS: &str = "id, agent_id, item_id, account_id, state, tier, step_up, 
     policy_reasons, intent, amount_cents, plaid_idempotency_key, authorization_id, decision, decision_rationale_code, \
     decision_rationale_description, authorized_at, expires_at, payload_hash, transfer_id, transfer_status, link_token, \
     error_code, error_message, rejection_reason, supersedes, renews, version, created_at, updated_at, \
-    reconcile_attempts, transfer_failure_code, transfer_failure_description, \
+    reconcile_attempts, transfer_failure_code, transfer_failure_description, approver_groups, approval_ttl_secs, \
     (SELECT items.plaid_item_id FROM items WHERE items.id = transfer_requests.item_id) AS plaid_item_id";
 
 fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
@@ -271,6 +281,7 @@ fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
     let state: String = row.try_get("state")?;
     let intent: String = row.try_get("intent")?;
     let reasons: String = row.try_get("policy_reasons")?;
+    let groups: String = row.try_get("approver_groups")?;
     let optional_id = |column: &str| -> StoreResult<Option<RequestId>> {
         Ok(row.try_get::<Option<String>, _>(column)?.map(RequestId::from_trusted))
     };
@@ -310,6 +321,8 @@ fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
         reconcile_attempts: row.try_get("reconcile_attempts")?,
         transfer_failure_code: row.try_get("transfer_failure_code")?,
         transfer_failure_description: row.try_get("transfer_failure_description")?,
+        approver_groups: serde_json::from_str(&groups).map_err(|_| corrupt("approver_groups"))?,
+        approval_ttl_secs: row.try_get("approval_ttl_secs")?,
     })
 }
 
@@ -524,4 +537,12 @@ pub async fn earlier_to_account(
         }
     }
     Ok(false)
+}
+
+/// The newest requests of one tier (the Digest lists tier 1), newest first.
+pub async fn of_tier(pool: &AnyPool, tier: Tier, limit: i64) -> StoreResult<Vec<RequestRecord>> {
+    let sql =
+        format!("SELECT {COLUMNS} FROM transfer_requests WHERE tier = $1 ORDER BY created_at DESC, id DESC LIMIT $2");
+    let rows = sqlx::query(&sql).bind(tier.number()).bind(limit).fetch_all(pool).await?;
+    rows.iter().map(from_row).collect()
 }

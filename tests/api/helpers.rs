@@ -74,6 +74,10 @@ pub struct Options {
     pub trust_forwarded_for: bool,
     /// The read gateway's `[reads]` table (tiers, per-agent rate).
     pub reads: countersign::domain::reads::ReadsPolicy,
+    /// A policy file (`COUNTERSIGN_POLICY_FILE`): read at start instead of `policy`, and re-read on reload.
+    pub policy_file: Option<std::path::PathBuf>,
+    /// A shadow policy file (`COUNTERSIGN_POLICY_SHADOW_FILE`).
+    pub policy_shadow_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -83,7 +87,10 @@ impl Default for Options {
             sessions: countersign::auth::SessionPolicy::default(),
             authorization_ttl: Duration::from_secs(3600),
             expiry_margin: Duration::from_secs(300),
-            policy: Policy::default(),
+            // Today's thresholds without the built-in 24 h anti-splitting window: most tests propose
+            // several debits to one account and are about something else. The policy tests
+            // (tests/api/policy) run the built-in policy itself.
+            policy: Policy::from_toml("label = \"thresholds only\"").expect("an empty policy file is valid"),
             cookie_secure: false,
             executing_alert_after: Duration::from_secs(900),
             event_sync_interval: Duration::from_millis(200),
@@ -91,6 +98,8 @@ impl Default for Options {
             prune_interval: Duration::from_secs(3600),
             trust_forwarded_for: false,
             reads: countersign::domain::reads::ReadsPolicy::default(),
+            policy_file: None,
+            policy_shadow_file: None,
         }
     }
 }
@@ -140,7 +149,16 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         audit_checkpoint_interval: Duration::from_secs(300),
         audit_anchor_dir: data_dir.path().to_owned(),
         pii_retention_days: 90,
-        policy: options.policy,
+        policy: match &options.policy_file {
+            Some(file) => countersign::config::read_policy_file(file).expect("the test's policy file is valid"),
+            None => options.policy,
+        },
+        policy_shadow: options
+            .policy_shadow_file
+            .as_deref()
+            .map(|file| countersign::config::read_policy_file(file).expect("the test's shadow policy is valid")),
+        policy_file: options.policy_file,
+        policy_shadow_file: options.policy_shadow_file,
         sessions: options.sessions,
         seed_demo: false,
         json_logs: false,
@@ -256,6 +274,11 @@ impl TestApp {
             let _ = stopped.await;
         })));
         self.stop = Some(stop);
+    }
+
+    /// The database this app (and its replicas) use, for the command line to join.
+    pub fn database_url(&self) -> &str {
+        &self.settings.database_url
     }
 
     /// The value of one sample on `/metrics` (the whole line's name and labels as written there).
@@ -582,6 +605,9 @@ pub fn embedded_settings(dir: &std::path::Path) -> Settings {
         audit_anchor_dir: dir.to_owned(),
         trust_forwarded_for: false,
         reads: countersign::domain::reads::ReadsPolicy::default(),
+        policy_file: None,
+        policy_shadow: None,
+        policy_shadow_file: None,
     }
 }
 

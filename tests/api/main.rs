@@ -25,6 +25,7 @@ mod openapi_drift;
 mod operations;
 mod plaid_reads;
 mod plaid_webhooks;
+mod policy;
 mod propose;
 mod reconcile;
 mod signin;

@@ -18,6 +18,8 @@ const OK: &[(&str, &str)] = &[
     ("transfer_cancelled", "Plaid cancelled this transfer; no money will move. The agent will see it as cancelled."),
     ("signed_out", "You are signed out."),
     ("enrolled", "Enrollment complete. Sign in with your new password and a code from your authenticator."),
+    ("acknowledged", "Acknowledged: the transfer is marked as reviewed."),
+    ("flagged", "Flagged: the team is alerted, and your flag is in the audit trail."),
 ];
 
 const REFUSED: &[(&str, &str)] = &[
@@ -55,6 +57,14 @@ const REFUSED: &[(&str, &str)] = &[
     ("weak_password", "Passwords must be at least 12 characters."),
     ("internal_error", "Something went wrong on our side. Check the request's state before trying again."),
     ("refused", "That action was refused."),
+    (
+        "approver_group_required",
+        "This request needs approvals from named groups, and yours cannot fill a slot still open.",
+    ),
+    ("already_reviewed", "This transfer was already reviewed in the Digest."),
+    ("not_in_digest", "Only tier-1 transfers are reviewed in the Digest."),
+    ("note_too_long", "A note is at most 500 characters."),
+    ("flag_reason_required", "Say what is wrong in the note when you flag a transfer."),
 ];
 
 pub fn flash(code: &str) -> Option<Flash> {

@@ -8,12 +8,14 @@ mod admin;
 mod admin_forms;
 pub(crate) mod cookies;
 mod csrf;
+mod digest;
 mod enroll;
 mod format;
 mod history;
 mod inbox;
 mod messages;
 mod origin;
+mod policy;
 mod reads;
 mod request;
 mod session;
@@ -55,6 +57,9 @@ pub fn router() -> Router<Context> {
         .route("/ui/reads", get(reads::page))
         .route("/ui/reads/{id}/approve", post(reads::approve))
         .route("/ui/reads/{id}/reject", post(reads::reject))
+        .route("/ui/digest", get(digest::page))
+        .route("/ui/digest/{id}/review", post(digest::review))
+        .route("/ui/policy", get(policy::page))
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

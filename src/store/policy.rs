@@ -1,0 +1,246 @@
+//! What the risk policy needs from storage: the recent requests its windows add up (read under a
+//! lock, so concurrent proposals see each other), whether an account was ever paid, the shadow
+//! policy's disagreements, and operators' reload requests. No rule is decided here.
+
+use super::{Backend, StoreError, StoreResult, Tx};
+use crate::domain::intent::{AchClass, Network, TransferType};
+use crate::domain::policy::backtest::Past;
+use crate::domain::{Money, Recent, RequestState};
+use sqlx::{AnyPool, Row};
+
+/// States whose requests count toward a window: live or done, never refused or abandoned.
+pub const COUNTED: [RequestState; 6] = [
+    RequestState::Proposed,
+    RequestState::PendingApproval,
+    RequestState::Approved,
+    RequestState::Executing,
+    RequestState::ReauthRequired,
+    RequestState::Submitted,
+];
+
+/// Serializes proposals by this agent and to this account until the transaction ends, on every
+/// replica: PostgreSQL row locks on one row per agent and per account (always taken in that
+/// order, so two proposals never wait on each other in a circle). SQLite's single writer already
+/// runs one write transaction at a time.
+pub async fn lock_windows(tx: &mut Tx, agent_id: &str, item_id: &str, account_id: &str) -> StoreResult<()> {
+    if tx.backend() != Backend::Postgres {
+        return Ok(());
+    }
+    for key in [format!("agent:{agent_id}"), format!("account:{item_id}:{account_id}")] {
+        sqlx::query("INSERT INTO policy_window_locks (scope_key) VALUES ($1) ON CONFLICT DO NOTHING")
+            .bind(&key)
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query("SELECT scope_key FROM policy_window_locks WHERE scope_key = $1 FOR UPDATE")
+            .bind(&key)
+            .fetch_one(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+fn counted_list(first: usize) -> String {
+    (0..COUNTED.len()).map(|i| format!("${}", first + i)).collect::<Vec<_>>().join(", ")
+}
+
+/// Requests by this agent or to this account created at or after `since_ms` that still count.
+/// Read inside the proposal's transaction, after [`lock_windows`].
+pub async fn recent_live(
+    tx: &mut Tx,
+    agent_id: &str,
+    item_id: &str,
+    account_id: &str,
+    since_ms: i64,
+) -> StoreResult<Vec<Recent>> {
+    let sql = format!(
+        "SELECT agent_id, item_id, account_id, intent, amount_cents, created_at FROM transfer_requests \
+         WHERE (agent_id = $1 OR (item_id = $2 AND account_id = $3)) AND created_at >= $4 AND state IN ({})",
+        counted_list(5)
+    );
+    let mut query = sqlx::query(&sql).bind(agent_id).bind(item_id).bind(account_id).bind(since_ms);
+    for state in COUNTED {
+        query = query.bind(state.as_str());
+    }
+    query.fetch_all(&mut **tx).await?.iter().map(recent_from_row).collect()
+}
+
+/// Every request created at or after `since_ms`, oldest first (the backtest's history).
+pub async fn history_since(pool: &AnyPool, since_ms: i64) -> StoreResult<Vec<Past>> {
+    let sql =
+        "SELECT id, agent_id, item_id, account_id, intent, amount_cents, created_at, state FROM transfer_requests \
+               WHERE created_at >= $1 ORDER BY created_at, id";
+    let rows = sqlx::query(sql).bind(since_ms).fetch_all(pool).await?;
+    rows.iter()
+        .map(|row| {
+            let recent = recent_from_row(row)?;
+            let intent: String = row.try_get("intent")?;
+            let intent: serde_json::Value = serde_json::from_str(&intent).unwrap_or_default();
+            let text = |key: &str| intent.get(key).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
+            let state: String = row.try_get("state")?;
+            Ok(Past {
+                id: row.try_get("id")?,
+                network: Network::parse(&text("network"))
+                    .map_err(|_| StoreError::Corrupt("transfer_requests.intent.network".into()))?,
+                ach_class: AchClass::parse(&text("ach_class")).ok(),
+                counts: COUNTED.iter().any(|s| s.as_str() == state),
+                state,
+                agent_id: recent.agent_id,
+                item_id: recent.item_id,
+                account_id: recent.account_id,
+                direction: recent.direction,
+                amount: recent.amount,
+                created_at_ms: recent.created_at_ms,
+            })
+        })
+        .collect()
+}
+
+fn recent_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Recent> {
+    let intent: String = row.try_get("intent")?;
+    let intent: serde_json::Value =
+        serde_json::from_str(&intent).map_err(|_| StoreError::Corrupt("transfer_requests.intent".into()))?;
+    let direction = intent
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|t| TransferType::parse(t).ok())
+        .ok_or_else(|| StoreError::Corrupt("transfer_requests.intent.type".into()))?;
+    let cents: i64 = row.try_get("amount_cents")?;
+    Ok(Recent {
+        agent_id: row.try_get("agent_id")?,
+        item_id: row.try_get("item_id")?,
+        account_id: row.try_get("account_id")?,
+        direction,
+        amount: Money::from_cents(cents).ok_or_else(|| StoreError::Corrupt("transfer_requests.amount_cents".into()))?,
+        created_at_ms: row.try_get("created_at")?,
+    })
+}
+
+/// Whether a transfer to this account was ever submitted to Plaid (by any agent) before
+/// `before_ms`. Merely proposed, declined or rejected requests do not count: an account is known
+/// once money actually moved toward it.
+pub async fn submitted_before_to_account(
+    conn: &mut sqlx::AnyConnection,
+    item_id: &str,
+    account_id: &str,
+    before_ms: i64,
+) -> StoreResult<bool> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM transfer_requests WHERE item_id = $1 AND account_id = $2 AND state = $3 \
+         AND created_at < $4",
+    )
+    .bind(item_id)
+    .bind(account_id)
+    .bind(RequestState::Submitted.as_str())
+    .bind(before_ms)
+    .fetch_one(conn)
+    .await?;
+    Ok(row.try_get::<i64, _>("n")? > 0)
+}
+
+/// One disagreement of the shadow policy with the active one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShadowDifference {
+    pub request_id: Option<String>,
+    pub agent_id: String,
+    pub active_version: String,
+    pub shadow_version: String,
+    pub active_tier: i64,
+    pub shadow_tier: i64,
+    pub active_approvals: i64,
+    pub shadow_approvals: i64,
+    pub active_denied: Option<String>,
+    pub shadow_denied: Option<String>,
+    pub shadow_reasons: Vec<String>,
+    pub created_at: i64,
+}
+
+pub async fn insert_shadow_difference(tx: &mut Tx, d: &ShadowDifference) -> StoreResult<()> {
+    let reasons = serde_json::to_string(&d.shadow_reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO policy_shadow_differences (id, request_id, agent_id, active_version, shadow_version, \
+         active_tier, shadow_tier, active_approvals, shadow_approvals, active_denied, shadow_denied, shadow_reasons, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(uuid::Uuid::now_v7().to_string())
+    .bind(d.request_id.as_deref())
+    .bind(&d.agent_id)
+    .bind(&d.active_version)
+    .bind(&d.shadow_version)
+    .bind(d.active_tier)
+    .bind(d.shadow_tier)
+    .bind(d.active_approvals)
+    .bind(d.shadow_approvals)
+    .bind(d.active_denied.as_deref())
+    .bind(d.shadow_denied.as_deref())
+    .bind(reasons)
+    .bind(d.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The newest differences first.
+pub async fn shadow_differences(pool: &AnyPool, limit: i64) -> StoreResult<Vec<ShadowDifference>> {
+    let rows = sqlx::query(
+        "SELECT request_id, agent_id, active_version, shadow_version, active_tier, shadow_tier, active_approvals, \
+         shadow_approvals, active_denied, shadow_denied, shadow_reasons, created_at FROM policy_shadow_differences \
+         ORDER BY created_at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let reasons: String = row.try_get("shadow_reasons")?;
+            Ok(ShadowDifference {
+                request_id: row.try_get("request_id")?,
+                agent_id: row.try_get("agent_id")?,
+                active_version: row.try_get("active_version")?,
+                shadow_version: row.try_get("shadow_version")?,
+                active_tier: row.try_get("active_tier")?,
+                shadow_tier: row.try_get("shadow_tier")?,
+                active_approvals: row.try_get("active_approvals")?,
+                shadow_approvals: row.try_get("shadow_approvals")?,
+                active_denied: row.try_get("active_denied")?,
+                shadow_denied: row.try_get("shadow_denied")?,
+                shadow_reasons: serde_json::from_str(&reasons)
+                    .map_err(|_| StoreError::Corrupt("policy_shadow_differences.shadow_reasons".into()))?,
+                created_at: row.try_get("created_at")?,
+            })
+        })
+        .collect()
+}
+
+/// Asks every replica to re-read its policy file (`countersign policy reload`).
+pub async fn request_reload(tx: &mut Tx, by: &str, now_ms: i64) -> StoreResult<()> {
+    sqlx::query("INSERT INTO policy_reload_requests (requested_at, requested_by) VALUES ($1, $2)")
+        .bind(now_ms)
+        .bind(by)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The newest reload request's id (0 when there was none).
+pub async fn last_reload_request(pool: &AnyPool) -> StoreResult<i64> {
+    let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS last FROM policy_reload_requests").fetch_one(pool).await?;
+    Ok(row.try_get("last")?)
+}
+
+/// The account's mask (`0000`), read on the caller's connection: a proposal holding its window
+/// locks must not wait for a second connection from a pool the waiting proposals may hold.
+pub async fn account_mask(
+    conn: &mut sqlx::AnyConnection,
+    item_id: &str,
+    account_id: &str,
+) -> StoreResult<Option<String>> {
+    let row = sqlx::query("SELECT mask FROM item_accounts WHERE item_id = $1 AND account_id = $2")
+        .bind(item_id)
+        .bind(account_id)
+        .fetch_optional(conn)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get("mask")?,
+        None => None,
+    })
+}
