@@ -51,6 +51,8 @@ pub struct InboxRow {
     pub approvals: usize,
     pub approvals_required: i64,
     pub expires_at_ms: i64,
+    /// The agent's stated reason, as it wrote it.
+    pub reason: String,
 }
 
 /// The approver's inbox (`decide::inbox`, soonest expiry first) with accounts named.
@@ -68,6 +70,7 @@ pub async fn inbox(ctx: &Context, who: &ApproverSession) -> Result<Vec<InboxRow>
             approvals: view.approvals.len(),
             approvals_required: request.approvals_required,
             expires_at_ms: request.expires_at.as_deref().and_then(parse_rfc3339_ms).unwrap_or(0),
+            reason: text(&request.intent, "reason").to_owned(),
         });
     }
     Ok(rows)

@@ -16,6 +16,7 @@ pub struct Row {
     approvals: String,
     time_left: String,
     closes_at: String,
+    reason: String,
 }
 
 #[derive(Template)]
@@ -46,6 +47,7 @@ pub async fn page(
             approvals: format!("{} of {}", row.approvals, row.approvals_required),
             time_left: time_left(row.expires_at_ms, now),
             closes_at: clock(row.expires_at_ms),
+            reason: row.reason,
             id: row.id,
         })
         .collect();

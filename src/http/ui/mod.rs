@@ -179,7 +179,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for UiForm<T> {
             let field = if ours { format!("The field \"{name}\"") } else { "A field".to_owned() };
             return Err(UiError::from(Error::unprocessable(
                 "invalid_characters",
-                format!("{field} contains a control character. Remove it and try again."),
+                format!(
+                    "{field} contains a control character or an invisible one (such as a bidi override \
+                     or a zero-width space). Remove it and try again."
+                ),
             )));
         }
         let request = Request::from_parts(parts, axum::body::Body::from(bytes));
