@@ -15,6 +15,7 @@ pub mod approvals;
 pub mod approvers;
 pub mod audit;
 pub mod checkpoints;
+pub mod desk;
 pub mod enrollment;
 pub mod gauges;
 pub mod idempotency;

@@ -13,7 +13,7 @@ use crate::domain::{Money, RequestId};
 use crate::error::{Error, Result};
 use crate::service::approvers::{self, NewSession};
 use crate::service::form_keys::{self, Claim};
-use crate::service::{decide, Context};
+use crate::service::{decide, inbox, Context};
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -58,6 +58,19 @@ where
         Some(new) => ([(header::SET_COOKIE, cookies::set_session(ctx, &new.token))], redirect).into_response(),
         None => redirect,
     })
+}
+
+/// After a decision, the next request waiting for this approver (its page says the decision was
+/// recorded and links back); the decided request's own page when nothing else waits.
+async fn next_or_here(ctx: &Context, session: &UiSession, decided: &RequestId, code: &str) -> String {
+    match inbox::next_after(ctx, &session.who, decided).await {
+        Ok(Some(next)) => format!("/ui/requests/{next}?m={code}_next&prev={decided}"),
+        Ok(None) => at(decided, code),
+        Err(error) => {
+            tracing::warn!(error = %error, "could not find the next request after a decision");
+            at(decided, code)
+        }
+    }
 }
 
 /// Step 1 of approving, shared by approve and edit: a token bound to what the approver saw.
@@ -117,7 +130,7 @@ pub async fn approve(
             Err(error) => return refused(&id, &error),
         };
         let location = match decide::approve(&ctx, &session.who, &id, &token).await {
-            Ok(_) => at(&id, "approved"),
+            Ok(_) => next_or_here(&ctx, &session, &id, "approved").await,
             Err(error) => at(&id, code_of(&error)),
         };
         Outcome { location, rotated }
@@ -145,7 +158,7 @@ pub async fn reject(
     let id = request_id(&id)?;
     once(&ctx, &session, &form.idempotency_key, &id, || async {
         match decide::reject(&ctx, &session.who, &id, &form.reason).await {
-            Ok(_) => Outcome { location: at(&id, "rejected"), rotated: None },
+            Ok(_) => Outcome { location: next_or_here(&ctx, &session, &id, "rejected").await, rotated: None },
             Err(error) => refused(&id, &error),
         }
     })

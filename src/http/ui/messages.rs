@@ -16,6 +16,8 @@ const OK: &[(&str, &str)] = &[
     ("rejected", "You rejected this request. The agent will be told, and Plaid's authorization is cancelled."),
     ("edited", "Your edit created this new version, and your approval counts for it."),
     ("signed_out", "You are signed out."),
+    ("approved_next", "Your approval of the previous request is recorded. This is the next request waiting for you."),
+    ("rejected_next", "You rejected the previous request. This is the next request waiting for you."),
     ("enrolled", "Enrollment complete. Sign in with your new password and a code from your authenticator."),
 ];
 
@@ -51,6 +53,7 @@ const REFUSED: &[(&str, &str)] = &[
     ("link_unusable", "This enrollment link was already used or has expired. Ask an operator for a new one."),
     ("weak_password", "Passwords must be at least 12 characters."),
     ("internal_error", "Something went wrong on our side. Check the request's state before trying again."),
+    ("not_batchable", "This request needs a fresh code or several approvers: approve it on its own page."),
     ("refused", "That action was refused."),
 ];
 
@@ -66,6 +69,23 @@ pub fn flash(code: &str) -> Option<Flash> {
 pub fn too_many_attempts(wait_seconds: u64) -> Flash {
     let wait = crate::service::signin::wait_phrase(wait_seconds);
     Flash { text: Cow::Owned(format!("Too many attempts; try again in {wait}.")), is_error: true }
+}
+
+/// After a batch: how many requests were approved and how many refused (numbers from our own
+/// redirect; any other text in the link is never shown).
+pub fn batch_done(approved: u32, refused: u32) -> Flash {
+    let requests = |n: u32| if n == 1 { "1 request".to_owned() } else { format!("{n} requests") };
+    if refused == 0 {
+        return Flash { text: Cow::Owned(format!("Approved {}, one by one.", requests(approved))), is_error: false };
+    }
+    Flash {
+        text: Cow::Owned(format!(
+            "Approved {}; {} could not be approved (decided meanwhile, window closed or needs its own page).",
+            requests(approved),
+            requests(refused)
+        )),
+        is_error: true,
+    }
 }
 
 /// The message code to redirect with after a refused action.

@@ -4,6 +4,7 @@
 //! `approvers`) and never decide a rule themselves. Not part of the OpenAPI route table.
 
 mod actions;
+mod batch;
 pub(crate) mod cookies;
 mod csrf;
 mod enroll;
@@ -47,6 +48,7 @@ pub fn router() -> Router<Context> {
         .route("/ui/history/{id}", get(history::trail))
         .route("/ui/enroll/{token}", get(enroll::page).post(enroll::complete))
         .route("/ui/static/app.css", get(stylesheet))
+        .route("/ui/batch", get(batch::confirm).post(batch::approve))
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

@@ -45,7 +45,11 @@ struct RequestPage {
     thread_id: String,
     agent_reason: String,
     first_time_account: bool,
+    possible_duplicate: bool,
+    most_of_balance: bool,
     item_unhealthy: Option<String>,
+    /// The request decided just before, when the approver was sent on to this one.
+    previous: Option<String>,
     approvals: Vec<(String, String)>,
     approvals_required: i64,
     hash_short: String,
@@ -115,8 +119,11 @@ pub async fn page(
         agent_id: record.agent_id.to_string(),
         thread_id: text(intent, "/thread_id"),
         agent_reason: text(intent, "/reason"),
-        first_time_account: r.first_time_account,
-        item_unhealthy: r.item_unhealthy.as_ref().map(|(health, reason)| match reason {
+        first_time_account: r.flags.first_to_account,
+        possible_duplicate: r.flags.possible_duplicate,
+        most_of_balance: r.flags.most_of_balance,
+        previous: query.prev.as_deref().and_then(RequestId::parse).map(|id| id.to_string()),
+        item_unhealthy: r.flags.item_unhealthy.as_ref().map(|(health, reason)| match reason {
             Some(reason) => format!("{} ({reason})", health.replace('_', " ")),
             None => health.replace('_', " "),
         }),

@@ -64,6 +64,8 @@ pub struct FlashQuery {
     pub m: Option<String>,
     /// Seconds to wait, with `m=too_many_attempts` (text: a crafted link can't make the page fail).
     pub wait: Option<String>,
+    /// With `m=approved_next`/`rejected_next`: the request just decided (parsed as an id before use).
+    pub prev: Option<String>,
 }
 
 #[derive(Template)]

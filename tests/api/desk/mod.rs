@@ -2,3 +2,4 @@
 //! live window, context against rubber-stamping, forgiving inputs and history.
 
 mod agent_text;
+mod inbox;

@@ -72,9 +72,15 @@ async fn the_request_page_renders_the_change_in_plain_words_and_escapes_agent_te
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/css")));
 
-    // A second request to the same account is no longer a first.
+    // A second proposal is still a first (issue 16: only a created transfer counts); once a
+    // transfer to the account was submitted, a new request is no longer a first.
     let later = app.propose_ok("20.00").await;
     let page = browser.get(&format!("/ui/requests/{}", later["id"].as_str().expect("id"))).await;
+    assert!(page.html.contains("First transfer to this account"));
+    let bob = app.add_approver("bob", "approver", None).await;
+    let (status, done) = app.approve_as(&bob, &later).await;
+    assert_eq!((status, done["state"].as_str()), (StatusCode::OK, Some("submitted")), "{done}");
+    let page = browser.get(&format!("/ui/requests/{id}")).await;
     assert!(!page.html.contains("First transfer to this account"));
     app.stop().await;
 }
