@@ -40,6 +40,11 @@ fn text<'a>(intent: &'a Value, key: &str) -> &'a str {
     intent.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
+/// A request's state and window, for the request page's live script (same authorization as the page).
+pub async fn status(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Result<RequestRecord> {
+    decide::load_for(ctx, who, id).await
+}
+
 /// Everything the request page shows.
 pub struct Review {
     pub view: ApproverRequestView,

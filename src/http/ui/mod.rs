@@ -1,5 +1,6 @@
 //! The approver web form (`/ui/...`): server-rendered askama pages, POST then 303, a CSRF token
-//! and an idempotency key in every form, no JavaScript and no external assets, a strict CSP.
+//! and an idempotency key in every form, no external assets, a strict CSP;
+//! everything works without JavaScript (one same-origin script only adds the live window).
 //! Handlers are thin: they call the same service functions as the JSON API (`decide`,
 //! `approvers`) and never decide a rule themselves. Not part of the OpenAPI route table.
 
@@ -27,9 +28,12 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+// Scripts only from our own files (the live window, issue 16.3): no inline code, no eval; the
+// script may only ask this site.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const APP_CSS: &str = include_str!("../../../templates/app.css");
+const LIVE_JS: &str = include_str!("../../../templates/live.js");
 
 /// The `/ui` routes with their security headers.
 pub fn router() -> Router<Context> {
@@ -49,6 +53,8 @@ pub fn router() -> Router<Context> {
         .route("/ui/enroll/{token}", get(enroll::page).post(enroll::complete))
         .route("/ui/static/app.css", get(stylesheet))
         .route("/ui/batch", get(batch::confirm).post(batch::approve))
+        .route("/ui/static/live.js", get(live_script))
+        .route("/ui/requests/{id}/status", get(request::status))
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -62,6 +68,11 @@ pub fn router() -> Router<Context> {
 
 async fn stylesheet() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], APP_CSS)
+        .into_response()
+}
+
+async fn live_script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], LIVE_JS)
         .into_response()
 }
 

@@ -2,7 +2,7 @@
 //! balance before and after, Plaid's decision, why this tier, who asked and why, who approved,
 //! the payload hash, the time left — and the approve, reject and edit forms.
 
-use super::format::{clock, date_time, signed_money, state_words, time_left};
+use super::format::{clock, date_time, signed_money, state_words, time_left, window_notice};
 use super::session::{FlashQuery, UiSession};
 use super::{new_form_key, render, Chrome, UiError};
 use crate::domain::{RequestId, Tier};
@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::service::{now_ms, review, Context};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 pub fn request_id(text: &str) -> Result<RequestId, UiError> {
@@ -56,6 +56,10 @@ struct RequestPage {
     hash_full: String,
     time_left: String,
     closes_at: String,
+    /// Whole seconds left in the window, for the live countdown.
+    seconds_left: i64,
+    /// Why approvals are closed, when they are (the live script shows the same words).
+    window_closed: Option<String>,
     transfer_status: Option<String>,
     rejection_reason: Option<String>,
     open: bool,
@@ -87,6 +91,7 @@ pub async fn page(
     let where_ = format!("{} at {}", r.label.account, r.label.institution);
     let headline = if debit { format!("Debit {amount} from {where_}") } else { format!("Credit {amount} to {where_}") };
     let expires_at = record.expires_at.unwrap_or(0);
+    let now = now_ms();
     let hash = record.payload_hash.clone().unwrap_or_default();
     let page = RequestPage {
         chrome: session.chrome(headline.clone(), query.m.as_deref()),
@@ -139,8 +144,10 @@ pub async fn page(
         approvals_required: record.approvals_required,
         hash_short: hash.chars().take(12).collect(),
         hash_full: hash,
-        time_left: time_left(expires_at, now_ms()),
+        time_left: time_left(expires_at, now),
         closes_at: clock(expires_at),
+        seconds_left: ((expires_at - now) / 1000).max(0),
+        window_closed: window_notice(record.state.as_str(), expires_at, now),
         transfer_status: record.transfer_status.clone(),
         rejection_reason: record.rejection_reason.clone(),
         open: r.open,
@@ -154,4 +161,32 @@ pub async fn page(
         headline,
     };
     render(&page)
+}
+
+/// What the live script asks every few seconds: is the request still open, and if not, why.
+#[derive(serde::Serialize)]
+struct Status {
+    state: &'static str,
+    open: bool,
+    seconds_left: i64,
+    message: Option<String>,
+}
+
+pub async fn status(
+    State(ctx): State<Context>,
+    session: UiSession,
+    Path(id): Path<String>,
+) -> Result<Response, UiError> {
+    let id = request_id(&id)?;
+    let record = review::status(&ctx, &session.who, &id).await?;
+    let expires_at = record.expires_at.unwrap_or(0);
+    let now = now_ms();
+    let message = window_notice(record.state.as_str(), expires_at, now);
+    let status = Status {
+        state: record.state.as_str(),
+        open: message.is_none(),
+        seconds_left: ((expires_at - now) / 1000).max(0),
+        message,
+    };
+    Ok(axum::Json(status).into_response())
 }

@@ -3,3 +3,4 @@
 
 mod agent_text;
 mod inbox;
+mod live;

@@ -164,9 +164,11 @@ async fn a_request_whose_window_passed_leaves_the_inbox_and_cannot_be_approved(d
     assert!(!browser.get("/ui").await.html.contains(id), "expired requests drop out of the inbox");
     let pairs: Vec<(&str, String)> = form.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     let late = browser.post(&format!("{path}/approve"), &pairs).await;
-    assert_eq!(location(&late), format!("{path}?m=already_decided"));
+    // Nobody decided it, so it never says "already decided" (issue 16.3).
+    assert_eq!(location(&late), format!("{path}?m=window_passed"));
     let shown = browser.get(&location(&late)).await;
-    assert!(shown.html.contains("already decided"), "{}", shown.html);
+    assert!(shown.html.contains("window for this request has passed"), "{}", shown.html);
+    assert!(!shown.html.contains("already decided"), "{}", shown.html);
     assert!(shown.html.contains("Expired"), "{}", shown.html);
     app.stop().await;
 }

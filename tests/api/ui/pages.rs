@@ -44,7 +44,8 @@ async fn the_request_page_renders_the_change_in_plain_words_and_escapes_agent_te
     assert_eq!(page.status, StatusCode::OK);
     let html = &page.html;
     assert!(super::shows_as_text(html, "<script>alert(1)</script> pay now"), "{html}");
-    assert!(!html.contains("<script"), "no agent text becomes markup");
+    assert!(!html.contains("<script>alert"), "no agent text becomes markup");
+    assert_eq!(html.matches("<script").count(), 1, "only our own live-window script");
     assert!(super::shows_as_text(html, "thread-\"quoted\""), "{html}");
     let hash = request["payload_hash"].as_str().expect("hash");
     for expected in [
