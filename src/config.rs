@@ -57,6 +57,9 @@ pub struct Settings {
     /// Sign-in throttling keys on the peer address; behind a reverse proxy that sets
     /// `X-Forwarded-For`, `COUNTERSIGN_TRUST_FORWARDED_FOR=true` uses its last entry instead.
     pub trust_forwarded_for: bool,
+    /// Tier 3: approving sooner than this after opening the request asks "did you read it?"
+    /// (`COUNTERSIGN_TIER3_MIN_READING_SECS`, 0 turns it off).
+    pub tier3_min_reading: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -136,6 +139,7 @@ impl Settings {
                 throttle_forget: Duration::from_secs(parse_var("COUNTERSIGN_THROTTLE_FORGET_SECS", 3600)?),
             },
             trust_forwarded_for: parse_var("COUNTERSIGN_TRUST_FORWARDED_FOR", false)?,
+            tier3_min_reading: Duration::from_secs(parse_var("COUNTERSIGN_TIER3_MIN_READING_SECS", 20)?),
             seed_demo: embedded_default,
             json_logs: parse_var("COUNTERSIGN_JSON_LOGS", false)?,
             // The embedded default serves plain http on 127.0.0.1, where not every browser keeps

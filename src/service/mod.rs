@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod balances;
 pub mod batch;
 pub mod cancel;
+pub mod context;
 pub mod decide;
 pub mod enrollment;
 pub mod evidence;
@@ -82,6 +83,8 @@ pub struct Context {
     pub hashing: crate::auth::password::HashingGate,
     /// HTTP: take the client address for sign-in throttling from `X-Forwarded-For`'s last entry.
     pub trust_forwarded_for: bool,
+    /// Tier 3: approving sooner than this after the page was shown asks for a confirmation.
+    pub tier3_min_reading: Duration,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -132,6 +135,7 @@ impl Context {
             audit_anchors: crate::audit::anchor::AnchorLog::in_dir(std::path::Path::new("countersign-data")),
             hashing: crate::auth::password::HashingGate::for_this_machine(),
             trust_forwarded_for: false,
+            tier3_min_reading: Duration::from_secs(20),
         }
     }
 

@@ -58,6 +58,8 @@ pub struct Review {
     /// First transfer to the account, a look-alike, most of the balance, a broken login (approving
     /// into a broken login would only fail at execution).
     pub flags: super::flags::Flags,
+    /// The agent's record, earlier requests on the account, other debits still to come.
+    pub context: super::context::RequestContext,
     /// Whether this approver's decision is still wanted (pending, inside the window).
     pub open: bool,
     pub already_approved_by_me: bool,
@@ -87,6 +89,7 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Res
     let agent_name = agents::find(ctx.store.reader(), &record.agent_id).await?.map(|a| a.name).unwrap_or_default();
     let already_approved_by_me = view.approvals.iter().any(|a| a.approver_id == who.approver.id.as_str());
     let flags = super::flags::of(ctx, &record, balance_before).await?;
+    let context = super::context::of(ctx, &record, balance_before).await?;
     Ok(Review {
         view,
         record,
@@ -96,6 +99,7 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Res
         balance_after_cents,
         agent_name,
         flags,
+        context,
         open,
         already_approved_by_me,
     })

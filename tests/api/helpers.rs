@@ -72,6 +72,8 @@ pub struct Options {
     pub prune_interval: Duration,
     /// Sign-in throttling keys on `X-Forwarded-For` (as behind a proxy) instead of the peer.
     pub trust_forwarded_for: bool,
+    /// Tier 3's minimum reading time (off by default, so tests approve at once).
+    pub tier3_min_reading: Duration,
 }
 
 impl Default for Options {
@@ -88,6 +90,7 @@ impl Default for Options {
             embedded_simulator: false,
             prune_interval: Duration::from_secs(3600),
             trust_forwarded_for: false,
+            tier3_min_reading: Duration::ZERO,
         }
     }
 }
@@ -144,6 +147,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         cookie_secure: options.cookie_secure,
         prune_interval: options.prune_interval,
         trust_forwarded_for: options.trust_forwarded_for,
+        tier3_min_reading: options.tier3_min_reading,
     };
     let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -577,6 +581,7 @@ pub fn embedded_settings(dir: &std::path::Path) -> Settings {
         event_sync_interval: Duration::from_secs(60),
         audit_anchor_dir: dir.to_owned(),
         trust_forwarded_for: false,
+        tier3_min_reading: Duration::ZERO,
     }
 }
 

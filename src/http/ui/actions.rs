@@ -88,10 +88,15 @@ async fn token(
     Ok((grant.approval_token, rotated))
 }
 
-/// "12,000.00", "$12,000.00" and "12000.00" all confirm 12000.00.
+/// Whether a tier-3 approval came sooner after the page was shown than the minimum reading time.
+fn too_quick(ctx: &Context, shown_at: Option<i64>) -> bool {
+    let minimum = i64::try_from(ctx.tier3_min_reading.as_millis()).unwrap_or(i64::MAX);
+    minimum > 0 && shown_at.is_none_or(|shown| crate::service::now_ms() - shown < minimum)
+}
+
+/// "12,000.00", "$12,000.00", "12000" and "12000.0" all confirm 12000.00.
 fn confirms(typed: &str, amount: Money) -> bool {
-    let cleaned: String = typed.chars().filter(|c| !matches!(c, '$' | ',' | ' ')).collect();
-    Money::parse(&cleaned).is_ok_and(|m| m == amount)
+    Money::parse_typed(typed).is_ok_and(|m| m == amount)
 }
 
 #[derive(Deserialize)]
@@ -106,6 +111,13 @@ pub struct ApproveForm {
     totp: String,
     #[serde(default)]
     confirm_amount: Option<String>,
+    /// When the page was shown (ms): a tier-3 approval sooner than the minimum reading time asks
+    /// the approver to confirm they read it. The approver's own guard against haste, not a
+    /// security boundary, so the page's number is taken as sent.
+    #[serde(default)]
+    shown_at: Option<i64>,
+    #[serde(default)]
+    read_confirmed: Option<String>,
 }
 
 pub async fn approve(
@@ -124,6 +136,9 @@ pub async fn approve(
         let amount = Money::parse(&shown.request.amount).unwrap_or(Money::ZERO);
         if shown.request.tier == 3 && !form.confirm_amount.as_deref().is_some_and(|typed| confirms(typed, amount)) {
             return Outcome { location: at(&id, "amount_mismatch"), rotated: None };
+        }
+        if shown.request.tier == 3 && too_quick(&ctx, form.shown_at) && form.read_confirmed.as_deref() != Some("yes") {
+            return Outcome { location: at(&id, "read_first"), rotated: None };
         }
         let (token, rotated) = match token(&ctx, &session, &id, &form.payload_hash, &form.totp).await {
             Ok(granted) => granted,
@@ -190,7 +205,11 @@ pub async fn edit(
     session.check_csrf(&form.csrf)?;
     let id = request_id(&id)?;
     once(&ctx, &session, &form.idempotency_key, &id, || async {
-        let amount = Some(form.amount.trim()).filter(|a| !a.is_empty());
+        // A typed amount is normalised ("1,000" is 1000.00); one that can't be read goes on as
+        // typed, so the edit refuses it with its own message.
+        let typed = form.amount.trim();
+        let normalised = Money::parse_typed(typed).map(|m| m.to_string()).unwrap_or_else(|_| typed.to_owned());
+        let amount = Some(normalised.as_str()).filter(|a| !a.is_empty());
         let description = Some(form.description.as_str()).filter(|d| !d.trim().is_empty());
         if amount.is_none() && description.is_none() {
             return Outcome { location: at(&id, "nothing_to_edit"), rotated: None };
@@ -215,10 +234,10 @@ mod tests {
     #[test]
     fn the_typed_amount_confirms_with_or_without_grouping() {
         let amount = Money::parse("12000.00").expect("amount");
-        for typed in ["12000.00", "12,000.00", "$12,000.00", " 12000.00 "] {
+        for typed in ["12000.00", "12,000.00", "$12,000.00", " 12000.00 ", "12000", "12,000", "12000.0"] {
             assert!(confirms(typed, amount), "{typed}");
         }
-        for typed in ["12000", "1200.00", "", "12000.01"] {
+        for typed in ["1200.00", "", "12000.01", "12000.001"] {
             assert!(!confirms(typed, amount), "{typed}");
         }
     }

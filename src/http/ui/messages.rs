@@ -53,6 +53,11 @@ const REFUSED: &[(&str, &str)] = &[
     ("link_unusable", "This enrollment link was already used or has expired. Ask an operator for a new one."),
     ("weak_password", "Passwords must be at least 12 characters."),
     ("internal_error", "Something went wrong on our side. Check the request's state before trying again."),
+    (
+        "read_first",
+        "You approved this tier-3 request very soon after opening it. Nothing was approved. Read it again, \
+         then tick \"I have read this request\" and approve.",
+    ),
     ("not_batchable", "This request needs a fresh code or several approvers: approve it on its own page."),
     ("refused", "That action was refused."),
 ];

@@ -5,8 +5,9 @@
 use super::format::{clock, date_time, signed_money, state_words, time_left, window_notice};
 use super::session::{FlashQuery, UiSession};
 use super::{new_form_key, render, Chrome, UiError};
-use crate::domain::{RequestId, Tier};
+use crate::domain::{Money, RequestId, Tier};
 use crate::error::Error;
+use crate::service::context::AgentRecord;
 use crate::service::{now_ms, review, Context};
 use askama::Template;
 use axum::extract::{Path, Query, State};
@@ -48,6 +49,19 @@ struct RequestPage {
     possible_duplicate: bool,
     most_of_balance: bool,
     item_unhealthy: Option<String>,
+    agent_record: String,
+    /// Earlier requests on this account: id, "Debit $20.00", state in words, when.
+    earlier: Vec<(String, String, &'static str, String)>,
+    /// Other debits still to come off this account: id, amount, state in words.
+    other_debits: Vec<(String, String, &'static str)>,
+    other_debits_total: String,
+    balance_after_all: Option<String>,
+    balance_after_all_negative: bool,
+    /// When the page was shown (ms), so a tier-3 approval can tell how long the approver read.
+    shown_at: i64,
+    /// The approver approved a tier-3 request too fast: ask them to confirm they read it.
+    confirm_reading: bool,
+    min_reading_secs: u64,
     /// The request decided just before, when the approver was sent on to this one.
     previous: Option<String>,
     approvals: Vec<(String, String)>,
@@ -70,6 +84,17 @@ struct RequestPage {
     approve_key: String,
     reject_key: String,
     edit_key: String,
+}
+
+/// "12 requests, 9 approved, 2 rejected, $4,300.00 moved".
+fn agent_record(record: &AgentRecord) -> String {
+    let requests = if record.requests == 1 { "1 request".to_owned() } else { format!("{} requests", record.requests) };
+    format!(
+        "{requests}, {} approved, {} rejected, {} moved",
+        record.approved,
+        record.rejected,
+        signed_money(record.moved_cents)
+    )
 }
 
 fn text(intent: &Value, pointer: &str) -> String {
@@ -127,6 +152,37 @@ pub async fn page(
         first_time_account: r.flags.first_to_account,
         possible_duplicate: r.flags.possible_duplicate,
         most_of_balance: r.flags.most_of_balance,
+        agent_record: agent_record(&r.context.agent),
+        earlier: r
+            .context
+            .earlier
+            .iter()
+            .map(|e| {
+                let amount = Money::from_cents(e.amount_cents).unwrap_or(Money::ZERO).to_human();
+                let direction = if text(&e.intent, "/type") == "credit" { "Credit" } else { "Debit" };
+                (
+                    e.id.to_string(),
+                    format!("{direction} {amount}"),
+                    state_words(e.state.as_str()),
+                    date_time(e.created_at),
+                )
+            })
+            .collect(),
+        other_debits: r
+            .context
+            .other_debits
+            .iter()
+            .map(|d| {
+                let amount = Money::from_cents(d.amount_cents).unwrap_or(Money::ZERO).to_human();
+                (d.id.to_string(), amount, state_words(d.state.as_str()))
+            })
+            .collect(),
+        other_debits_total: signed_money(r.context.other_debits_cents),
+        balance_after_all: r.context.balance_after_all_cents.map(signed_money),
+        balance_after_all_negative: r.context.balance_after_all_cents.is_some_and(|c| c < 0),
+        shown_at: now,
+        confirm_reading: query.m.as_deref() == Some("read_first"),
+        min_reading_secs: ctx.tier3_min_reading.as_secs(),
         previous: query.prev.as_deref().and_then(RequestId::parse).map(|id| id.to_string()),
         item_unhealthy: r.flags.item_unhealthy.as_ref().map(|(health, reason)| match reason {
             Some(reason) => format!("{} ({reason})", health.replace('_', " ")),

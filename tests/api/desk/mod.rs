@@ -2,5 +2,6 @@
 //! live window, context against rubber-stamping, forgiving inputs and history.
 
 mod agent_text;
+mod context;
 mod inbox;
 mod live;
