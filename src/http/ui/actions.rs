@@ -34,6 +34,16 @@ fn refused(id: &RequestId, error: &Error) -> Outcome {
     Outcome { location: at(id, code_of(error)), rotated: None }
 }
 
+/// A refusal that returns what the approver typed (never a code) so the form shows it again.
+fn refused_keeping(id: &RequestId, code: &str, kept: &[(&str, &str)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("m", code);
+    for (name, value) in kept.iter().filter(|(_, value)| !value.is_empty()) {
+        query.append_pair(name, value);
+    }
+    format!("/ui/requests/{id}?{}", query.finish())
+}
+
 /// Claims the form's key, runs the action once, records where it led and redirects there.
 async fn once<F, Fut>(
     ctx: &Context,
@@ -134,15 +144,17 @@ pub async fn approve(
             Err(error) => return refused(&id, &error),
         };
         let amount = Money::parse(&shown.request.amount).unwrap_or(Money::ZERO);
+        let typed = [("confirm", form.confirm_amount.as_deref().unwrap_or_default())];
+        let back = |code: &str| Outcome { location: refused_keeping(&id, code, &typed), rotated: None };
         if shown.request.tier == 3 && !form.confirm_amount.as_deref().is_some_and(|typed| confirms(typed, amount)) {
-            return Outcome { location: at(&id, "amount_mismatch"), rotated: None };
+            return back("amount_mismatch");
         }
         if shown.request.tier == 3 && too_quick(&ctx, form.shown_at) && form.read_confirmed.as_deref() != Some("yes") {
-            return Outcome { location: at(&id, "read_first"), rotated: None };
+            return back("read_first");
         }
         let (token, rotated) = match token(&ctx, &session, &id, &form.payload_hash, &form.totp).await {
             Ok(granted) => granted,
-            Err(error) => return refused(&id, &error),
+            Err(error) => return back(code_of(&error)),
         };
         let location = match decide::approve(&ctx, &session.who, &id, &token).await {
             Ok(_) => next_or_here(&ctx, &session, &id, "approved").await,
@@ -174,7 +186,9 @@ pub async fn reject(
     once(&ctx, &session, &form.idempotency_key, &id, || async {
         match decide::reject(&ctx, &session.who, &id, &form.reason).await {
             Ok(_) => Outcome { location: next_or_here(&ctx, &session, &id, "rejected").await, rotated: None },
-            Err(error) => refused(&id, &error),
+            Err(error) => {
+                Outcome { location: refused_keeping(&id, code_of(&error), &[("reason", &form.reason)]), rotated: None }
+            }
         }
     })
     .await
@@ -211,16 +225,17 @@ pub async fn edit(
         let normalised = Money::parse_typed(typed).map(|m| m.to_string()).unwrap_or_else(|_| typed.to_owned());
         let amount = Some(normalised.as_str()).filter(|a| !a.is_empty());
         let description = Some(form.description.as_str()).filter(|d| !d.trim().is_empty());
+        let typed = [("form", "edit"), ("amount", form.amount.as_str()), ("description", form.description.as_str())];
         if amount.is_none() && description.is_none() {
-            return Outcome { location: at(&id, "nothing_to_edit"), rotated: None };
+            return Outcome { location: refused_keeping(&id, "nothing_to_edit", &typed), rotated: None };
         }
         let (token, rotated) = match token(&ctx, &session, &id, &form.payload_hash, &form.totp).await {
             Ok(granted) => granted,
-            Err(error) => return refused(&id, &error),
+            Err(error) => return Outcome { location: refused_keeping(&id, code_of(&error), &typed), rotated: None },
         };
         let location = match decide::edit(&ctx, &session.who, &id, &token, decide::Edit { amount, description }).await {
             Ok(new) => at(&new.id, "edited"),
-            Err(error) => at(&id, code_of(&error)),
+            Err(error) => refused_keeping(&id, code_of(&error), &typed),
         };
         Outcome { location, rotated }
     })

@@ -16,6 +16,10 @@ const OK: &[(&str, &str)] = &[
     ("rejected", "You rejected this request. The agent will be told, and Plaid's authorization is cancelled."),
     ("edited", "Your edit created this new version, and your approval counts for it."),
     ("signed_out", "You are signed out."),
+    (
+        "signed_in_again",
+        "You are signed in again. Nothing was approved or rejected while you were signed out: decide again.",
+    ),
     ("approved_next", "Your approval of the previous request is recorded. This is the next request waiting for you."),
     ("rejected_next", "You rejected the previous request. This is the next request waiting for you."),
     ("enrolled", "Enrollment complete. Sign in with your new password and a code from your authenticator."),
@@ -23,6 +27,11 @@ const OK: &[(&str, &str)] = &[
 
 const REFUSED: &[(&str, &str)] = &[
     ("session_ended", "Your session ended (timed out, rotated or signed out). Sign in again."),
+    (
+        "session_ended_nothing_done",
+        "Your session ended before your decision reached us, so nothing was approved or rejected. Sign in again: \
+         you will return to the request.",
+    ),
     ("invalid_credentials", "Username, password or code is wrong."),
     ("too_many_attempts", "Too many attempts. Wait a little, then try again."),
     ("busy", "Too many sign-ins at once. Try again in a second."),

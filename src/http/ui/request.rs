@@ -62,6 +62,15 @@ struct RequestPage {
     /// The approver approved a tier-3 request too fast: ask them to confirm they read it.
     confirm_reading: bool,
     min_reading_secs: u64,
+    /// The field a refused decision points at (an element id; empty when none) and why.
+    error_field: &'static str,
+    error_text: String,
+    /// What the approver had typed before the refusal.
+    kept: Kept,
+    edit_open: bool,
+    description_limit: usize,
+    /// What pressing approve does, in words.
+    approve_button: String,
     /// The request decided just before, when the approver was sent on to this one.
     previous: Option<String>,
     approvals: Vec<(String, String)>,
@@ -84,6 +93,56 @@ struct RequestPage {
     approve_key: String,
     reject_key: String,
     edit_key: String,
+}
+
+/// What the approver typed before a refusal, shown back in the form (escaped text; never a code).
+#[derive(Default)]
+pub struct Kept {
+    confirm: String,
+    amount: String,
+    description: String,
+    reason: String,
+}
+
+impl Kept {
+    fn from(query: &FlashQuery) -> Self {
+        let keep = |value: &Option<String>| value.clone().unwrap_or_default();
+        Kept {
+            confirm: keep(&query.confirm),
+            amount: keep(&query.amount),
+            description: keep(&query.description),
+            reason: keep(&query.reason),
+        }
+    }
+}
+
+/// The form field a refusal is about, so the page marks it invalid, explains beside it and
+/// moves focus there.
+fn error_field(code: Option<&str>, form: Option<&str>) -> &'static str {
+    let edit = form == Some("edit");
+    match code.unwrap_or_default() {
+        "amount_mismatch" => "confirm_amount",
+        "read_first" => "read_confirmed",
+        "invalid_totp" | "totp_reused" | "totp_required" | "step_up_required" if edit => "edit_totp",
+        "invalid_totp" | "totp_reused" | "totp_required" | "step_up_required" => "approve_totp",
+        "reason_required" => "reason",
+        "invalid_amount" | "nothing_to_edit" => "edit_amount",
+        "invalid_description" => "edit_description",
+        _ => "",
+    }
+}
+
+/// "Approve and send $1,500.00 — Plaid creates the debit now", or, when others must approve
+/// too, "Approve $12,000.00 — 1 more approval needed after yours".
+fn approve_button(amount: &str, debit: bool, given: usize, required: i64) -> String {
+    let after_mine = required - i64::try_from(given).unwrap_or(i64::MAX) - 1;
+    match after_mine {
+        n if n <= 0 => {
+            format!("Approve and send {amount} — Plaid creates the {} now", if debit { "debit" } else { "credit" })
+        }
+        1 => format!("Approve {amount} — 1 more approval needed after yours"),
+        n => format!("Approve {amount} — {n} more approvals needed after yours"),
+    }
 }
 
 /// "12 requests, 9 approved, 2 rejected, $4,300.00 moved".
@@ -183,6 +242,17 @@ pub async fn page(
         shown_at: now,
         confirm_reading: query.m.as_deref() == Some("read_first"),
         min_reading_secs: ctx.tier3_min_reading.as_secs(),
+        error_field: error_field(query.m.as_deref(), query.form.as_deref()),
+        error_text: query
+            .m
+            .as_deref()
+            .and_then(super::messages::flash)
+            .map(|f| f.text.into_owned())
+            .unwrap_or_default(),
+        kept: Kept::from(&query),
+        edit_open: query.form.as_deref() == Some("edit"),
+        description_limit: if matches!(text(intent, "/network").as_str(), "ach" | "same-day-ach") { 10 } else { 15 },
+        approve_button: approve_button(&r.amount.to_human(), debit, r.view.approvals.len(), record.approvals_required),
         previous: query.prev.as_deref().and_then(RequestId::parse).map(|id| id.to_string()),
         item_unhealthy: r.flags.item_unhealthy.as_ref().map(|(health, reason)| match reason {
             Some(reason) => format!("{} ({reason})", health.replace('_', " ")),
@@ -245,4 +315,29 @@ pub async fn status(
         message,
     };
     Ok(axum::Json(status).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_approve_button_says_what_happens() {
+        assert_eq!(approve_button("$1,500.00", true, 0, 1), "Approve and send $1,500.00 — Plaid creates the debit now");
+        assert_eq!(approve_button("$12,000.00", true, 0, 2), "Approve $12,000.00 — 1 more approval needed after yours");
+        assert_eq!(
+            approve_button("$12,000.00", false, 1, 2),
+            "Approve and send $12,000.00 — Plaid creates the credit now"
+        );
+        assert_eq!(approve_button("$9.00", true, 0, 3), "Approve $9.00 — 2 more approvals needed after yours");
+    }
+
+    #[test]
+    fn a_refusal_points_at_the_field_of_the_form_it_came_from() {
+        assert_eq!(error_field(Some("invalid_totp"), None), "approve_totp");
+        assert_eq!(error_field(Some("invalid_totp"), Some("edit")), "edit_totp");
+        assert_eq!(error_field(Some("amount_mismatch"), None), "confirm_amount");
+        assert_eq!(error_field(Some("approved"), None), "");
+        assert_eq!(error_field(None, None), "");
+    }
 }

@@ -50,7 +50,7 @@ async fn a_tier_three_approval_faster_than_the_reading_time_asks_for_confirmatio
 
     let hasty = [("confirm_amount", "12000".to_owned()), ("totp", alice.next_code().await)];
     let refused = browser.submit(&path, &action, &hasty).await;
-    assert_eq!(location(&refused), format!("{path}?m=read_first"));
+    assert_eq!(location(&refused), format!("{path}?m=read_first&confirm=12000"), "what was typed comes back");
     let shown = browser.get(&location(&refused)).await.html;
     assert!(shown.contains("Nothing was approved") && shown.contains("name=\"read_confirmed\""), "{shown}");
     assert!(app.audit_events_for(id).await.iter().all(|e| e != "approval_token.issued"), "no code was spent");

@@ -4,4 +4,5 @@
 mod agent_text;
 mod context;
 mod inbox;
+mod inputs;
 mod live;
