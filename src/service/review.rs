@@ -60,6 +60,10 @@ pub struct Review {
     pub flags: super::flags::Flags,
     /// The agent's record, earlier requests on the account, other debits still to come.
     pub context: super::context::RequestContext,
+    /// Who rejected it and when (from the audit trail), for a rejected request.
+    pub rejected_by: Option<(String, i64)>,
+    /// The version that replaced it (an edit or a renewal), if any.
+    pub replaced_by: Option<String>,
     /// Whether this approver's decision is still wanted (pending, inside the window).
     pub open: bool,
     pub already_approved_by_me: bool,
@@ -90,6 +94,9 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Res
     let already_approved_by_me = view.approvals.iter().any(|a| a.approver_id == who.approver.id.as_str());
     let flags = super::flags::of(ctx, &record, balance_before).await?;
     let context = super::context::of(ctx, &record, balance_before).await?;
+    let rejected_by =
+        if record.state == RequestState::Rejected { super::history::rejected_by(ctx, &record.id).await? } else { None };
+    let replaced_by = super::history::replaced_by(ctx, &record.id).await?;
     Ok(Review {
         view,
         record,
@@ -100,6 +107,8 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Res
         agent_name,
         flags,
         context,
+        rejected_by,
+        replaced_by,
         open,
         already_approved_by_me,
     })

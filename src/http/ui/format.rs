@@ -58,6 +58,41 @@ pub fn window_notice(state: &str, expires_at_ms: i64, now_ms: i64) -> Option<Str
     }
 }
 
+/// An audit event's name for people: "transfer.approval" reads "Approval given". Plaid's transfer
+/// events ("transfer.posted") read "Plaid: posted"; anything unknown is shown as recorded.
+pub fn event_words(event_type: &str) -> String {
+    let known = match event_type {
+        "transfer.proposed" => "Proposed by the agent",
+        "transfer.authorization_attempt" => "Asked Plaid to authorize",
+        "transfer.authorization" => "Plaid's authorization decision",
+        "transfer.authorization_cancel" => "Plaid's authorization cancelled",
+        "approval_token.issued" => "Approver confirmed presence",
+        "transfer.approval" => "Approval given",
+        "transfer.approved" => "Approved (all approvals in)",
+        "transfer.rejected" => "Rejected by an approver",
+        "transfer.superseded" => "Replaced by an approver's edit",
+        "transfer.expired" => "Expired (window passed)",
+        "transfer.cancel_requested" => "Agent asked to cancel",
+        "transfer.cancelled" => "Cancelled",
+        "transfer.execution_claimed" => "Claimed for submission",
+        "transfer.execution_attempt" => "Submitting to Plaid",
+        "transfer.executed" => "Transfer created at Plaid",
+        "transfer.reconcile_deferred" => "Checking with Plaid later",
+        "transfer.reconciled" => "Checked with Plaid",
+        "transfer.resumed" => "Resumed by the agent",
+        "transfer.resumed_on_login_repaired" => "Resumed after the bank login was repaired",
+        "transfer.pii_purged" => "Legal name purged (retention)",
+        "audit.evidence_viewed" => "Evidence viewed",
+        other => {
+            return match other.strip_prefix("transfer.") {
+                Some(status) => format!("Plaid: {}", status.replace('_', " ")),
+                None => other.to_owned(),
+            }
+        }
+    };
+    known.to_owned()
+}
+
 /// UTC time of day for a timestamp, e.g. "14:05 UTC".
 pub fn clock(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)

@@ -62,6 +62,10 @@ struct RequestPage {
     /// The approver approved a tier-3 request too fast: ask them to confirm they read it.
     confirm_reading: bool,
     min_reading_secs: u64,
+    /// "Rejected by bob at 2026-12-02 14:05:09 UTC", once someone decided.
+    decided: Option<String>,
+    /// The request's versions, as the history page links them.
+    row: Versions,
     /// The field a refused decision points at (an element id; empty when none) and why.
     error_field: &'static str,
     error_text: String,
@@ -93,6 +97,34 @@ struct RequestPage {
     approve_key: String,
     reject_key: String,
     edit_key: String,
+}
+
+/// Links between versions of a request (the `versions.html` partial reads `row.…`).
+pub struct Versions {
+    edited_from: Option<String>,
+    renewed_from: Option<String>,
+    replaced_by: Option<String>,
+}
+
+/// Who decided and when, in words, once the request left the approvers' hands.
+fn decided_words(r: &review::Review) -> Option<String> {
+    let record = &r.record;
+    match record.state.as_str() {
+        "rejected" => Some(match &r.rejected_by {
+            Some((who, at)) => format!("Rejected by {who} at {}.", date_time(*at)),
+            None => "Rejected by an approver.".to_owned(),
+        }),
+        "approved" | "executing" | "submitted" | "reauth_required" | "failed" if !r.view.approvals.is_empty() => {
+            let last = r.view.approvals.last().map(|a| a.approved_at.as_str()).unwrap_or_default();
+            let at = crate::service::parse_rfc3339_ms(last).map(date_time).unwrap_or_default();
+            let names: Vec<&str> = r.view.approvals.iter().map(|a| a.username.as_str()).collect();
+            Some(format!("Approved by {} (last approval at {at}).", names.join(" and ")))
+        }
+        "superseded" => Some("Replaced by an approver's edit; the new version is decided on its own.".to_owned()),
+        "cancelled" => Some(format!("Cancelled by the agent at {}.", date_time(record.updated_at))),
+        "declined" => Some("Declined by Plaid before anyone was asked.".to_owned()),
+        _ => None,
+    }
 }
 
 /// What the approver typed before a refusal, shown back in the form (escaped text; never a code).
@@ -242,6 +274,12 @@ pub async fn page(
         shown_at: now,
         confirm_reading: query.m.as_deref() == Some("read_first"),
         min_reading_secs: ctx.tier3_min_reading.as_secs(),
+        decided: decided_words(&r),
+        row: Versions {
+            edited_from: record.supersedes.as_ref().map(ToString::to_string),
+            renewed_from: record.renews.as_ref().map(ToString::to_string),
+            replaced_by: r.replaced_by.clone(),
+        },
         error_field: error_field(query.m.as_deref(), query.form.as_deref()),
         error_text: query
             .m

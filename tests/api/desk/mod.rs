@@ -3,6 +3,7 @@
 
 mod agent_text;
 mod context;
+mod history;
 mod inbox;
 mod inputs;
 mod live;

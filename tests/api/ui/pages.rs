@@ -107,10 +107,12 @@ async fn history_lists_decided_requests_filters_them_and_shows_the_trail(db: Db)
 
     let trail = browser.get(&format!("/ui/history/{approved_id}")).await;
     assert_eq!(trail.status, StatusCode::OK);
-    for event in ["transfer.proposed", "transfer.approval", "transfer.approved", "transfer.executed"] {
+    // Readable event names and approver names (issue 16.6).
+    for event in ["Proposed by the agent", "Approval given", "Approved (all approvals in)", "Transfer created at Plaid"]
+    {
         assert!(trail.html.contains(event), "trail shows {event}:\n{}", trail.html);
     }
-    assert!(trail.html.contains(&alice.id));
+    assert!(trail.html.contains(&format!("<td>{}</td>", alice.username)));
     app.stop().await;
 }
 
