@@ -14,6 +14,9 @@ use crate::store::{agents, approvals};
 
 /// How many pending requests one inbox shows.
 const LIMIT: i64 = 200;
+/// How long the inbox waits for Plaid's balance of one item before showing the row without the
+/// "most of the balance" flag.
+const BALANCE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One pending request as the inbox shows it.
 pub struct InboxEntry {
@@ -69,7 +72,12 @@ pub async fn inbox(ctx: &Context, who: &ApproverSession) -> Result<Vec<InboxEntr
     for record in requests::pending(ctx.store.reader(), now_ms(), LIMIT).await? {
         let Ok(record) = decide::load_for(ctx, who, &record.id).await else { continue };
         let given = approvals::for_request(ctx.store.reader(), &record.id).await?;
-        let available = balances::available(ctx, &record.item_id, &record.account_id).await;
+        // The balance only feeds a flag: the inbox never waits long on Plaid for it (cached 30 s).
+        let available =
+            tokio::time::timeout(BALANCE_WAIT, balances::available(ctx, &record.item_id, &record.account_id))
+                .await
+                .ok()
+                .flatten();
         entries.push(InboxEntry {
             amount: Money::from_cents(record.amount_cents).unwrap_or(Money::ZERO),
             label: account_label(ctx, &record.item_id, &record.account_id).await?,
