@@ -12,9 +12,11 @@ mod enroll;
 mod format;
 mod history;
 mod inbox;
+mod live;
 mod messages;
 mod origin;
 mod request;
+mod request_words;
 mod session;
 
 use crate::error::Error;
@@ -54,7 +56,7 @@ pub fn router() -> Router<Context> {
         .route("/ui/static/app.css", get(stylesheet))
         .route("/ui/batch", get(batch::confirm).post(batch::approve))
         .route("/ui/static/live.js", get(live_script))
-        .route("/ui/requests/{id}/status", get(request::status))
+        .route("/ui/requests/{id}/status", get(live::status))
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
