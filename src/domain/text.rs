@@ -9,7 +9,7 @@
 
 use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 
-/// Characters outside the Cf/Zl/Zp/Co categories that still render as nothing or as a blank a
+/// Characters outside the Cf/Zl/Zp categories that still render as nothing or as a blank a
 /// reader takes for a space: the combining grapheme joiner, the Hangul fillers, the braille blank
 /// and the Mongolian free variation selectors. (Emoji variation selectors stay allowed: they only
 /// pick a glyph's style.)
@@ -20,15 +20,12 @@ const INVISIBLE_OTHERS: &[char] = &[
 
 /// Whether `c` is invisible or reorders what is around it: a format character (general category
 /// Cf: bidi overrides, embeddings, isolates and marks, zero-width space/joiners, BOM, soft hyphen,
-/// tag characters), a line or paragraph separator (Zl, Zp), a private-use character (Co, no
-/// agreed glyph), or one of [`INVISIBLE_OTHERS`].
+/// tag characters), a line or paragraph separator (Zl, Zp), or one of [`INVISIBLE_OTHERS`].
+/// Private-use characters stay allowed: they show as a visible box, they hide nothing.
 pub fn is_invisible(c: char) -> bool {
     matches!(
         c.general_category(),
-        GeneralCategory::Format
-            | GeneralCategory::LineSeparator
-            | GeneralCategory::ParagraphSeparator
-            | GeneralCategory::PrivateUse
+        GeneralCategory::Format | GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
     ) || INVISIBLE_OTHERS.contains(&c)
 }
 
@@ -85,13 +82,12 @@ mod tests {
             "soft\u{AD}hyphen",
             "tag\u{E0041}",
             "line\u{2028}sep",
-            "private\u{E000}",
             "filler\u{3164}",
         ] {
             assert!(!is_free_text(bad), "{bad:?}");
             assert!(!is_single_line(bad), "{bad:?}");
         }
-        for good in ["Zoë Ångström", "日本語", "עברית", "العربية", "🙂", "❤\u{FE0F}", "Invoice 42"]
+        for good in ["Zoë Ångström", "日本語", "עברית", "العربية", "🙂", "❤\u{FE0F}", "Invoice 42", "private\u{E000}"]
         {
             assert!(is_free_text(good), "{good:?}");
             assert!(is_single_line(good), "{good:?}");
