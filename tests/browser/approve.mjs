@@ -186,6 +186,19 @@ try {
   check(!(await live.content()).includes('already decided'), 'an expired window never says "already decided"');
   await scan(live, 'request with a closed window');
   await live.screenshot({ path: join(SCREENSHOTS, 'window-closed-desktop.png'), fullPage: true });
+
+  // Decided elsewhere: the agent withdraws the request while the page is open; the page learns it.
+  const { body: withdrawn } = await propose(proposalOf('26.00', { reason: 'Withdrawn while open' }));
+  await page.goto(`${BASE_URL}/ui/requests/${withdrawn.id}`);
+  const cancelled = await api(`/v1/transfers/${withdrawn.id}/cancel`, {
+    method: 'POST', headers: { 'Idempotency-Key': crypto.randomUUID() }, body: '{}',
+  });
+  check(cancelled.status === 200, `the agent cancelled the request (${cancelled.status})`);
+  const learned = page.locator('#live-status');
+  await learned.waitFor({ state: 'visible', timeout: 15_000 });
+  check(await learned.innerText() === 'This request is no longer waiting for approval: Cancelled by the agent.',
+    'the open page learns the request was withdrawn, in the server\'s words');
+  check(await page.getByRole('button', { name: /^Approve and send/ }).isDisabled(), 'and disables the approve button');
   check(problems.length === 0, `no console errors or CSP violations (${problems.join('; ')})`);
 } finally {
   await browser.close();
