@@ -67,6 +67,9 @@ pub struct Settings {
     /// A candidate policy evaluated beside the active one; its differences are stored, not enforced.
     pub policy_shadow: Option<Policy>,
     pub policy_shadow_file: Option<PathBuf>,
+    /// Tier 3: approving sooner than this after opening the request asks "did you read it?"
+    /// (`COUNTERSIGN_TIER3_MIN_READING_SECS`, 0 turns it off).
+    pub tier3_min_reading: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +175,7 @@ impl Settings {
             },
             trust_forwarded_for: parse_var("COUNTERSIGN_TRUST_FORWARDED_FOR", false)?,
             reads,
+            tier3_min_reading: Duration::from_secs(parse_var("COUNTERSIGN_TIER3_MIN_READING_SECS", 20)?),
             seed_demo: embedded_default,
             json_logs: parse_var("COUNTERSIGN_JSON_LOGS", false)?,
             // The embedded default serves plain http on 127.0.0.1, where not every browser keeps

@@ -60,6 +60,18 @@ impl Money {
         Money::parse(&format!("{units}.{fraction}")).ok()
     }
 
+    /// Parses an amount a person typed: `12000`, `12,000`, `$12,000.00`, `12000.0` — grouping
+    /// commas, a dollar sign and spaces ignored, zero to two decimals — into the exact amount.
+    /// Anything else (`12.345`, `1e4`, `-5`) is refused rather than guessed.
+    pub fn parse_typed(text: &str) -> Result<Money, MoneyError> {
+        let cleaned: String = text.chars().filter(|c| !matches!(c, '$' | ',' | ' ' | '\u{a0}')).collect();
+        let (units, fraction) = cleaned.split_once('.').unwrap_or((&cleaned, ""));
+        if fraction.len() > 2 || fraction.bytes().any(|b| !b.is_ascii_digit()) {
+            return Err(MoneyError::Format);
+        }
+        Money::parse(&format!("{units}.{fraction:0<2}"))
+    }
+
     pub fn from_cents(cents: i64) -> Option<Money> {
         (0..=Self::MAX_CENTS).contains(&cents).then_some(Money(cents))
     }
@@ -105,6 +117,18 @@ impl serde::Serialize for Money {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn typed_amounts_are_forgiving_about_grouping_and_decimals_but_never_guess() {
+        let twelve_thousand = Money::from_cents(1_200_000);
+        for typed in ["12000", "12,000", "12000.0", "12000.00", "$12,000.00", " 12 000 ", "12000."] {
+            assert_eq!(Money::parse_typed(typed).ok(), twelve_thousand, "{typed:?}");
+        }
+        assert_eq!(Money::parse_typed("0.5").ok(), Money::from_cents(50));
+        for bad in ["12.345", "1e4", "-5", "", "12,000.0.0", "twelve", ".5x"] {
+            assert!(Money::parse_typed(bad).is_err(), "{bad:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -19,7 +19,8 @@ pub fn is_json_media_type(content_type: &str) -> bool {
 }
 
 /// Parses a body: malformed JSON is 400 `malformed_json`, a repeated key 422 `duplicate_key`, a
-/// control character (other than newline and tab) in any string or key 422 `invalid_characters`.
+/// control character (other than newline and tab) or an invisible one (a bidi override, a
+/// zero-width space: `text::is_invisible`) in any string or key 422 `invalid_characters`.
 pub fn parse(bytes: &[u8]) -> Result<Value, Error> {
     let Strict(value) = serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         // The only data error a `Strict` parse raises is its own: a repeated key.
@@ -29,7 +30,10 @@ pub fn parse(bytes: &[u8]) -> Result<Value, Error> {
     match refused_character_at(&value) {
         Some(field) => Err(Error::unprocessable(
             "invalid_characters",
-            format!("`{field}` contains a control character (only newline and tab are allowed, in free text)"),
+            format!(
+                "`{field}` contains a control character or an invisible one (such as a bidi override or a \
+                 zero-width space); only newline and tab are allowed, in free text"
+            ),
         )),
         None => Ok(value),
     }

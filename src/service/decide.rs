@@ -46,12 +46,17 @@ pub(crate) async fn load_for(ctx: &Context, who: &ApproverSession, id: &RequestI
 }
 
 /// Still waiting for approvals, inside its window.
+/// An expired request is refused as `window_passed`, never `already_decided`: nobody decided it.
 fn check_open(record: &RequestRecord, now: i64) -> Result<()> {
+    let window_passed = || Error::conflict("window_passed", "Plaid's authorization window for this request has passed");
+    if record.state == RequestState::Expired {
+        return Err(window_passed());
+    }
     if record.state != RequestState::PendingApproval {
         return Err(Error::conflict("already_decided", format!("the request is already {}", record.state)));
     }
     if record.expires_at.is_none_or(|at| at <= now) {
-        return Err(Error::conflict("window_passed", "Plaid's authorization window for this request has passed"));
+        return Err(window_passed());
     }
     Ok(())
 }
@@ -198,6 +203,7 @@ async fn spend_token(
 async fn lock_open(tx: &mut Tx, id: &RequestId, now: i64) -> Result<RequestRecord> {
     let Some(current) = requests::lock_in_state(tx, id, RequestState::PendingApproval, now).await? else {
         let current = requests::find_in(tx, id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
+        check_open(&current, now)?;
         return Err(Error::conflict("already_decided", format!("the request is already {}", current.state)));
     };
     check_open(&current, now)?;

@@ -9,18 +9,22 @@ pub mod audit_export;
 pub mod audit_upkeep;
 pub mod authorize;
 pub mod balances;
+pub mod batch;
 pub mod cancel;
+pub mod context;
 pub mod decide;
 pub mod digest;
 pub mod enrollment;
 pub mod evidence;
 pub mod execute;
 pub mod expire;
+pub mod flags;
 pub mod form_keys;
 pub mod gateway;
 pub mod gauges;
 pub mod history;
 pub mod idempotency;
+pub mod inbox;
 pub mod item_health;
 pub mod plaid_events;
 pub mod policy;
@@ -92,6 +96,8 @@ pub struct Context {
     pub trust_forwarded_for: bool,
     /// The read gateway's tiers and per-agent rate limit (`[reads]`).
     pub read_gateway: Arc<gateway::ReadGateway>,
+    /// Tier 3: approving sooner than this after the page was shown asks for a confirmation.
+    pub tier3_min_reading: Duration,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -144,6 +150,7 @@ impl Context {
             hashing: crate::auth::password::HashingGate::for_this_machine(),
             trust_forwarded_for: false,
             read_gateway: Arc::default(),
+            tier3_min_reading: Duration::from_secs(20),
         }
     }
 

@@ -3,7 +3,7 @@
 //! its stated reason. Read-only; deciding is `decide`'s job.
 
 use super::view::ApproverRequestView;
-use super::{balances, decide, now_ms, parse_rfc3339_ms, Context};
+use super::{balances, decide, now_ms, Context};
 use crate::domain::{ItemId, Money, RequestId, RequestState};
 use crate::error::Result;
 use crate::service::approvers::ApproverSession;
@@ -40,37 +40,9 @@ fn text<'a>(intent: &'a Value, key: &str) -> &'a str {
     intent.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
-/// One line of the inbox.
-#[derive(Debug, Clone)]
-pub struct InboxRow {
-    pub id: String,
-    pub direction: String,
-    pub amount: Money,
-    pub label: AccountLabel,
-    pub tier: i64,
-    pub approvals: usize,
-    pub approvals_required: i64,
-    pub expires_at_ms: i64,
-}
-
-/// The approver's inbox (`decide::inbox`, soonest expiry first) with accounts named.
-pub async fn inbox(ctx: &Context, who: &ApproverSession) -> Result<Vec<InboxRow>> {
-    let mut rows = Vec::new();
-    for view in decide::inbox(ctx, who).await? {
-        let request = &view.request;
-        let item_id = ItemId::from_trusted(text(&request.intent, "item_id").to_owned());
-        rows.push(InboxRow {
-            id: request.id.clone(),
-            direction: text(&request.intent, "type").to_owned(),
-            amount: Money::parse(&request.amount).unwrap_or(Money::ZERO),
-            label: account_label(ctx, &item_id, text(&request.intent, "account_id")).await?,
-            tier: request.tier,
-            approvals: view.approvals.len(),
-            approvals_required: request.approvals_required,
-            expires_at_ms: request.expires_at.as_deref().and_then(parse_rfc3339_ms).unwrap_or(0),
-        });
-    }
-    Ok(rows)
+/// A request's state and window, for the request page's live script (same authorization as the page).
+pub async fn status(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Result<RequestRecord> {
+    decide::load_for(ctx, who, id).await
 }
 
 /// Everything the request page shows.
@@ -83,10 +55,15 @@ pub struct Review {
     /// Cents, may be negative when the debit is larger than the balance.
     pub balance_after_cents: Option<i64>,
     pub agent_name: String,
-    pub first_time_account: bool,
-    /// The item's health and Plaid's reason when it is not healthy: approving into a broken login
-    /// would only fail at execution.
-    pub item_unhealthy: Option<(String, Option<String>)>,
+    /// First transfer to the account, a look-alike, most of the balance, a broken login (approving
+    /// into a broken login would only fail at execution).
+    pub flags: super::flags::Flags,
+    /// The agent's record, earlier requests on the account, other debits still to come.
+    pub context: super::context::RequestContext,
+    /// Who rejected it and when (from the audit trail), for a rejected request.
+    pub rejected_by: Option<(String, i64)>,
+    /// The version that replaced it (an edit or a renewal), if any.
+    pub replaced_by: Option<String>,
     /// Whether this approver's decision is still wanted (pending, inside the window).
     pub open: bool,
     pub already_approved_by_me: bool,
@@ -114,21 +91,12 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Res
             },
         );
     let agent_name = agents::find(ctx.store.reader(), &record.agent_id).await?.map(|a| a.name).unwrap_or_default();
-    let chain: Vec<&str> = [
-        Some(record.id.as_str()),
-        record.supersedes.as_ref().map(RequestId::as_str),
-        record.renews.as_ref().map(RequestId::as_str),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    let first_time_account =
-        !requests::earlier_to_account(ctx.store.reader(), &record.account_id, record.created_at, &chain).await?;
     let already_approved_by_me = view.approvals.iter().any(|a| a.approver_id == who.approver.id.as_str());
-    let item_unhealthy = crate::store::items::find(ctx.store.reader(), &record.item_id)
-        .await?
-        .filter(|item| item.health != crate::store::items::HEALTHY)
-        .map(|item| (item.health, item.health_reason));
+    let flags = super::flags::of(ctx, &record, balance_before).await?;
+    let context = super::context::of(ctx, &record, balance_before).await?;
+    let rejected_by =
+        if record.state == RequestState::Rejected { super::history::rejected_by(ctx, &record.id).await? } else { None };
+    let replaced_by = super::history::replaced_by(ctx, &record.id).await?;
     Ok(Review {
         view,
         record,
@@ -137,8 +105,10 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Res
         balance_before,
         balance_after_cents,
         agent_name,
-        first_time_account,
-        item_unhealthy,
+        flags,
+        context,
+        rejected_by,
+        replaced_by,
         open,
         already_approved_by_me,
     })

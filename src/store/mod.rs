@@ -18,6 +18,7 @@ pub mod approvers;
 pub mod audit;
 pub mod checkpoints;
 pub mod digest;
+pub mod desk;
 pub mod enrollment;
 pub mod gauges;
 pub mod idempotency;

@@ -269,14 +269,15 @@ pub async fn set_transfer_status(tx: &mut Tx, id: &RequestId, status: &str, now_
     Ok(())
 }
 
-const COLUMNS: &str = "id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, policy_version, \
+pub(super) const COLUMNS: &str =
+    "id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, policy_version, \
     policy_reasons, intent, amount_cents, plaid_idempotency_key, authorization_id, decision, decision_rationale_code, \
     decision_rationale_description, authorized_at, expires_at, payload_hash, transfer_id, transfer_status, link_token, \
     error_code, error_message, rejection_reason, supersedes, renews, version, created_at, updated_at, \
     reconcile_attempts, transfer_failure_code, transfer_failure_description, approver_groups, approval_ttl_secs, \
     (SELECT items.plaid_item_id FROM items WHERE items.id = transfer_requests.item_id) AS plaid_item_id";
 
-fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
+pub(super) fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("transfer_requests.{what}"));
     let state: String = row.try_get("state")?;
     let intent: String = row.try_get("intent")?;

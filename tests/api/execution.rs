@@ -142,7 +142,8 @@ async fn approving_after_the_window_is_refused_and_nothing_is_created(db: Db) {
     let (_, expired) = body(app.get_request(id, Some(20)).await).await;
     assert_eq!(expired["state"], "expired");
     let (status, error) = body(app.approve(&session, id, &token).await).await;
-    assert_eq!((status, error_code(&error)), (StatusCode::CONFLICT, "already_decided"));
+    // Nobody decided it: the window passed (issue 16.3: never "already decided" for an expired request).
+    assert_eq!((status, error_code(&error)), (StatusCode::CONFLICT, "window_passed"));
     assert!(app.sim_calls("/transfer/create").await.is_empty());
 
     // Renewing makes a new request with a new authorization and no approvals, linked to the old one.

@@ -78,6 +78,8 @@ pub struct Options {
     pub policy_file: Option<std::path::PathBuf>,
     /// A shadow policy file (`COUNTERSIGN_POLICY_SHADOW_FILE`).
     pub policy_shadow_file: Option<std::path::PathBuf>,
+    /// Tier 3's minimum reading time (off by default, so tests approve at once).
+    pub tier3_min_reading: Duration,
 }
 
 impl Default for Options {
@@ -100,6 +102,7 @@ impl Default for Options {
             reads: countersign::domain::reads::ReadsPolicy::default(),
             policy_file: None,
             policy_shadow_file: None,
+            tier3_min_reading: Duration::ZERO,
         }
     }
 }
@@ -166,6 +169,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         prune_interval: options.prune_interval,
         trust_forwarded_for: options.trust_forwarded_for,
         reads: options.reads,
+        tier3_min_reading: options.tier3_min_reading,
     };
     let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -608,6 +612,7 @@ pub fn embedded_settings(dir: &std::path::Path) -> Settings {
         policy_file: None,
         policy_shadow: None,
         policy_shadow_file: None,
+        tier3_min_reading: Duration::ZERO,
     }
 }
 

@@ -16,6 +16,7 @@ mod audit_trail;
 mod bad_input;
 mod crash;
 mod data_at_rest;
+mod desk;
 mod execution;
 mod group_commit;
 mod idempotency;

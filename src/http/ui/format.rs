@@ -45,6 +45,54 @@ pub fn state_words(state: &str) -> &'static str {
     }
 }
 
+/// Why a request no longer takes approvals, in the words the page and its live script show; `None`
+/// while it is open. An expired request says when its window closed — never "already decided":
+/// nobody decided it.
+pub fn window_notice(state: &str, expires_at_ms: i64, now_ms: i64) -> Option<String> {
+    let closed = || format!("The approval window closed at {}.", clock(expires_at_ms));
+    match state {
+        "expired" => Some(closed()),
+        "pending_approval" if expires_at_ms <= now_ms => Some(closed()),
+        "pending_approval" => None,
+        other => Some(format!("This request is no longer waiting for approval: {}.", state_words(other))),
+    }
+}
+
+/// An audit event's name for people: "transfer.approval" reads "Approval given". Plaid's transfer
+/// events ("transfer.posted") read "Plaid: posted"; anything unknown is shown as recorded.
+pub fn event_words(event_type: &str) -> String {
+    let known = match event_type {
+        "transfer.proposed" => "Proposed by the agent",
+        "transfer.authorization_attempt" => "Asked Plaid to authorize",
+        "transfer.authorization" => "Plaid's authorization decision",
+        "transfer.authorization_cancel" => "Plaid's authorization cancelled",
+        "approval_token.issued" => "Approver confirmed presence",
+        "transfer.approval" => "Approval given",
+        "transfer.approved" => "Approved (all approvals in)",
+        "transfer.rejected" => "Rejected by an approver",
+        "transfer.superseded" => "Replaced by an approver's edit",
+        "transfer.expired" => "Expired (window passed)",
+        "transfer.cancel_requested" => "Agent asked to cancel",
+        "transfer.cancelled" => "Cancelled",
+        "transfer.execution_claimed" => "Claimed for submission",
+        "transfer.execution_attempt" => "Submitting to Plaid",
+        "transfer.executed" => "Transfer created at Plaid",
+        "transfer.reconcile_deferred" => "Checking with Plaid later",
+        "transfer.reconciled" => "Checked with Plaid",
+        "transfer.resumed" => "Resumed by the agent",
+        "transfer.resumed_on_login_repaired" => "Resumed after the bank login was repaired",
+        "transfer.pii_purged" => "Legal name purged (retention)",
+        "audit.evidence_viewed" => "Evidence viewed",
+        other => {
+            return match other.strip_prefix("transfer.") {
+                Some(status) => format!("Plaid: {}", status.replace('_', " ")),
+                None => other.to_owned(),
+            }
+        }
+    };
+    known.to_owned()
+}
+
 /// UTC time of day for a timestamp, e.g. "14:05 UTC".
 pub fn clock(ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(ms / 1000)
@@ -69,6 +117,19 @@ mod tests {
         assert_eq!(time_left(30_000, 0), "under a minute left");
         assert_eq!(time_left(42 * 60_000 + 5_000, 0), "42 min left");
         assert_eq!(time_left(65 * 60_000, 0), "1 h 05 min left");
+    }
+
+    #[test]
+    fn an_expired_request_says_when_its_window_closed_and_a_decided_one_what_became_of_it() {
+        let at = 22 * 3_600_000 + 48 * 60_000;
+        assert_eq!(window_notice("pending_approval", at, at - 1), None);
+        assert_eq!(
+            window_notice("pending_approval", at, at).as_deref(),
+            Some("The approval window closed at 22:48 UTC.")
+        );
+        assert_eq!(window_notice("expired", at, 0).as_deref(), Some("The approval window closed at 22:48 UTC."));
+        let rejected = window_notice("rejected", at, 0).unwrap_or_default();
+        assert_eq!(rejected, "This request is no longer waiting for approval: Rejected.");
     }
 
     #[test]

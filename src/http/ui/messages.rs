@@ -17,6 +17,12 @@ const OK: &[(&str, &str)] = &[
     ("edited", "Your edit created this new version, and your approval counts for it."),
     ("transfer_cancelled", "Plaid cancelled this transfer; no money will move. The agent will see it as cancelled."),
     ("signed_out", "You are signed out."),
+    (
+        "signed_in_again",
+        "You are signed in again. Nothing was approved or rejected while you were signed out: decide again.",
+    ),
+    ("approved_next", "Your approval of the previous request is recorded. This is the next request waiting for you."),
+    ("rejected_next", "You rejected the previous request. This is the next request waiting for you."),
     ("enrolled", "Enrollment complete. Sign in with your new password and a code from your authenticator."),
     ("acknowledged", "Acknowledged: the transfer is marked as reviewed."),
     ("flagged", "Flagged: the team is alerted, and your flag is in the audit trail."),
@@ -24,6 +30,11 @@ const OK: &[(&str, &str)] = &[
 
 const REFUSED: &[(&str, &str)] = &[
     ("session_ended", "Your session ended (timed out, rotated or signed out). Sign in again."),
+    (
+        "session_ended_nothing_done",
+        "Your session ended before your decision reached us, so nothing was approved or rejected. Sign in again: \
+         you will return to the request.",
+    ),
     ("invalid_credentials", "Username, password or code is wrong."),
     ("too_many_attempts", "Too many attempts. Wait a little, then try again."),
     ("busy", "Too many sign-ins at once. Try again in a second."),
@@ -56,6 +67,12 @@ const REFUSED: &[(&str, &str)] = &[
     ("link_unusable", "This enrollment link was already used or has expired. Ask an operator for a new one."),
     ("weak_password", "Passwords must be at least 12 characters."),
     ("internal_error", "Something went wrong on our side. Check the request's state before trying again."),
+    (
+        "read_first",
+        "You approved this tier-3 request very soon after opening it. Nothing was approved. Read it again, \
+         then tick \"I have read this request\" and approve.",
+    ),
+    ("not_batchable", "This request needs a fresh code or several approvers: approve it on its own page."),
     ("refused", "That action was refused."),
     (
         "approver_group_required",
@@ -79,6 +96,23 @@ pub fn flash(code: &str) -> Option<Flash> {
 pub fn too_many_attempts(wait_seconds: u64) -> Flash {
     let wait = crate::service::signin::wait_phrase(wait_seconds);
     Flash { text: Cow::Owned(format!("Too many attempts; try again in {wait}.")), is_error: true }
+}
+
+/// After a batch: how many requests were approved and how many refused (numbers from our own
+/// redirect; any other text in the link is never shown).
+pub fn batch_done(approved: u32, refused: u32) -> Flash {
+    let requests = |n: u32| if n == 1 { "1 request".to_owned() } else { format!("{n} requests") };
+    if refused == 0 {
+        return Flash { text: Cow::Owned(format!("Approved {}, one by one.", requests(approved))), is_error: false };
+    }
+    Flash {
+        text: Cow::Owned(format!(
+            "Approved {}; {} could not be approved (decided meanwhile, window closed or needs its own page).",
+            requests(approved),
+            requests(refused)
+        )),
+        is_error: true,
+    }
 }
 
 /// The message code to redirect with after a refused action.

@@ -1,11 +1,13 @@
 //! The approver web form (`/ui/...`): server-rendered askama pages, POST then 303, a CSRF token
-//! and an idempotency key in every form, no JavaScript and no external assets, a strict CSP.
+//! and an idempotency key in every form, no external assets, a strict CSP;
+//! everything works without JavaScript (one same-origin script only adds the live window).
 //! Handlers are thin: they call the same service functions as the JSON API (`decide`,
 //! `approvers`) and never decide a rule themselves. Not part of the OpenAPI route table.
 
 mod actions;
 mod admin;
 mod admin_forms;
+mod batch;
 pub(crate) mod cookies;
 mod csrf;
 mod digest;
@@ -13,11 +15,13 @@ mod enroll;
 mod format;
 mod history;
 mod inbox;
+mod live;
 mod messages;
 mod origin;
 mod policy;
 mod reads;
 mod request;
+mod request_words;
 mod session;
 
 use crate::error::Error;
@@ -31,9 +35,12 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
+// Scripts only from our own files (the live window, issue 16.3): no inline code, no eval; the
+// script may only ask this site.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 const APP_CSS: &str = include_str!("../../../templates/app.css");
+const LIVE_JS: &str = include_str!("../../../templates/live.js");
 
 /// The `/ui` routes with their security headers.
 pub fn router() -> Router<Context> {
@@ -60,6 +67,9 @@ pub fn router() -> Router<Context> {
         .route("/ui/digest", get(digest::page))
         .route("/ui/digest/{id}/review", post(digest::review))
         .route("/ui/policy", get(policy::page))
+        .route("/ui/batch", get(batch::confirm).post(batch::approve))
+        .route("/ui/static/live.js", get(live_script))
+        .route("/ui/requests/{id}/status", get(live::status))
         .layer(axum::middleware::from_fn(origin::refuse_cross_site_posts))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
@@ -73,6 +83,11 @@ pub fn router() -> Router<Context> {
 
 async fn stylesheet() -> Response {
     ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], APP_CSS)
+        .into_response()
+}
+
+async fn live_script() -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "max-age=300")], LIVE_JS)
         .into_response()
 }
 
@@ -195,7 +210,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for UiForm<T> {
             let field = if ours { format!("The field \"{name}\"") } else { "A field".to_owned() };
             return Err(UiError::from(Error::unprocessable(
                 "invalid_characters",
-                format!("{field} contains a control character. Remove it and try again."),
+                format!(
+                    "{field} contains a control character or an invisible one (such as a bidi override \
+                     or a zero-width space). Remove it and try again."
+                ),
             )));
         }
         let request = Request::from_parts(parts, axum::body::Body::from(bytes));

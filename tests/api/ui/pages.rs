@@ -44,7 +44,8 @@ async fn the_request_page_renders_the_change_in_plain_words_and_escapes_agent_te
     assert_eq!(page.status, StatusCode::OK);
     let html = &page.html;
     assert!(super::shows_as_text(html, "<script>alert(1)</script> pay now"), "{html}");
-    assert!(!html.contains("<script"), "no agent text becomes markup");
+    assert!(!html.contains("<script>alert"), "no agent text becomes markup");
+    assert_eq!(html.matches("<script").count(), 1, "only our own live-window script");
     assert!(super::shows_as_text(html, "thread-\"quoted\""), "{html}");
     let hash = request["payload_hash"].as_str().expect("hash");
     for expected in [
@@ -72,9 +73,15 @@ async fn the_request_page_renders_the_change_in_plain_words_and_escapes_agent_te
     assert_eq!(css.status, StatusCode::OK);
     assert!(css.headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|t| t.starts_with("text/css")));
 
-    // A second request to the same account is no longer a first.
+    // A second proposal is still a first (issue 16: only a created transfer counts); once a
+    // transfer to the account was submitted, a new request is no longer a first.
     let later = app.propose_ok("20.00").await;
     let page = browser.get(&format!("/ui/requests/{}", later["id"].as_str().expect("id"))).await;
+    assert!(page.html.contains("First transfer to this account"));
+    let bob = app.add_approver("bob", "approver", None).await;
+    let (status, done) = app.approve_as(&bob, &later).await;
+    assert_eq!((status, done["state"].as_str()), (StatusCode::OK, Some("submitted")), "{done}");
+    let page = browser.get(&format!("/ui/requests/{id}")).await;
     assert!(!page.html.contains("First transfer to this account"));
     app.stop().await;
 }
@@ -100,10 +107,12 @@ async fn history_lists_decided_requests_filters_them_and_shows_the_trail(db: Db)
 
     let trail = browser.get(&format!("/ui/history/{approved_id}")).await;
     assert_eq!(trail.status, StatusCode::OK);
-    for event in ["transfer.proposed", "transfer.approval", "transfer.approved", "transfer.executed"] {
+    // Readable event names and approver names (issue 16.6).
+    for event in ["Proposed by the agent", "Approval given", "Approved (all approvals in)", "Transfer created at Plaid"]
+    {
         assert!(trail.html.contains(event), "trail shows {event}:\n{}", trail.html);
     }
-    assert!(trail.html.contains(&alice.id));
+    assert!(trail.html.contains(&format!("<td>{}</td>", alice.username)));
     app.stop().await;
 }
 
