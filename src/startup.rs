@@ -90,6 +90,7 @@ impl Application {
         let event_sync = tokio::spawn(plaid_events::run(self.ctx.clone(), self.event_sync_interval, stop_rx.clone()));
         let (every, retain) = self.audit_upkeep;
         let upkeep = tokio::spawn(audit_upkeep::run(self.ctx.clone(), every, retain, stop_rx.clone()));
+        let outbox = tokio::spawn(self.ctx.outbox_worker().run(stop_rx.clone()));
         let chainer = tokio::spawn(crate::audit::chain::run_chainer(self.ctx.store.clone(), CHAIN_INTERVAL, stop_rx));
         let app = crate::http::router(self.ctx.clone());
         // The peer address reaches handlers (sign-in throttling keys on it).
@@ -106,6 +107,7 @@ impl Application {
         let _ = event_sync.await;
         let _ = upkeep.await;
         let _ = chainer.await;
+        let _ = outbox.await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }
@@ -175,6 +177,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
     // Longer than any Plaid call can take, so the reconciler never races a call still in flight.
     ctx.reconcile_after = settings.plaid_timeout + std::time::Duration::from_secs(1);
     ctx.executing_alert_after = settings.executing_alert_after;
+    ctx.outbound = std::sync::Arc::new(settings.outbound.clone());
     Ok((ctx, simulator))
 }
 

@@ -43,6 +43,10 @@ pub async fn on_item_webhook(ctx: &Context, webhook: &Value) -> Result<usize> {
         },
     )
     .await?;
+    // A broken item (not a repaired one, nor a mere warning) stops every transfer through it.
+    if health != items::HEALTHY && item.health != health && matches!(code, "ERROR" | "USER_PERMISSION_REVOKED") {
+        crate::notify::alerts::enqueue_fan_out(&mut tx, item.id.as_str(), "item.broken", now).await?;
+    }
     ctx.store.commit(tx).await?;
     if code != "LOGIN_REPAIRED" {
         return Ok(0);

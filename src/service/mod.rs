@@ -10,6 +10,7 @@ pub mod balances;
 pub mod cancel;
 pub mod decide;
 pub mod enrollment;
+pub mod events;
 pub mod evidence;
 pub mod execute;
 pub mod expire;
@@ -18,6 +19,7 @@ pub mod gauges;
 pub mod history;
 pub mod idempotency;
 pub mod item_health;
+pub mod outbound;
 pub mod plaid_events;
 pub mod propose;
 pub mod query;
@@ -79,6 +81,8 @@ pub struct Context {
     pub hashing: crate::auth::password::HashingGate,
     /// HTTP: take the client address for sign-in throttling from `X-Forwarded-For`'s last entry.
     pub trust_forwarded_for: bool,
+    /// Outbound messages: allowed destinations, timeouts, retries, alert channels (issue 13).
+    pub outbound: Arc<crate::notify::Outbound>,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -129,6 +133,18 @@ impl Context {
             audit_anchors: crate::audit::anchor::AnchorLog::in_dir(std::path::Path::new("countersign-data")),
             hashing: crate::auth::password::HashingGate::for_this_machine(),
             trust_forwarded_for: false,
+            outbound: Arc::default(),
+        }
+    }
+
+    /// The outbox delivery worker of this process.
+    pub fn outbox_worker(&self) -> crate::notify::worker::Worker {
+        crate::notify::worker::Worker {
+            store: self.store.clone(),
+            master_key: self.master_key.clone(),
+            metrics: self.metrics.clone(),
+            outbound: self.outbound.clone(),
+            instance: self.instance.clone(),
         }
     }
 

@@ -72,6 +72,20 @@ pub struct Options {
     pub prune_interval: Duration,
     /// Sign-in throttling keys on `X-Forwarded-For` (as behind a proxy) instead of the peer.
     pub trust_forwarded_for: bool,
+    /// Outbound messages: loopback receivers allowed over http, quick retries, a short poll.
+    pub outbound: countersign::notify::Outbound,
+}
+
+/// What tests deliver with: receivers on loopback over plain http, retries 50 ms apart (seven of
+/// them, as in production), a 2 s timeout, a 50 ms poll.
+pub fn test_outbound() -> countersign::notify::Outbound {
+    countersign::notify::Outbound {
+        policy: countersign::notify::ssrf::DestinationPolicy { allow_private: true, allow_http: true },
+        timeout: Duration::from_secs(2),
+        backoff: vec![Duration::from_millis(50); 7],
+        poll: Duration::from_millis(50),
+        ..countersign::notify::Outbound::default()
+    }
 }
 
 impl Default for Options {
@@ -88,6 +102,7 @@ impl Default for Options {
             embedded_simulator: false,
             prune_interval: Duration::from_secs(3600),
             trust_forwarded_for: false,
+            outbound: test_outbound(),
         }
     }
 }
@@ -144,6 +159,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         cookie_secure: options.cookie_secure,
         prune_interval: options.prune_interval,
         trust_forwarded_for: options.trust_forwarded_for,
+        outbound: options.outbound,
     };
     let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -577,6 +593,10 @@ pub fn embedded_settings(dir: &std::path::Path) -> Settings {
         event_sync_interval: Duration::from_secs(60),
         audit_anchor_dir: dir.to_owned(),
         trust_forwarded_for: false,
+        outbound: countersign::notify::Outbound {
+            team_channel: Some(countersign::notify::alerts::Channel::Console),
+            ..countersign::notify::Outbound::default()
+        },
     }
 }
 

@@ -20,6 +20,7 @@ mod group_commit;
 mod idempotency;
 mod items_and_ops;
 mod lifecycle;
+mod notify;
 mod openapi_drift;
 mod operations;
 mod plaid_webhooks;
