@@ -12,16 +12,19 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
-struct Launch {
-    database_url: String,
-    sim_url: String,
-    master_key: String,
-    port: u16,
+pub(crate) struct Launch {
+    pub(crate) database_url: String,
+    pub(crate) sim_url: String,
+    pub(crate) master_key: String,
+    pub(crate) port: u16,
+    /// More settings for the process (e.g. the notify tests' outbound ones).
+    pub(crate) env: Vec<(&'static str, String)>,
 }
 
 impl Launch {
-    fn start(&self) -> Child {
+    pub(crate) fn start(&self) -> Child {
         Command::new(env!("CARGO_BIN_EXE_countersign"))
+            .envs(self.env.iter().map(|(name, value)| (*name, value.as_str())))
             .arg("serve")
             .env("DATABASE_URL", &self.database_url)
             .env("PLAID_ENV", "sim")
@@ -39,7 +42,7 @@ impl Launch {
     }
 }
 
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_healthy(client: &reqwest::Client, base: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
@@ -56,7 +59,13 @@ async fn killing_the_process_mid_create_still_yields_exactly_one_transfer(db: Db
     let client = reqwest::Client::new();
     let master_key = MasterKey::generate_base64();
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
-    let launch = Launch { database_url: database_url(db, dir.path()).await, sim_url: sim.base_url(), master_key, port };
+    let launch = Launch {
+        database_url: database_url(db, dir.path()).await,
+        sim_url: sim.base_url(),
+        master_key,
+        port,
+        env: vec![],
+    };
 
     // Operator set-up through the library, on the same database and key the process will use.
     let mut settings = Settings::from_env().expect("settings");

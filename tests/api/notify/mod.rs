@@ -4,6 +4,7 @@
 
 mod alerts;
 mod callbacks;
+mod crash;
 mod delivery;
 mod destinations;
 mod email;
