@@ -42,6 +42,15 @@ impl Launch {
     }
 }
 
+/// A $75.00 debit on `item`'s `account`.
+pub(crate) fn proposal(item: &countersign::domain::ItemId, account: &str) -> Value {
+    json!({
+        "item_id": item.to_string(), "account_id": account, "type": "debit", "network": "ach",
+        "ach_class": "web", "amount": "75.00", "description": "Invoice 9", "user": {"legal_name": "Ada Lovelace"},
+        "thread_id": "crash", "reason": "crash test",
+    })
+}
+
 pub(crate) async fn wait_healthy(client: &reqwest::Client, base: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -85,11 +94,7 @@ async fn killing_the_process_mid_create_still_yields_exactly_one_transfer(db: Db
     let base = format!("http://127.0.0.1:{port}");
     let mut first = launch.start();
     wait_healthy(&client, &base).await;
-    let proposal = json!({
-        "item_id": item.to_string(), "account_id": accounts[0].account_id, "type": "debit", "network": "ach",
-        "ach_class": "web", "amount": "75.00", "description": "Invoice 9", "user": {"legal_name": "Ada Lovelace"},
-        "thread_id": "crash", "reason": "crash test",
-    });
+    let proposal = proposal(&item, &accounts[0].account_id);
     let post =
         client.post(format!("{base}/v1/transfers")).bearer_auth(&agent.api_key).header("Idempotency-Key", "crash-1");
     let (status, request) = body(post.json(&proposal).send().await.expect("propose")).await;

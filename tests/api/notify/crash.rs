@@ -3,7 +3,7 @@
 //! same `webhook-id` — the one duplicate at-least-once delivery allows, after a crash mid-send.
 
 use super::receiver::{Answer, Receiver};
-use crate::crash::{wait_healthy, Launch};
+use crate::crash::{proposal, wait_healthy, Launch};
 use crate::helpers::{body, database_url, sandbox_access_token, test_outbound, Db};
 use countersign::config::Settings;
 use countersign::crypto::MasterKey;
@@ -11,7 +11,6 @@ use countersign::plaid::sim::{SimConfig, Simulator};
 use countersign::service::{outbound, registry};
 use reqwest::StatusCode;
 use secrecy::SecretString;
-use serde_json::json;
 use std::time::Duration;
 
 async fn killing_the_process_mid_send_delivers_the_message_after_restart_with_the_same_id(db: Db) {
@@ -50,11 +49,7 @@ async fn killing_the_process_mid_send_delivers_the_message_after_restart_with_th
     let base = format!("http://127.0.0.1:{port}");
     let mut first = launch.start();
     wait_healthy(&client, &base).await;
-    let proposal = json!({
-        "item_id": item.to_string(), "account_id": accounts[0].account_id, "type": "debit", "network": "ach",
-        "ach_class": "web", "amount": "75.00", "description": "Invoice 9", "user": {"legal_name": "Ada Lovelace"},
-        "thread_id": "crash", "reason": "crash test",
-    });
+    let proposal = proposal(&item, &accounts[0].account_id);
     let post = client.post(format!("{base}/v1/transfers")).bearer_auth(&agent.api_key).header("Idempotency-Key", "c1");
     let (status, request) = body(post.json(&proposal).send().await.expect("propose")).await;
     assert_eq!(status, StatusCode::CREATED, "{request}");
