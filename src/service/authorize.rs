@@ -143,7 +143,7 @@ async fn settle(
         fields.plaid_request_id = settlement.plaid_request_id;
         fields.error_code = current.decision_rationale_code.clone().or_else(|| current.error_code.clone());
         audit::append(&mut tx, fields).await?;
-        super::events::request_changed(&mut tx, &record.id, now).await?;
+        super::events::request_changed(ctx, &mut tx, &record.id, now).await?;
     }
     let reply = reply_for(&current);
     if let Some((agent, key)) = reply_to {

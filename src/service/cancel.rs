@@ -53,7 +53,7 @@ pub async fn cancel(
     }
     if won {
         audit::append(&mut tx, trail::for_request(&current, "transfer.cancelled", "cancelled", now)).await?;
-        super::events::request_changed(&mut tx, id, now).await?;
+        super::events::request_changed(ctx, &mut tx, id, now).await?;
     }
     let reply = Reply { status: 200, body: RequestView::from(&current).to_json_string() };
     idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
@@ -117,7 +117,7 @@ async fn cancel_transfer(
     let current = record.transfer_status.as_deref().unwrap_or("pending");
     let cancelled = crate::domain::TransferStatus::Cancelled.as_str();
     if requests::advance_transfer_status(&mut tx, &record.id, current, cancelled, (None, None), now).await? {
-        super::events::request_event(&mut tx, &record.id, "transfer.cancelled", now).await?;
+        super::events::request_event(ctx, &mut tx, &record.id, "transfer.cancelled", now).await?;
     }
     let updated = requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
     let reply = Reply { status: 200, body: RequestView::from(&updated).to_json_string() };

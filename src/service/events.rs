@@ -10,8 +10,8 @@
 //! `cancelled`). The body is `{"type", "created_at", "data"}`: `data` is the request exactly as
 //! `GET /v1/transfers/{id}` shows it at that moment.
 
-use super::format_ms;
 use super::view::RequestView;
+use super::{format_ms, Context};
 use crate::domain::RequestId;
 use crate::notify::{self, Envelope};
 use crate::store::requests::{self, RequestRecord};
@@ -19,42 +19,71 @@ use crate::store::{agents, items, transfer_events, StoreError, StoreResult, Tx};
 use serde_json::json;
 
 /// The request entered the state it is in now: `transfer.<state>`.
-pub(crate) async fn request_changed(tx: &mut Tx, id: &RequestId, now: i64) -> StoreResult<()> {
+pub(crate) async fn request_changed(ctx: &Context, tx: &mut Tx, id: &RequestId, now: i64) -> StoreResult<()> {
     let record = load(tx, id).await?;
     let event_type = format!("transfer.{}", record.state);
-    emit(tx, &record, &event_type, now).await
+    emit(ctx, tx, &record, &event_type, now).await
 }
 
-/// An event named by the caller: `transfer.approved` (the request moves on to execution in the
-/// same transaction) or a transfer status change.
-pub(crate) async fn request_event(tx: &mut Tx, id: &RequestId, event_type: &str, now: i64) -> StoreResult<()> {
+/// An event named by the caller, e.g. a transfer status change (`transfer.returned`).
+pub(crate) async fn request_event(
+    ctx: &Context,
+    tx: &mut Tx,
+    id: &RequestId,
+    event_type: &str,
+    now: i64,
+) -> StoreResult<()> {
     let record = load(tx, id).await?;
-    emit(tx, &record, event_type, now).await
+    emit(ctx, tx, &record, event_type, now).await
+}
+
+/// `transfer.approved`: the quorum was met and the request moves on to execution in the same
+/// transaction. Only the agent hears of it (no alert).
+pub(crate) async fn approved(tx: &mut Tx, id: &RequestId, now: i64) -> StoreResult<()> {
+    let event_type = "transfer.approved";
+    if let Some(callback) = agents::callback_for_request_in(tx, id.as_str()).await? {
+        let record = load(tx, id).await?;
+        call_back(tx, &record, &callback, event_type, now).await?;
+    }
+    Ok(())
 }
 
 async fn load(tx: &mut Tx, id: &RequestId) -> StoreResult<RequestRecord> {
     requests::find_in(tx, id).await?.ok_or_else(|| StoreError::Corrupt(format!("request {id} vanished")))
 }
 
-async fn emit(tx: &mut Tx, record: &RequestRecord, event_type: &str, now: i64) -> StoreResult<()> {
+async fn emit(ctx: &Context, tx: &mut Tx, record: &RequestRecord, event_type: &str, now: i64) -> StoreResult<()> {
     if let Some(callback) = agents::callback_in(tx, record.agent_id.as_str()).await? {
-        let body = callback_body(tx, record, event_type, now).await?;
-        let envelope = Envelope {
-            channel: notify::AGENT_CALLBACK,
-            destination: &callback.url,
-            agent_id: Some(record.agent_id.as_str()),
-            approver_id: None,
-            request_id: Some(record.id.as_str()),
-            event_type,
-            payload: &body,
-            dedup_key: None,
-        };
-        notify::enqueue(tx, envelope, now).await?;
+        call_back(tx, record, &callback, event_type, now).await?;
     }
-    if notify::alerts::wanted(event_type) {
+    // A fan-out nobody would hear costs the worker two write transactions: skip it.
+    if notify::alerts::wanted(event_type)
+        && (ctx.outbound.team_channel.is_some() || crate::store::channels::any(tx).await?)
+    {
         notify::alerts::enqueue_fan_out(tx, record.id.as_str(), event_type, now).await?;
     }
     Ok(())
+}
+
+async fn call_back(
+    tx: &mut Tx,
+    record: &RequestRecord,
+    callback: &agents::Callback,
+    event_type: &str,
+    now: i64,
+) -> StoreResult<()> {
+    let body = callback_body(tx, record, event_type, now).await?;
+    let envelope = Envelope {
+        channel: notify::AGENT_CALLBACK,
+        destination: &callback.url,
+        agent_id: Some(record.agent_id.as_str()),
+        approver_id: None,
+        request_id: Some(record.id.as_str()),
+        event_type,
+        payload: &body,
+        dedup_key: None,
+    };
+    notify::enqueue(tx, envelope, now).await.map(|_| ())
 }
 
 /// `{"type", "created_at", "data"}` with `data` as `GET /v1/transfers/{id}` shows the request.

@@ -113,7 +113,7 @@ async fn apply_page(ctx: &Context, page: &TransferEventSyncResponse) -> Result<(
         fields.plaid_request_id = Some(page.request_id.clone());
         fields.error_code = row.failure_code.clone();
         audit::append(&mut tx, fields).await?;
-        super::events::request_event(&mut tx, &request.id, &format!("transfer.{}", next.as_str()), now).await?;
+        super::events::request_event(ctx, &mut tx, &request.id, &format!("transfer.{}", next.as_str()), now).await?;
     }
     ctx.store.commit(tx).await?;
     if changed > 0 {

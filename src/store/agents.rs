@@ -114,6 +114,15 @@ pub async fn callback_in(tx: &mut Tx, id: &str) -> StoreResult<Option<Callback>>
     Ok(row.as_ref().map(callback_from_row).transpose()?.flatten())
 }
 
+/// The callback of the agent that proposed request `request_id`, inside a write transaction.
+pub async fn callback_for_request_in(tx: &mut Tx, request_id: &str) -> StoreResult<Option<Callback>> {
+    let sql = format!(
+        "SELECT {CALLBACK_COLUMNS} FROM agents WHERE id = (SELECT agent_id FROM transfer_requests WHERE id = $1)"
+    );
+    let row = sqlx::query(&sql).bind(request_id).fetch_optional(&mut **tx).await?;
+    Ok(row.as_ref().map(callback_from_row).transpose()?.flatten())
+}
+
 /// The agent's callback as it is now (the delivery worker signs with the current secrets).
 pub async fn callback(pool: &AnyPool, id: &str) -> StoreResult<Option<Callback>> {
     let sql = format!("SELECT {CALLBACK_COLUMNS} FROM agents WHERE id = $1");

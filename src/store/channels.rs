@@ -29,6 +29,12 @@ pub async fn set(tx: &mut Tx, approver_id: &str, channel: &str, destination_enc:
     Ok(())
 }
 
+/// Whether any approver has any alert channel.
+pub async fn any(tx: &mut Tx) -> StoreResult<bool> {
+    let row = sqlx::query("SELECT 1 AS one FROM approver_channels LIMIT 1").fetch_optional(&mut **tx).await?;
+    Ok(row.is_some())
+}
+
 /// Removes the approver's `channel`; false if there was none.
 pub async fn clear(tx: &mut Tx, approver_id: &str, channel: &str) -> StoreResult<bool> {
     let done = sqlx::query("DELETE FROM approver_channels WHERE approver_id = $1 AND channel = $2")
