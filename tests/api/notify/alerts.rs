@@ -212,6 +212,33 @@ async fn a_broken_item_and_a_notice_reach_the_team_channel(db: Db) {
     app.stop().await;
 }
 
+/// The embedded default (SQLite only) prints alerts: its team channel is the console.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedded_default_prints_an_alert_for_a_request_that_needs_approval() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let app = crate::helpers::EmbeddedApp::start(dir.path()).await;
+    let response = app.propose_demo(dir.path(), "1250.00").await;
+    assert!(response.status().is_success());
+    let printed = || async {
+        let listed =
+            countersign::store::outbox::list(app.ctx.store.reader(), Some("delivered"), 10).await.expect("list");
+        listed.into_iter().find(|m| m.channel == "console")
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let message = loop {
+        if let Some(message) = printed().await {
+            break message;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no console alert");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(message.event_type, "transfer.pending_approval");
+    let text: Value = serde_json::from_str(&message.payload).expect("json");
+    let text = text["text"].as_str().expect("text");
+    assert!(text.starts_with("Agent demo-agent wants to debit $1,250.00 from Plaid Checking ••0000"), "{text}");
+    app.stop().await;
+}
+
 on_both_backends!(
     a_broken_item_and_a_notice_reach_the_team_channel,
     a_slack_alert_says_what_when_and_where_without_secrets_or_the_legal_name,
