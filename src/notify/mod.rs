@@ -81,11 +81,7 @@ pub fn parse_backoff(text: &str) -> Option<Vec<Duration>> {
 }
 
 /// Channels a message can travel by.
-pub const AGENT_CALLBACK: &str = "agent_callback";
-pub const SLACK: &str = "slack";
-pub const EMAIL: &str = "email";
-pub const WEBHOOK: &str = "webhook";
-pub const CONSOLE: &str = "console";
+pub use crate::store::outbox::{AGENT_CALLBACK, CONSOLE, EMAIL, SLACK, WEBHOOK};
 
 /// A message to write into the outbox inside the caller's transaction.
 pub use crate::store::outbox::NewMessage as Envelope;

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// Messages one pass claims at most.
-const BATCH: i64 = 32;
+/// Sends in flight at once per replica; a pass claims no more than there is room for.
+pub const IN_FLIGHT: usize = 32;
 
 /// How often each replica looks for reminders and escalations that fell due (written once each).
 const REMINDER_INTERVAL: Duration = Duration::from_secs(2);
@@ -33,6 +33,9 @@ pub struct Worker {
     pub outbound: Arc<Outbound>,
     /// This process's name on leases.
     pub instance: Arc<str>,
+    /// Room for sends in flight (`IN_FLIGHT`): each send runs on its own, so a receiver that
+    /// hangs until the timeout holds up nobody else's messages.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl Worker {
@@ -62,10 +65,12 @@ impl Worker {
         }
     }
 
-    /// One pass: claim, send, record. Returns how many messages were attempted.
+    /// One pass: claims due messages (as many as there is room to send) and starts sending each
+    /// on its own task, which records the attempt. Returns how many were claimed.
     pub async fn pass(&self) -> StoreResult<usize> {
         let now = crate::service::now_ms();
-        if !outbox::any_due(self.store.reader(), now).await? {
+        let room = self.in_flight.available_permits();
+        if room == 0 || !outbox::any_due(self.store.reader(), now).await? {
             return Ok(0);
         }
         // Longer than any send can take (each is cut at the timeout), so only a dead worker's
@@ -73,11 +78,22 @@ impl Worker {
         let lease = self.outbound.timeout * 2 + Duration::from_secs(2);
         let lease_until = now + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
         let mut tx = self.store.begin().await?;
-        let claimed = outbox::claim(&mut tx, &self.instance, now, lease_until, BATCH).await?;
+        let room = i64::try_from(room).unwrap_or(i64::MAX);
+        let claimed = outbox::claim(&mut tx, &self.instance, now, lease_until, room).await?;
         self.store.commit(tx).await?;
         let count = claimed.len();
-        let results = futures_util::future::join_all(claimed.iter().map(|message| self.deliver(message))).await;
-        results.into_iter().collect::<StoreResult<Vec<()>>>()?;
+        for message in claimed {
+            // Nobody else takes permits, and no more were claimed than were free.
+            let Ok(permit) = self.in_flight.clone().try_acquire_owned() else { break };
+            let worker = self.clone();
+            tokio::spawn(async move {
+                if let Err(error) = worker.deliver(&message).await {
+                    // The lease lapses and another pass sends it again.
+                    tracing::error!(message = %message.id, error = %error, "recording a delivery failed");
+                }
+                drop(permit);
+            });
+        }
         Ok(count)
     }
 

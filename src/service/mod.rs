@@ -145,6 +145,7 @@ impl Context {
             metrics: self.metrics.clone(),
             outbound: self.outbound.clone(),
             instance: self.instance.clone(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(crate::notify::worker::IN_FLIGHT)),
         }
     }
 

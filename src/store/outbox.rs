@@ -14,6 +14,13 @@ pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
 
+/// Channels a message can travel by.
+pub const AGENT_CALLBACK: &str = "agent_callback";
+pub const SLACK: &str = "slack";
+pub const EMAIL: &str = "email";
+pub const WEBHOOK: &str = "webhook";
+pub const CONSOLE: &str = "console";
+
 /// A message as stored.
 #[derive(Debug, Clone)]
 pub struct Message {
@@ -161,9 +168,13 @@ pub async fn record(
         After::RetryAt(at) => (PENDING, at, None),
         After::Failed => (FAILED, now_ms, Some(now_ms)),
     };
+    // A delivered callback's body (the request, with the counterparty's legal name) is not kept:
+    // the agent has it now, and the outbox is no place to hold PII past its use.
     let updated = sqlx::query(
         "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, finished_at = $4, last_error = $5, \
-         lease_holder = NULL, lease_until = NULL WHERE id = $6 AND lease_holder = $7",
+         lease_holder = NULL, lease_until = NULL, \
+         payload = CASE WHEN $1 = $8 AND channel = $9 THEN '' ELSE payload END \
+         WHERE id = $6 AND lease_holder = $7",
     )
     .bind(state)
     .bind(number)
@@ -172,6 +183,8 @@ pub async fn record(
     .bind(attempt.error.map(str::to_owned).or_else(|| attempt.http_status.map(|s| format!("HTTP {s}"))))
     .bind(message_id)
     .bind(holder)
+    .bind(DELIVERED)
+    .bind(AGENT_CALLBACK)
     .execute(&mut **tx)
     .await?;
     if updated.rows_affected() != 1 {

@@ -121,6 +121,12 @@ async fn every_event_type_reaches_the_agent_once_with_a_valid_signature(db: Db) 
     let events_seen = returned_event["data"]["transfer_events"].as_array().map_or(0, Vec::len);
     assert!(events_seen >= 3, "the transfer's events as GET shows them: {returned_event}");
     assert_eq!(find(&settled, "transfer.approved")["data"]["state"], "executing");
+    let kept: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM outbox WHERE channel = 'agent_callback' AND payload <> ''")
+            .fetch_one(app.ctx.store.reader())
+            .await
+            .expect("count");
+    assert_eq!(kept, 0, "a delivered callback's body (it holds the legal name) is not kept");
     app.stop().await;
 }
 

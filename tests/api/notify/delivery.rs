@@ -45,12 +45,19 @@ async fn a_receiver_that_fails_three_times_gets_the_message_on_the_fourth_attemp
     app.stop().await;
 }
 
-async fn a_receiver_that_hangs_times_out_and_is_retried(db: Db) {
-    let outbound = countersign::notify::Outbound { timeout: Duration::from_secs(1), ..test_outbound() };
+/// An app whose deliveries time out after `timeout`, and the test agent's receiver, which holds the
+/// first request without answering.
+async fn with_hanging_receiver(db: Db, timeout: Duration) -> (TestApp, Receiver) {
+    let outbound = countersign::notify::Outbound { timeout, ..test_outbound() };
     let app = spawn_app_with(db, Options { outbound, ..Options::default() }).await;
     let receiver = Receiver::start().await;
     call_back_to(&app, &receiver).await;
     receiver.answer(&[Answer::Hang]);
+    (app, receiver)
+}
+
+async fn a_receiver_that_hangs_times_out_and_is_retried(db: Db) {
+    let (app, _receiver) = with_hanging_receiver(db, Duration::from_secs(1)).await;
     app.propose_ok("21.00").await;
     app.eventually("delivered after the timeout", || async { outbox_counts(&app, "agent_callback").await == (1, 1) })
         .await;
@@ -61,6 +68,29 @@ async fn a_receiver_that_hangs_times_out_and_is_retried(db: Db) {
     assert!(attempts[0].latency_ms >= 900 && attempts[0].latency_ms < 5_000, "{attempts:?}");
     assert_eq!(attempts[1].http_status, Some(200));
     app.stop().await;
+}
+
+async fn a_hanging_receiver_holds_up_no_other_agents_callbacks(db: Db) {
+    let (app, slow) = with_hanging_receiver(db, Duration::from_secs(10)).await;
+    let quick = Receiver::start().await;
+    let other_key = app.new_agent("other-agent", None).await;
+    countersign::service::outbound::set_callback(&app.ctx, "other-agent", Some(&quick.url)).await.expect("callback");
+    app.propose_ok("21.00").await;
+    app.eventually("the slow receiver holds the first callback", || async { slow.hits().len() == 1 }).await;
+    let response = app.propose_with(&other_key, "other-1", &app.proposal("22.00")).await;
+    assert!(response.status().is_success());
+    app.eventually("the other agent's callback", || async { quick.hits().len() == 1 }).await;
+    let quick_agent = quick_agent(&app).await;
+    let slow_message = messages(&app).await.into_iter().find(|m| m.agent_id != quick_agent).expect("slow");
+    assert_eq!(slow_message.attempts, 0, "the first send is still in flight (10 s timeout)");
+    app.stop().await;
+}
+
+async fn quick_agent(app: &TestApp) -> Option<String> {
+    sqlx::query_scalar("SELECT id FROM agents WHERE name = 'other-agent'")
+        .fetch_optional(app.ctx.store.reader())
+        .await
+        .expect("agent")
 }
 
 async fn a_message_whose_schedule_is_spent_is_failed_and_can_be_retried(db: Db) {
@@ -170,6 +200,7 @@ async fn three_replicas_deliver_each_message_once(db: Db) {
 on_both_backends!(
     a_receiver_that_fails_three_times_gets_the_message_on_the_fourth_attempt_with_the_same_id,
     a_receiver_that_hangs_times_out_and_is_retried,
+    a_hanging_receiver_holds_up_no_other_agents_callbacks,
     a_message_whose_schedule_is_spent_is_failed_and_can_be_retried,
     a_rolled_back_transition_sends_nothing,
     a_message_committed_before_a_restart_is_delivered_after_it,
