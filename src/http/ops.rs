@@ -53,6 +53,9 @@ pub async fn metrics(State(ctx): State<Context>) -> axum::response::Response {
             let oldest = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
             oldest.set(read.outbox_oldest_seconds);
             registry.register("countersign_outbox_oldest_seconds", "Age of the oldest undelivered message", oldest);
+            let failed = Gauge::<i64>::default();
+            failed.set(read.outbox_failed);
+            registry.register("countersign_outbox_failed", "Outbox messages failed after their retries", failed);
         }
         // The process's own families are still worth a scrape when the database is away.
         Err(error) => tracing::warn!(error = %error, "metrics: database gauges unavailable"),

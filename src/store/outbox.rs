@@ -272,11 +272,19 @@ pub async fn attempts(pool: &AnyPool, message_id: &str) -> StoreResult<Vec<Store
         .collect()
 }
 
-/// Undelivered (pending) messages, and when the oldest of them was written.
-pub async fn backlog(pool: &AnyPool) -> StoreResult<(i64, Option<i64>)> {
+/// What waits in the outbox: undelivered (pending) messages, when the oldest of them was written,
+/// and the failed ones (their schedule spent; `countersign outbox retry` sends one again).
+pub struct Backlog {
+    pub pending: i64,
+    pub oldest_pending_at: Option<i64>,
+    pub failed: i64,
+}
+
+pub async fn backlog(pool: &AnyPool) -> StoreResult<Backlog> {
     let row = sqlx::query("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM outbox WHERE state = $1")
         .bind(PENDING)
         .fetch_one(pool)
         .await?;
-    Ok((row.try_get("n")?, row.try_get("oldest")?))
+    let failed = sqlx::query("SELECT COUNT(*) AS n FROM outbox WHERE state = $1").bind(FAILED).fetch_one(pool).await?;
+    Ok(Backlog { pending: row.try_get("n")?, oldest_pending_at: row.try_get("oldest")?, failed: failed.try_get("n")? })
 }

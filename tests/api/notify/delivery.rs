@@ -104,12 +104,14 @@ async fn a_message_whose_schedule_is_spent_is_failed_and_can_be_retried(db: Db) 
     let failed = messages(&app).await.remove(0);
     assert_eq!((failed.attempts, failed.last_error.as_deref()), (3, Some("HTTP 500")));
     assert_eq!(receiver.hits().len(), 3);
+    assert_eq!(app.metric("countersign_outbox_failed").await, Some(1.0));
 
     app.run_cli(&["outbox", "retry", &failed.id]).await.expect("outbox retry");
     app.eventually("delivered on retry", || async { outbox_counts(&app, "agent_callback").await == (1, 1) }).await;
     assert_eq!(receiver.hits().len(), 4);
     assert_eq!(receiver.hits()[3].header("webhook-id"), Some(failed.id.as_str()));
     assert!(app.run_cli(&["outbox", "retry", &failed.id]).await.is_err(), "a delivered message is not retried");
+    assert_eq!(app.metric("countersign_outbox_failed").await, Some(0.0));
     app.run_cli(&["outbox", "list", "--state", "delivered"]).await.expect("outbox list");
     app.stop().await;
 }
