@@ -30,13 +30,27 @@ pub fn wanted(event_type: &str) -> bool {
     matches!(event_type, NEEDS_APPROVAL | "transfer.returned" | "transfer.failed" | ITEM_BROKEN)
 }
 
-/// Where alerts go: a kind of channel and its destination.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where alerts go: a kind of channel and its destination. `Debug` shows a Slack or webhook URL's
+/// host only: the URL itself is a secret (whoever holds it can post).
+#[derive(Clone, PartialEq, Eq)]
 pub enum Channel {
     Console,
     Slack(String),
     Email(String),
     Webhook(String),
+}
+
+impl std::fmt::Debug for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Channel::Slack(url) | Channel::Webhook(url) => {
+                let host = url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
+                write!(f, "{}(https://{host}/…)", self.kind())
+            }
+            Channel::Email(address) => write!(f, "email({address})"),
+            Channel::Console => f.write_str("console"),
+        }
+    }
 }
 
 impl Channel {
@@ -279,6 +293,13 @@ mod tests {
     use super::*;
 
     const STRICT: ssrf::DestinationPolicy = ssrf::DestinationPolicy { allow_private: false, allow_http: false };
+
+    #[test]
+    fn debug_shows_no_slack_url() {
+        let channel = Channel::parse("slack:https://hooks.slack.com/services/T0/B0/secret-token", STRICT).expect("ok");
+        let shown = format!("{channel:?}");
+        assert!(!shown.contains("secret-token") && shown.contains("hooks.slack.com"), "{shown}");
+    }
 
     #[test]
     fn team_channels_parse_and_refuse_bad_destinations() {
