@@ -1,6 +1,6 @@
 //! The `countersign` command line: serve (default), migrate, plaid-sim, agent add|list|rotate-key|disable, item add,
-//! approver add|unlock|list|disable|reset-totp,
-//! audit export|verify|pubkey.
+//! approver add|unlock|list|disable|reset-totp, audit export|verify|pubkey, policy check|reload|backtest,
+//! outbox list|retry (with agent set-callback|rotate-callback-secret and approver set-channel in `cli_notify`).
 
 use crate::config::Settings;
 use crate::domain::ItemId;
@@ -70,6 +70,11 @@ pub enum Command {
         #[command(subcommand)]
         command: crate::cli_policy::PolicyCommand,
     },
+    /// Messages to agents and approvers: list them with their attempts, retry a failed one.
+    Outbox {
+        #[command(subcommand)]
+        command: crate::cli_notify::OutboxCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -105,6 +110,18 @@ pub enum ApproverCommand {
     },
     #[command(flatten)]
     Admin(crate::cli_admin::ApproverAdminCommand),
+    /// Where this approver gets alerts: `--channel slack|email|webhook|console --destination D`
+    /// (a Slack incoming-webhook URL, an address, a URL), or `--clear`.
+    SetChannel {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_parser = ["slack", "email", "webhook", "console"])]
+        channel: String,
+        #[arg(long, required_unless_present = "clear")]
+        destination: Option<String>,
+        #[arg(long, conflicts_with = "destination")]
+        clear: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -127,6 +144,25 @@ pub enum AgentCommand {
         /// identity details); every such read is audited as unmasked.
         #[arg(long, value_delimiter = ',')]
         unmasked: Vec<String>,
+        /// Where Countersign POSTs signed events about the agent's requests (https; checked now).
+        #[arg(long)]
+        callback_url: Option<String>,
+    },
+    /// Set the agent's callback URL (prints a signing secret if it has none yet), or `--clear` it.
+    SetCallback {
+        #[arg(long)]
+        name: String,
+        #[arg(long, required_unless_present = "clear")]
+        url: Option<String>,
+        #[arg(long, conflicts_with = "url")]
+        clear: bool,
+    },
+    /// Give the agent a new callback signing secret; the old one keeps signing beside it for the overlap.
+    RotateCallbackSecret {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 24)]
+        overlap_hours: u64,
     },
     #[command(flatten)]
     Admin(crate::cli_admin::AgentAdminCommand),
@@ -166,18 +202,37 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
             };
             crate::plaid::sim::run_standalone(config, SocketAddr::new(host, port), state_file.as_deref()).await
         }
-        Command::Agent { command: AgentCommand::Add { name, owner, items, products, unmasked } } => {
+        Command::Agent { command: AgentCommand::Add { name, owner, items, products, unmasked, callback_url } } => {
             let (ctx, _sim) = startup::connect(&settings).await?;
             let items = parse_items(items)?;
             let products = crate::service::gateway::parse_products(&products)?;
             let unmasked = crate::service::gateway::parse_products(&unmasked)?;
             crate::service::gateway::grants::check_unmasked(&products, &unmasked)?;
+            if let Some(url) = &callback_url {
+                // A bad URL is refused before the agent exists.
+                crate::service::outbound::check_destination(&ctx, url).await?;
+            }
             let created = registry::add_agent(&ctx.store, &name, &owner, items.as_deref()).await?;
             crate::service::gateway::grant_products(&ctx.store, &created.id, &products, &unmasked).await?;
             println!("agent {} created", created.id);
             println!("API key (shown once, store it now): {}", created.api_key);
+            if let Some(url) = &callback_url {
+                crate::cli_notify::set_callback(&ctx, &name, Some(url)).await?;
+            }
             chain_before_exit(&ctx.store).await
         }
+        Command::Agent { command: AgentCommand::SetCallback { name, url, clear: _ } } => {
+            let (ctx, _sim) = startup::connect(&settings).await?;
+            crate::cli_notify::set_callback(&ctx, &name, url.as_deref()).await?;
+            chain_before_exit(&ctx.store).await
+        }
+        Command::Agent { command: AgentCommand::RotateCallbackSecret { name, overlap_hours } } => {
+            crate::cli_notify::rotate_callback_secret(settings, &name, overlap_hours).await
+        }
+        Command::Approver { command: ApproverCommand::SetChannel { username, channel, destination, clear: _ } } => {
+            crate::cli_notify::set_channel(settings, &username, &channel, destination.as_deref()).await
+        }
+        Command::Outbox { command } => crate::cli_notify::outbox(command, settings).await,
         Command::Approver {
             command: ApproverCommand::Add { username, role, password, items, groups, enroll_link, public_url },
         } => {

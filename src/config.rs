@@ -70,6 +70,8 @@ pub struct Settings {
     /// Tier 3: approving sooner than this after opening the request asks "did you read it?"
     /// (`COUNTERSIGN_TIER3_MIN_READING_SECS`, 0 turns it off).
     pub tier3_min_reading: Duration,
+    /// Outbound messages (issue 13): destinations allowed, timeouts, retries, alert channels.
+    pub outbound: crate::notify::Outbound,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,6 +98,65 @@ fn money_var(name: &str, default: &str) -> Result<Money, ConfigError> {
 pub fn read_policy_file(path: &std::path::Path) -> Result<Policy, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Policy::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// `COUNTERSIGN_OUTBOUND_*`, `COUNTERSIGN_OUTBOX_*` and `COUNTERSIGN_ALERT_*`.
+fn outbound_from_env(embedded_default: bool) -> Result<crate::notify::Outbound, ConfigError> {
+    use crate::notify::{parse_backoff, ssrf::DestinationPolicy, Outbound};
+    let defaults = Outbound::default();
+    let backoff = match var("COUNTERSIGN_OUTBOX_BACKOFF") {
+        Some(text) => parse_backoff(&text).ok_or_else(|| {
+            ConfigError("COUNTERSIGN_OUTBOX_BACKOFF must be a list like 5s,5m,30m,2h (units ms, s, m, h)".into())
+        })?,
+        None => defaults.backoff,
+    };
+    let secret = var("COUNTERSIGN_ALERT_WEBHOOK_SECRET");
+    if let Some(secret) = &secret {
+        crate::notify::signing::signature_header(std::slice::from_ref(secret), "check", 0, "")
+            .map_err(|_| ConfigError("COUNTERSIGN_ALERT_WEBHOOK_SECRET must be whsec_ followed by base64".into()))?;
+    }
+    let policy = DestinationPolicy {
+        allow_private: parse_var("COUNTERSIGN_OUTBOUND_ALLOW_PRIVATE", false)?,
+        allow_http: parse_var("COUNTERSIGN_OUTBOUND_ALLOW_HTTP", false)?,
+    };
+    // The embedded default prints alerts, so a newcomer sees them without configuring anything.
+    let team = var("COUNTERSIGN_ALERT_TEAM_CHANNEL").or_else(|| embedded_default.then(|| "console".to_owned()));
+    let team_channel = team
+        .map(|text| crate::notify::alerts::Channel::parse(&text, policy))
+        .transpose()
+        .map_err(|e| ConfigError(format!("COUNTERSIGN_ALERT_TEAM_CHANNEL: {e}")))?;
+    Ok(Outbound {
+        policy,
+        timeout: Duration::from_secs(parse_var("COUNTERSIGN_OUTBOUND_TIMEOUT_SECS", 10)?.max(1)),
+        backoff,
+        poll: Duration::from_millis(parse_var("COUNTERSIGN_OUTBOX_POLL_MS", 500)?.max(10)),
+        alert_webhook_secret: secret.map(SecretString::from),
+        team_channel,
+        public_url: var("COUNTERSIGN_PUBLIC_URL").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+        smtp: smtp_from_env()?,
+    })
+}
+
+/// `COUNTERSIGN_SMTP_HOST` (none: no email alerts), `_PORT`, `_USERNAME`, `_PASSWORD`, `_FROM`,
+/// `_TLS` (`starttls`, the default, or `none`) and `_CA_FILE`.
+fn smtp_from_env() -> Result<Option<crate::notify::email::Smtp>, ConfigError> {
+    let Some(host) = var("COUNTERSIGN_SMTP_HOST") else { return Ok(None) };
+    let from = var("COUNTERSIGN_SMTP_FROM")
+        .ok_or_else(|| ConfigError("COUNTERSIGN_SMTP_FROM is required with COUNTERSIGN_SMTP_HOST".into()))?;
+    let starttls = match var("COUNTERSIGN_SMTP_TLS").as_deref().map(str::trim) {
+        None | Some("starttls") => true,
+        Some("none") => false,
+        Some(_) => return Err(ConfigError("COUNTERSIGN_SMTP_TLS must be starttls or none".into())),
+    };
+    Ok(Some(crate::notify::email::Smtp {
+        host,
+        port: parse_var("COUNTERSIGN_SMTP_PORT", 587)?,
+        username: var("COUNTERSIGN_SMTP_USERNAME"),
+        password: var("COUNTERSIGN_SMTP_PASSWORD").map(SecretString::from),
+        from,
+        starttls,
+        ca_file: var("COUNTERSIGN_SMTP_CA_FILE").map(PathBuf::from),
+    }))
 }
 
 impl Settings {
@@ -181,6 +242,7 @@ impl Settings {
             // The embedded default serves plain http on 127.0.0.1, where not every browser keeps
             // `Secure` cookies; everything else defaults to `__Host-` + `Secure`.
             cookie_secure: parse_var("COUNTERSIGN_COOKIE_SECURE", !embedded_default)?,
+            outbound: outbound_from_env(embedded_default)?,
         })
     }
 

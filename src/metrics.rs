@@ -64,6 +64,8 @@ pub struct Metrics {
     pub audit_chain_errors: ByLabel,
     /// Sign-in attempts by outcome (`success`, `invalid`, `throttled`, `busy`).
     pub sign_in_attempts: ByLabel,
+    /// Outbox delivery attempts by channel and outcome (`delivered`, `retry`, `failed`).
+    pub outbox_deliveries: ByLabel,
 }
 
 impl Default for Metrics {
@@ -80,6 +82,7 @@ impl Default for Metrics {
             plaid_webhooks: ByLabel::default(),
             audit_chain_errors: ByLabel::default(),
             sign_in_attempts: ByLabel::default(),
+            outbox_deliveries: ByLabel::default(),
         }
     }
 }
@@ -147,6 +150,18 @@ impl Metrics {
             "Approver sign-in attempts by outcome",
             self.sign_in_attempts.clone(),
         );
+        registry.register(
+            "countersign_outbox_deliveries",
+            "Outbox delivery attempts by channel and outcome: delivered, retry, failed",
+            self.outbox_deliveries.clone(),
+        );
+    }
+
+    /// Counts one outbox delivery attempt.
+    pub fn outbox_delivered(&self, channel: &str, outcome: &str) {
+        self.outbox_deliveries
+            .get_or_create(&vec![("channel", channel.to_owned()), ("outcome", outcome.to_owned())])
+            .inc();
     }
 
     /// Counts one pass of a background task.

@@ -92,6 +92,7 @@ impl Application {
         let upkeep = tokio::spawn(audit_upkeep::run(self.ctx.clone(), every, retain, stop_rx.clone()));
         let policy_reloads =
             tokio::spawn(crate::service::policy::run(self.ctx.clone(), self.sweep_interval, stop_rx.clone()));
+        let outbox = tokio::spawn(self.ctx.outbox_worker().run(stop_rx.clone()));
         let chainer = tokio::spawn(crate::audit::chain::run_chainer(self.ctx.store.clone(), CHAIN_INTERVAL, stop_rx));
         let app = crate::http::router(self.ctx.clone());
         // The peer address reaches handlers (sign-in throttling keys on it).
@@ -109,6 +110,7 @@ impl Application {
         let _ = upkeep.await;
         let _ = chainer.await;
         let _ = policy_reloads.await;
+        let _ = outbox.await;
         if let Some(simulator) = self.simulator {
             simulator.shutdown().await;
         }
@@ -188,6 +190,7 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
     ctx.executing_alert_after = settings.executing_alert_after;
     // One page is one Plaid call and one transaction: twice the longest call, and some.
     ctx.event_sync_lease = settings.plaid_timeout * 2 + std::time::Duration::from_secs(5);
+    ctx.outbound = std::sync::Arc::new(settings.outbound.clone());
     Ok((ctx, simulator))
 }
 

@@ -47,6 +47,15 @@ pub async fn metrics(State(ctx): State<Context>) -> axum::response::Response {
             let age = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
             age.set(read.chain_lag_seconds);
             registry.register("countersign_audit_chain_lag_seconds", "Age of the oldest unchained audit record", age);
+            let depth = Gauge::<i64>::default();
+            depth.set(read.outbox_depth);
+            registry.register("countersign_outbox_depth", "Outbox messages waiting to be delivered", depth);
+            let oldest = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+            oldest.set(read.outbox_oldest_seconds);
+            registry.register("countersign_outbox_oldest_seconds", "Age of the oldest undelivered message", oldest);
+            let failed = Gauge::<i64>::default();
+            failed.set(read.outbox_failed);
+            registry.register("countersign_outbox_failed", "Outbox messages failed after their retries", failed);
         }
         // The process's own families are still worth a scrape when the database is away.
         Err(error) => tracing::warn!(error = %error, "metrics: database gauges unavailable"),

@@ -155,6 +155,7 @@ async fn settle(
             audit::append(&mut tx, fields).await?;
             audit::append(&mut tx, trail::execution_claimed(&current, now)).await?;
         }
+        super::events::request_changed(ctx, &mut tx, &record.id, now).await?;
     }
     let reply = reply_for(&current);
     if let Some((agent, key)) = reply_to {

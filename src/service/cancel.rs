@@ -55,6 +55,7 @@ pub async fn cancel(
     }
     if won {
         audit::append(&mut tx, trail::for_request(&current, "transfer.cancelled", "cancelled", now)).await?;
+        super::events::request_changed(ctx, &mut tx, id, now).await?;
     }
     let reply = Reply { status: 200, body: RequestView::from(&current).to_json_string() };
     idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
@@ -175,7 +176,9 @@ async fn ask_plaid_to_cancel(
     // Plaid's `cancelled` event arrives by event sync too; the status moves once either way.
     let current = record.transfer_status.as_deref().unwrap_or("pending");
     let cancelled = crate::domain::TransferStatus::Cancelled.as_str();
-    requests::advance_transfer_status(&mut tx, &record.id, current, cancelled, (None, None), now).await?;
+    if requests::advance_transfer_status(&mut tx, &record.id, current, cancelled, (None, None), now).await? {
+        super::events::request_event(ctx, &mut tx, &record.id, "transfer.cancelled", now).await?;
+    }
     let updated = requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
     Ok((tx, PlaidAnswer::Cancelled(Box::new(updated))))
 }

@@ -270,6 +270,7 @@ async fn record_approval(
     fields.approval_timestamp = Some(now);
     audit::append(tx, fields).await?;
     audit::append(tx, execute::claim_record(record, now)).await?;
+    super::events::approved(tx, &record.id, now).await?;
     Ok(Quorum::Claimed)
 }
 
@@ -309,6 +310,7 @@ pub async fn reject(ctx: &Context, who: &ApproverSession, id: &RequestId, reason
     fields.approver_id = Some(who.approver.id.to_string());
     fields.approval_timestamp = Some(now);
     audit::append(&mut tx, fields).await?;
+    super::events::request_changed(ctx, &mut tx, id, now).await?;
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     record_decision_time(ctx, &current, "rejected", now);
@@ -355,6 +357,7 @@ pub async fn edit(
     let mut fields = trail::for_request(&current, "transfer.superseded", "success", now);
     fields.approver_id = Some(who.approver.id.to_string());
     audit::append(&mut tx, fields).await?;
+    super::events::request_changed(ctx, &mut tx, id, now).await?;
     let replaced =
         Assessment::stored(current.tier, current.step_up, current.approvals_required, current.approver_groups.clone());
     let version = NewVersion {

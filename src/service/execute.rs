@@ -277,6 +277,7 @@ pub async fn settle(
     for fields in records {
         audit::append(&mut tx, fields).await?;
     }
+    super::events::request_changed(ctx, &mut tx, &record.id, now).await?;
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     Ok(())

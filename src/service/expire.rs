@@ -45,6 +45,7 @@ async fn expire_one(ctx: &Context, id: &RequestId, now: i64) -> Result<bool> {
     let mut fields = trail::for_request(&record, "transfer.expired", "expired", now);
     fields.ttl_seconds = record.authorized_at.map(|at| (now - at) / 1000);
     audit::append(&mut tx, fields).await?;
+    super::events::request_changed(ctx, &mut tx, id, now).await?;
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     release_authorization(ctx, &record).await;

@@ -12,6 +12,11 @@ pub struct Gauges {
     pub chain_lag_records: i64,
     /// Age of the oldest of them, in seconds (0 when none waits).
     pub chain_lag_seconds: f64,
+    /// Outbox messages not yet delivered (nor failed), the age of the oldest, in seconds, and the
+    /// failed ones.
+    pub outbox_depth: i64,
+    pub outbox_oldest_seconds: f64,
+    pub outbox_failed: i64,
 }
 
 pub async fn read(ctx: &Context) -> Result<Gauges> {
@@ -24,5 +29,14 @@ pub async fn read(ctx: &Context) -> Result<Gauges> {
     pending_by_tier.sort_unstable();
     let (chain_lag_records, oldest) = gauges::audit_backlog(ctx.store.reader()).await?;
     let chain_lag_seconds = oldest.map_or(0.0, |at| (now_ms() - at).max(0) as f64 / 1000.0);
-    Ok(Gauges { pending_by_tier, chain_lag_records, chain_lag_seconds })
+    let outbox = crate::store::outbox::backlog(ctx.store.reader()).await?;
+    let outbox_oldest_seconds = outbox.oldest_pending_at.map_or(0.0, |at| (now_ms() - at).max(0) as f64 / 1000.0);
+    Ok(Gauges {
+        pending_by_tier,
+        chain_lag_records,
+        chain_lag_seconds,
+        outbox_depth: outbox.pending,
+        outbox_oldest_seconds,
+        outbox_failed: outbox.failed,
+    })
 }

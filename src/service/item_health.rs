@@ -47,6 +47,10 @@ pub async fn record(ctx: &Context, webhook: &Value, signed_at: i64) -> Result<Op
         },
     )
     .await?;
+    // A broken item (not a repaired one, nor a mere warning) stops every transfer through it.
+    if health != items::HEALTHY && item.health != health && matches!(code, "ERROR" | "USER_PERMISSION_REVOKED") {
+        crate::notify::alerts::enqueue_fan_out(&mut tx, item.id.as_str(), "item.broken", now).await?;
+    }
     ctx.store.commit(tx).await?;
     Ok((code == "LOGIN_REPAIRED").then_some(item.id))
 }

@@ -15,6 +15,7 @@ pub mod context;
 pub mod decide;
 pub mod digest;
 pub mod enrollment;
+pub mod events;
 pub mod evidence;
 pub mod execute;
 pub mod expire;
@@ -26,6 +27,7 @@ pub mod history;
 pub mod idempotency;
 pub mod inbox;
 pub mod item_health;
+pub mod outbound;
 pub mod plaid_events;
 pub mod policy;
 pub mod propose;
@@ -98,6 +100,8 @@ pub struct Context {
     pub read_gateway: Arc<gateway::ReadGateway>,
     /// Tier 3: approving sooner than this after the page was shown asks for a confirmation.
     pub tier3_min_reading: Duration,
+    /// Outbound messages: allowed destinations, timeouts, retries, alert channels (issue 13).
+    pub outbound: Arc<crate::notify::Outbound>,
 }
 
 /// Plaid's authorization lifetime and our safety margin before it.
@@ -151,6 +155,19 @@ impl Context {
             trust_forwarded_for: false,
             read_gateway: Arc::default(),
             tier3_min_reading: Duration::from_secs(20),
+            outbound: Arc::default(),
+        }
+    }
+
+    /// The outbox delivery worker of this process.
+    pub fn outbox_worker(&self) -> crate::notify::worker::Worker {
+        crate::notify::worker::Worker {
+            store: self.store.clone(),
+            master_key: self.master_key.clone(),
+            metrics: self.metrics.clone(),
+            outbound: self.outbound.clone(),
+            instance: self.instance.clone(),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(crate::notify::worker::IN_FLIGHT)),
         }
     }
 

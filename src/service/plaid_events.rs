@@ -111,6 +111,7 @@ async fn apply_page(ctx: &Context, page: &TransferEventSyncResponse) -> Result<(
         fields.error_code = row.failure_code.clone();
         fields.plaid_event_id = Some(event.event_id);
         audit::append(&mut tx, fields).await?;
+        super::events::request_event(ctx, &mut tx, &request.id, &format!("transfer.{}", next.as_str()), now).await?;
     }
     ctx.store.commit(tx).await?;
     if changed > 0 {

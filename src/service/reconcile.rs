@@ -40,6 +40,7 @@ async fn abandon(ctx: &Context, record: &crate::store::requests::RequestRecord) 
         let mut fields = super::trail::for_request(record, "transfer.authorization", "error", now);
         fields.error_code = changes.error_code.clone();
         crate::audit::append(&mut tx, fields).await?;
+        super::events::request_changed(ctx, &mut tx, &record.id, now).await?;
     }
     ctx.store.commit(tx).await?;
     ctx.notify_change();

@@ -51,7 +51,10 @@ pub async fn insert(tx: &mut Tx, new: NewEvent<'_>) -> StoreResult<bool> {
 }
 
 /// A transfer's events, oldest first.
-pub async fn for_transfer(pool: &AnyPool, transfer_id: &str) -> StoreResult<Vec<StoredEvent>> {
+pub async fn for_transfer<'e, E: sqlx::Executor<'e, Database = sqlx::Any>>(
+    pool: E,
+    transfer_id: &str,
+) -> StoreResult<Vec<StoredEvent>> {
     let rows = sqlx::query(
         "SELECT event_id, transfer_id, event_type, occurred_at, failure_code, failure_description \
          FROM transfer_events WHERE transfer_id = $1 ORDER BY event_id",

@@ -13,16 +13,19 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
-struct Launch {
-    database_url: String,
-    sim_url: String,
-    master_key: String,
-    port: u16,
+pub(crate) struct Launch {
+    pub(crate) database_url: String,
+    pub(crate) sim_url: String,
+    pub(crate) master_key: String,
+    pub(crate) port: u16,
+    /// More settings for the process (e.g. the notify tests' outbound ones).
+    pub(crate) env: Vec<(&'static str, String)>,
 }
 
 impl Launch {
-    fn start(&self) -> Child {
+    pub(crate) fn start(&self) -> Child {
         Command::new(env!("CARGO_BIN_EXE_countersign"))
+            .envs(self.env.iter().map(|(name, value)| (*name, value.as_str())))
             .arg("serve")
             .env("DATABASE_URL", &self.database_url)
             .env("PLAID_ENV", "sim")
@@ -41,7 +44,7 @@ impl Launch {
     }
 }
 
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_healthy(client: &reqwest::Client, base: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         if client.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status().is_success()) {
@@ -50,6 +53,15 @@ async fn wait_healthy(client: &reqwest::Client, base: &str) {
         assert!(tokio::time::Instant::now() < deadline, "countersign did not become healthy");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// A $75.00 debit on `item`'s `account`.
+pub(crate) fn proposal(item: &countersign::domain::ItemId, account: &str) -> Value {
+    json!({
+        "item_id": item.to_string(), "account_id": account, "type": "debit", "network": "ach",
+        "ach_class": "web", "amount": "75.00", "description": "Invoice 9", "user": {"legal_name": "Ada Lovelace"},
+        "thread_id": "crash", "reason": "crash test",
+    })
 }
 
 /// A database, a simulator and the operator's set-up (item, agent, approver), done through the
@@ -78,7 +90,7 @@ impl World {
         let master_key = MasterKey::generate_base64();
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
         let database_url = database_url(db, dir.path()).await;
-        let launch = Launch { database_url, sim_url: sim.base_url(), master_key, port };
+        let launch = Launch { database_url, sim_url: sim.base_url(), master_key, port, env: vec![] };
         let mut settings = Settings::from_env().expect("settings");
         settings.database_url = launch.database_url.clone();
         settings.plaid_base_url = Some(launch.sim_url.clone());
@@ -100,11 +112,7 @@ impl World {
                 .await
                 .expect("approver");
         let authenticator = totp_rs::TOTP::from_url(&enrollment.otpauth_uri).expect("otpauth");
-        let proposal = json!({
-            "item_id": item.to_string(), "account_id": accounts[0].account_id, "type": "debit", "network": "ach",
-            "ach_class": "web", "amount": "75.00", "description": "Invoice 9", "user": {"legal_name": "Ada Lovelace"},
-            "thread_id": "crash", "reason": "crash test",
-        });
+        let proposal = proposal(&item, &accounts[0].account_id);
         let post = client
             .post(format!("{base}/v1/transfers"))
             .bearer_auth(&self.agent_key)

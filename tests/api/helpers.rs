@@ -80,6 +80,20 @@ pub struct Options {
     pub policy_shadow_file: Option<std::path::PathBuf>,
     /// Tier 3's minimum reading time (off by default, so tests approve at once).
     pub tier3_min_reading: Duration,
+    /// Outbound messages: loopback receivers allowed over http, quick retries, a short poll.
+    pub outbound: countersign::notify::Outbound,
+}
+
+/// What tests deliver with: receivers on loopback over plain http, retries 50 ms apart (seven of
+/// them, as in production), a 2 s timeout, a 50 ms poll.
+pub fn test_outbound() -> countersign::notify::Outbound {
+    countersign::notify::Outbound {
+        policy: countersign::notify::ssrf::DestinationPolicy { allow_private: true, allow_http: true },
+        timeout: Duration::from_secs(2),
+        backoff: vec![Duration::from_millis(50); 7],
+        poll: Duration::from_millis(50),
+        ..countersign::notify::Outbound::default()
+    }
 }
 
 impl Default for Options {
@@ -103,6 +117,7 @@ impl Default for Options {
             policy_file: None,
             policy_shadow_file: None,
             tier3_min_reading: Duration::ZERO,
+            outbound: test_outbound(),
         }
     }
 }
@@ -170,6 +185,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         trust_forwarded_for: options.trust_forwarded_for,
         reads: options.reads,
         tier3_min_reading: options.tier3_min_reading,
+        outbound: options.outbound,
     };
     let app = Application::build(settings.clone()).await.expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
@@ -613,6 +629,10 @@ pub fn embedded_settings(dir: &std::path::Path) -> Settings {
         policy_shadow: None,
         policy_shadow_file: None,
         tier3_min_reading: Duration::ZERO,
+        outbound: countersign::notify::Outbound {
+            team_channel: Some(countersign::notify::alerts::Channel::Console),
+            ..countersign::notify::Outbound::default()
+        },
     }
 }
 

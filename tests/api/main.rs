@@ -22,6 +22,7 @@ mod group_commit;
 mod idempotency;
 mod items_and_ops;
 mod lifecycle;
+mod notify;
 mod openapi_drift;
 mod operations;
 mod plaid_reads;
