@@ -154,6 +154,13 @@ async fn settle(
             fields.approval_timestamp = Some(now);
             audit::append(&mut tx, fields).await?;
             audit::append(&mut tx, trail::execution_claimed(&current, now)).await?;
+            // Tier 1: executed without waiting, and the team is told (reviewed later in the Digest).
+            let headline = format!(
+                "Tier 1: request {} for {} runs without an approval, by policy; review it in the Digest",
+                current.id,
+                crate::domain::Money::from_cents(current.amount_cents).map(|m| m.to_human()).unwrap_or_default()
+            );
+            crate::notify::alerts::enqueue_notice(&mut tx, "transfer.tier1_executed", &headline, now).await?;
         }
         super::events::request_changed(ctx, &mut tx, &record.id, now).await?;
     }

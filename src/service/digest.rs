@@ -102,22 +102,26 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId, verdic
     fields.approver_id = Some(who.approver.id.to_string());
     fields.approval_timestamp = Some(now);
     audit::append(&mut tx, fields).await?;
-    ctx.store.commit(tx).await?;
     if verdict == Verdict::Flagged {
-        alert_team_of_flagged_transfer(ctx, &record, who);
+        alert_team_of_flagged_transfer(&mut tx, &record, who, now).await?;
     }
+    ctx.store.commit(tx).await?;
     Ok(())
 }
 
-/// HOOK for the team alert on a flagged tier-1 transfer. The `notify` outbox (issue 13) is being
-/// built in parallel: when it lands, enqueue an approver alert here (in the review's transaction
-/// is better still). Until then the flag is in the audit trail (`digest.flagged`) and logged at
-/// `warn` for whoever watches the logs. Never logs the note or the counterparty (PII).
-pub fn alert_team_of_flagged_transfer(_ctx: &Context, record: &RequestRecord, who: &ApproverSession) {
-    tracing::warn!(
-        request = %record.id,
-        approver = %who.approver.id,
-        alert = "digest_flagged",
-        "a tier-1 transfer was flagged in the Digest: the team must look at it"
+/// Alerts the team (through the outbox, in the review's transaction) that a tier-1 transfer was
+/// flagged. Names the request, the amount and who flagged it — never the note or the counterparty.
+async fn alert_team_of_flagged_transfer(
+    tx: &mut crate::store::Tx,
+    record: &RequestRecord,
+    who: &ApproverSession,
+    now: i64,
+) -> Result<()> {
+    let amount = crate::domain::Money::from_cents(record.amount_cents).map(|m| m.to_human()).unwrap_or_default();
+    let headline = format!(
+        "{} flagged tier-1 transfer {} ({amount}) in the Digest: it ran without an approval; look at it now",
+        who.approver.username, record.id
     );
+    crate::notify::alerts::enqueue_notice(tx, "digest.flagged", &headline, now).await?;
+    Ok(())
 }

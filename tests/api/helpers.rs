@@ -302,6 +302,19 @@ impl TestApp {
     }
 
     /// The value of one sample on `/metrics` (the whole line's name and labels as written there).
+    /// The team notices written to the outbox (tier-1 executions, sensitive reads, flags), in order.
+    pub async fn team_notices(&self) -> Vec<String> {
+        let payloads: Vec<String> =
+            sqlx::query_scalar("SELECT payload FROM outbox WHERE channel = 'fan_out' ORDER BY created_at")
+                .fetch_all(self.ctx.store.reader())
+                .await
+                .expect("outbox");
+        payloads
+            .iter()
+            .filter_map(|p| serde_json::from_str::<Value>(p).ok()?["notice"].as_str().map(str::to_owned))
+            .collect()
+    }
+
     pub async fn metric(&self, sample: &str) -> Option<f64> {
         let text = self.client.get(format!("{}/metrics", self.address)).send().await.ok()?.text().await.ok()?;
         text.lines().find_map(|line| line.strip_prefix(sample)?.strip_prefix(' ')?.trim().parse().ok())

@@ -380,6 +380,15 @@ async fn write_record(ctx: &Context, record: &Record<'_>, login_required: Option
             plaid_request_id: record.plaid_request_id.clone(),
         };
         read_rows::insert_sensitive(&mut tx, &row).await?;
+        let headline = format!(
+            "Tier {} read: agent {} read {} of item {} ({})",
+            call.tier.number(),
+            call.agent,
+            call.product.as_str(),
+            call.item.id,
+            if unmasked { "unmasked" } else { "masked" }
+        );
+        crate::notify::alerts::enqueue_notice(&mut tx, "gateway.sensitive_read", &headline, now).await?;
     }
     audit::append(&mut tx, fields).await?;
     ctx.store.commit(tx).await?;

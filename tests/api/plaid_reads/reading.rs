@@ -128,6 +128,9 @@ async fn tier_one_reads_need_a_reason_and_are_listed_for_approvers(db: Db) {
     assert!(page.html.contains(reason), "the reason is listed");
     assert!(page.html.contains("identity") && page.html.contains(&app.item_id.to_string()));
     assert!(!page.html.contains("Alberta"), "the page shows no data that was read");
+    let notices = app.team_notices().await;
+    assert!(notices.iter().any(|n| n.contains("read identity")), "announced through the outbox: {notices:?}");
+    assert!(!notices.iter().any(|n| n.contains(reason)), "the agent's free text stays out of alerts");
     app.stop().await;
 }
 

@@ -57,6 +57,11 @@ async fn a_tier_one_credit_executes_without_a_human_and_is_flagged_on_the_digest
     assert!(again.html.contains("flagged by alice"), "{}", again.html);
     assert!(!again.html.contains(&action), "reviewed once: no form left");
     assert!(app.audit_events_for(&id).await.contains(&"digest.flagged".to_owned()));
+    // The team was told when it ran and when it was flagged: in the outbox, without the note.
+    let notices = app.team_notices().await;
+    assert!(notices.iter().any(|n| n.starts_with("Tier 1: request") && n.contains(&id)), "{notices:?}");
+    assert!(notices.iter().any(|n| n.contains("flagged tier-1 transfer") && n.contains(&id)), "{notices:?}");
+    assert!(!notices.iter().any(|n| n.contains("refund we know")), "the flag's note stays out of alerts");
     let forged = browser.post(&action, &[("csrf", "forged".into()), ("verdict", "acknowledge".into())]).await;
     assert_eq!(forged.status(), StatusCode::FORBIDDEN);
 
