@@ -7,7 +7,7 @@ use crate::domain::Money;
 use crate::error::Result;
 use crate::store::desk;
 use crate::store::items::{self, HEALTHY};
-use crate::store::requests::RequestRecord;
+use crate::store::requests::{self, RequestRecord};
 
 /// How far apart two requests may be created and still look like one asked twice.
 pub const DUPLICATE_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
@@ -76,7 +76,7 @@ fn same_request(record: &RequestRecord, other: &RequestRecord) -> bool {
 pub async fn of(ctx: &Context, record: &RequestRecord, available: Option<Money>) -> Result<Flags> {
     let pool = ctx.store.reader();
     let first_to_account =
-        !desk::submitted_transfer_exists_to_account(pool, &record.item_id, &record.account_id).await?;
+        !requests::transfer_created_to_account(pool, record.item_id.as_str(), &record.account_id).await?;
     let look_alikes = desk::same_agent_account_amount(
         pool,
         &record.agent_id,

@@ -74,7 +74,7 @@ pub async fn assess_in(tx: &mut Tx, ctx: &Context, intent: &TransferIntent, now:
     rows::lock_windows(tx, agent, item, account).await?;
     let lookback = policy.lookback_secs().max(shadow.as_ref().map_or(0, |s| s.lookback_secs()));
     let recent = rows::recent_live(tx, agent, item, account, now - lookback * 1000).await?;
-    let submitted_before = rows::submitted_before_to_account(tx, item, account, now).await?;
+    let submitted_before = crate::store::requests::transfer_created_to_account(&mut **tx, item, account).await?;
     let label = account_label(tx, intent).await?;
     let facts = Facts {
         direction: intent.transfer_type,

@@ -7,19 +7,6 @@ use super::StoreResult;
 use crate::domain::{AgentId, ItemId, RequestState};
 use sqlx::{AnyPool, Row};
 
-/// Whether Plaid was ever asked to move money on this account: some request of it has a transfer
-/// id. Proposals and approvals don't count — only a transfer that was actually created.
-pub async fn submitted_transfer_exists_to_account(pool: &AnyPool, item: &ItemId, account: &str) -> StoreResult<bool> {
-    let row = sqlx::query(
-        "SELECT id FROM transfer_requests WHERE item_id = $1 AND account_id = $2 AND transfer_id IS NOT NULL LIMIT 1",
-    )
-    .bind(item.as_str())
-    .bind(account)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.is_some())
-}
-
 /// Requests by this agent on this account for exactly this amount, created in `[from, to]`.
 pub async fn same_agent_account_amount(
     pool: &AnyPool,

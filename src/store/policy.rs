@@ -115,28 +115,6 @@ fn recent_from_row(row: &sqlx::any::AnyRow) -> StoreResult<Recent> {
     })
 }
 
-/// Whether a transfer to this account was ever submitted to Plaid (by any agent) before
-/// `before_ms`. Merely proposed, declined or rejected requests do not count: an account is known
-/// once money actually moved toward it.
-pub async fn submitted_before_to_account(
-    conn: &mut sqlx::AnyConnection,
-    item_id: &str,
-    account_id: &str,
-    before_ms: i64,
-) -> StoreResult<bool> {
-    let row = sqlx::query(
-        "SELECT COUNT(*) AS n FROM transfer_requests WHERE item_id = $1 AND account_id = $2 AND state = $3 \
-         AND created_at < $4",
-    )
-    .bind(item_id)
-    .bind(account_id)
-    .bind(RequestState::Submitted.as_str())
-    .bind(before_ms)
-    .fetch_one(conn)
-    .await?;
-    Ok(row.try_get::<i64, _>("n")? > 0)
-}
-
 /// One disagreement of the shadow policy with the active one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShadowDifference {

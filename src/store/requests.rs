@@ -547,3 +547,20 @@ pub async fn of_tier(pool: &AnyPool, tier: Tier, limit: i64) -> StoreResult<Vec<
     let rows = sqlx::query(&sql).bind(tier.number()).bind(limit).fetch_all(pool).await?;
     rows.iter().map(from_row).collect()
 }
+
+/// Whether a transfer was ever created at Plaid on this account (some request of it has a transfer
+/// id): the policy's "counterparty seen before" and the inbox's "first transfer" flag. Proposals,
+/// declines and rejections do not count — only money Plaid was actually asked to move.
+pub async fn transfer_created_to_account<'e, E>(executor: E, item_id: &str, account_id: &str) -> StoreResult<bool>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query(
+        "SELECT id FROM transfer_requests WHERE item_id = $1 AND account_id = $2 AND transfer_id IS NOT NULL LIMIT 1",
+    )
+    .bind(item_id)
+    .bind(account_id)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.is_some())
+}
