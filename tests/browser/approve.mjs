@@ -199,6 +199,31 @@ try {
   check(await learned.innerText() === 'This request is no longer waiting for approval: Cancelled by the agent.',
     'the open page learns the request was withdrawn, in the server\'s words');
   check(await page.getByRole('button', { name: /^Approve and send/ }).isDisabled(), 'and disables the approve button');
+  // The approver's other pages: the Digest of tier-1 transfers and the recent sensitive reads.
+  for (const [path, name] of [['/ui/digest', 'digest'], ['/ui/reads', 'sensitive reads']]) {
+    await page.goto(`${BASE_URL}${path}`);
+    await scan(page, name);
+  }
+  // An admin's and a compliance officer's pages, each in its own signed-in browser context.
+  for (const [user, secretVar, pages] of [
+    ['browser-admin', 'ADMIN_TOTP_SECRET', [['/ui/admin', 'administration']]],
+    ['browser-carol', 'COMPLIANCE_TOTP_SECRET', [['/ui/policy', 'policy'], ['/ui/history', 'history (compliance)']]],
+  ]) {
+    const other = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+    other.on('console', (message) => { if (message.type() === 'error') problems.push(message.text()); });
+    const theirs = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(env(secretVar)), algorithm: 'SHA1', digits: 6, period: 30 });
+    await other.goto(`${BASE_URL}/ui/sign-in`);
+    await other.getByLabel('Username').fill(user);
+    await other.getByLabel('Password').fill(env('APPROVER_PASSWORD'));
+    await other.getByLabel('Code from your authenticator app').fill(theirs.generate());
+    await other.getByRole('button', { name: 'Sign in' }).click();
+    await other.waitForURL(`${BASE_URL}/ui`);
+    for (const [path, name] of pages) {
+      const response = await other.goto(`${BASE_URL}${path}`);
+      check(response.status() === 200, `${user} opens ${path} (${response.status()})`);
+      await scan(other, name);
+    }
+  }
   check(problems.length === 0, `no console errors or CSP violations (${problems.join('; ')})`);
 } finally {
   await browser.close();
