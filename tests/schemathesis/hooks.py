@@ -6,9 +6,28 @@ machine code. Anything else (a 400 or 422 for a field the schema allows) fails t
 """
 
 import json
+import pathlib
 import unicodedata
 
+import jsonschema_rs
 import schemathesis
+import yaml
+
+_SPEC = yaml.safe_load((pathlib.Path(__file__).resolve().parents[2] / "openapi.yaml").read_text())
+
+
+def _body_valid_by_spec(case):
+    """Whether the case's JSON body really satisfies the operation's request schema.
+
+    schemathesis's fuzzer sometimes labels a body positive that breaks a `pattern` reached through
+    `allOf` (seen: a control character and an empty string in `Line` fields); the service rightly
+    refuses those. Positive-data acceptance is asserted only for bodies the spec itself accepts.
+    """
+    operation = _SPEC["paths"].get(case.path, {}).get(case.method.lower(), {})
+    schema = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema")
+    if schema is None or case.body is None:
+        return True
+    return jsonschema_rs.validator_for({**schema, "components": _SPEC["components"]}).is_valid(case.body)
 
 # Refusals no schema can rule out: the resource or its state exists only at runtime, the
 # Idempotency-Key was already used for another request (schemathesis repeats generated keys), or
@@ -62,5 +81,7 @@ def positive_data_acceptance_by_code(ctx, response, case):
     if code in RUNTIME_REFUSALS:
         return None
     if code == "invalid_characters" and _astral_format_character_in(case.body):
+        return None
+    if not _body_valid_by_spec(case):
         return None
     raise AssertionError(f"Valid data should have been accepted, got {status} {code}: {response.text[:300]}")
