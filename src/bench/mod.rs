@@ -84,7 +84,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     .await?;
     ctx.store.close().await;
 
-    let services = processes::start_services(args.replicas, &database_url, &sim.base_url, &master_key, &[]).await?;
+    // The cycle measured is one agent's tier-2 debits to one account, repeated: the built-in policy's
+    // 24 h anti-splitting window would turn all but the first few into tier 3 (step-up and quorum),
+    // another cycle. The bench runs under the thresholds alone and says so.
+    let policy_file = dir.join("bench-policy.toml");
+    std::fs::write(&policy_file, "label = \"bench: thresholds only, no window\"\n")?;
+    let policy_env = policy_file.display().to_string();
+    let env = [("COUNTERSIGN_POLICY_FILE", policy_env.as_str())];
+    let services = processes::start_services(args.replicas, &database_url, &sim.base_url, &master_key, &env).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
     let plan = driver::Plan {
         client: client.clone(),
