@@ -1,6 +1,6 @@
-//! PII retention: a request's legal name is purged from its stored intent, and from the agent's
-//! stored replies that show it (idempotency keys), a configurable number of days after it reached
-//! a terminal state. The payload hash (and every approval's hash) stays,
+//! PII retention: a request's legal name is purged from its stored intent, from the agent's
+//! stored replies that show it (idempotency keys) and from the callbacks about it in the outbox
+//! (delivered or still waiting), a configurable number of days after it reached a terminal state. The payload hash (and every approval's hash) stays,
 //! so what was approved can still be proven; audit records are never deleted (they hold no PII).
 
 use super::{now_ms, trail, Context};
@@ -31,6 +31,7 @@ pub async fn purge_once(ctx: &Context, retain: Duration) -> Result<usize> {
             redact_legal_names(&mut intent);
             if retention::purge(&mut tx, id, &intent, now).await? {
                 redact_stored_replies(&mut tx, &record).await?;
+                redact_callbacks(&mut tx, &record).await?;
                 audit::append(&mut tx, trail::for_request(&record, "transfer.pii_purged", "success", now)).await?;
                 purged += 1;
             }
@@ -49,6 +50,18 @@ async fn redact_stored_replies(tx: &mut Tx, record: &RequestRecord) -> Result<()
         let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&reply.body) else { continue };
         if redact_legal_names(&mut body) {
             retention::replace_reply(tx, &record.agent_id, &reply.idempotency_key, &body.to_string()).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Callbacks keep their message id and shape (`data` is the request as `GET` showed it), with
+/// every legal name in them redacted; one still waiting is delivered redacted.
+async fn redact_callbacks(tx: &mut Tx, record: &RequestRecord) -> Result<()> {
+    for callback in retention::callbacks_about(tx, &record.id).await? {
+        let Ok(mut body) = serde_json::from_str::<serde_json::Value>(&callback.payload) else { continue };
+        if redact_legal_names(&mut body) {
+            retention::replace_callback(tx, &callback.message_id, &body.to_string()).await?;
         }
     }
     Ok(())

@@ -1,4 +1,5 @@
-//! PII retention: find requests whose legal name is due for purging, and overwrite the intent.
+//! PII retention: find requests whose legal name is due for purging, and overwrite the intent,
+//! the agent's stored replies and the callbacks in the outbox that show it.
 //! Audit records are never touched here (they hold no PII to begin with).
 
 use super::{StoreResult, Tx};
@@ -74,6 +75,34 @@ pub async fn replace_reply(tx: &mut Tx, agent: &AgentId, key: &str, body: &str) 
         .bind(body)
         .bind(agent.as_str())
         .bind(key)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// A callback in the outbox about a request (delivered or still waiting), as stored.
+pub struct StoredCallback {
+    pub message_id: String,
+    pub payload: String,
+}
+
+/// Every agent callback about request `id`, whatever its delivery state.
+pub async fn callbacks_about(tx: &mut Tx, id: &RequestId) -> StoreResult<Vec<StoredCallback>> {
+    let rows = sqlx::query("SELECT id, payload FROM outbox WHERE request_id = $1 AND channel = $2")
+        .bind(id.as_str())
+        .bind(super::outbox::AGENT_CALLBACK)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter()
+        .map(|row| Ok(StoredCallback { message_id: row.try_get("id")?, payload: row.try_get("payload")? }))
+        .collect()
+}
+
+/// Replaces a callback's body (same message id, so a receiver still sees one message).
+pub async fn replace_callback(tx: &mut Tx, message_id: &str, payload: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE outbox SET payload = $1 WHERE id = $2")
+        .bind(payload)
+        .bind(message_id)
         .execute(&mut **tx)
         .await?;
     Ok(())

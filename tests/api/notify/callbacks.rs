@@ -199,9 +199,49 @@ async fn an_agent_without_a_callback_url_gets_no_messages(db: Db) {
     app.stop().await;
 }
 
+/// Retention reaches the outbox too: once a request's legal name is purged, no callback about it
+/// keeps the name at rest (a receiver that has been down for days gets the redacted body when it
+/// comes back; delivered bodies are not kept at all).
+async fn a_purged_request_leaves_no_legal_name_in_the_outbox(db: Db) {
+    let app = spawn_app(db).await;
+    let receiver = Receiver::start().await;
+    call_back_to(&app, &receiver).await;
+    let request = app.propose_ok("23.00").await;
+    let id = request["id"].as_str().expect("id");
+    app.eventually("the proposal is called back", || async { !receiver.hits().is_empty() }).await;
+    // The next callback waits for a receiver that is gone.
+    outbound::set_callback(&app.ctx, "test-agent", Some("http://127.0.0.1:9/gone")).await.expect("callback moved");
+    assert_eq!(app.cancel(id, "cancel-purged").await.status(), reqwest::StatusCode::OK);
+    let payloads = || async {
+        sqlx::query_scalar::<_, String>("SELECT payload FROM outbox WHERE request_id = $1")
+            .bind(id)
+            .fetch_all(app.ctx.store.reader())
+            .await
+            .expect("payloads")
+    };
+    assert!(payloads().await.len() >= 2, "a delivered and a waiting callback");
+    // A delivered message's body is not kept; the waiting one holds the request as GET shows it.
+    let named = payloads().await.iter().filter(|p| p.contains("Ada Lovelace")).count();
+    assert_eq!(named, 1, "the waiting callback carries the name: {:?}", payloads().await);
+
+    app.eventually("the cancelled request is purged", || async {
+        countersign::service::retention::purge_once(&app.ctx, Duration::ZERO).await.expect("purges") == 1
+    })
+    .await;
+    for payload in payloads().await {
+        assert!(!payload.contains("Ada Lovelace"), "legal name kept in the outbox: {payload}");
+        if let Ok(waiting) = serde_json::from_str::<Value>(&payload) {
+            assert_eq!(waiting["data"]["id"], id, "still about the same request");
+            assert_eq!(waiting["data"]["intent"]["user"]["legal_name"], "REDACTED");
+        }
+    }
+    app.stop().await;
+}
+
 on_both_backends!(
     every_event_type_reaches_the_agent_once_with_a_valid_signature,
     expiry_and_reauth_required_are_called_back_too,
     a_rotated_secret_signs_beside_the_old_one_during_the_overlap,
     an_agent_without_a_callback_url_gets_no_messages,
+    a_purged_request_leaves_no_legal_name_in_the_outbox,
 );
