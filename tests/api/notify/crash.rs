@@ -63,10 +63,16 @@ async fn killing_the_process_mid_send_delivers_the_message_after_restart_with_th
     let hits = receiver.hits();
     assert_eq!(hits[0].header("webhook-id"), hits[1].header("webhook-id"), "the same id: receivers deduplicate");
     assert_eq!(hits[0].body, hits[1].body);
-    let stored = countersign::store::outbox::list(ctx.store.reader(), Some("delivered"), 10).await.expect("list");
-    assert!(stored
-        .iter()
-        .any(|m| m.channel == "agent_callback" && Some(m.id.as_str()) == hits[0].header("webhook-id")));
+    // The receiver has answered; the worker records the delivery just after, so wait for it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let stored = countersign::store::outbox::list(ctx.store.reader(), Some("delivered"), 10).await.expect("list");
+        if stored.iter().any(|m| m.channel == "agent_callback" && Some(m.id.as_str()) == hits[0].header("webhook-id")) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the delivery is never recorded: {stored:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     second.start_kill().expect("stop");
     let _ = second.wait().await;
 }
