@@ -9,8 +9,8 @@
 //! against the old public key.
 
 use super::anchor::AnchorLog;
-use super::export::{format_time, parse_time};
 use crate::crypto::MasterKey;
+use crate::domain::timestamp::{format_audit_time as format_time, parse_audit_time as parse_time};
 use crate::store::checkpoints::{self, CheckpointRow};
 use crate::store::{audit as rows, StoreResult};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};

@@ -7,10 +7,9 @@
 //! beyond the reader or buffer it is handed.
 
 use super::checkpoint::Checkpoint;
+use crate::domain::timestamp::{format_audit_time as format_time, parse_audit_time as parse_time};
 use crate::store::audit::{AuditFields, AuditRow};
 use serde::{Deserialize, Serialize};
-use time::macros::format_description;
-use time::OffsetDateTime;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExportFormat {
@@ -99,20 +98,6 @@ pub const CSV_HEADER: [&str; 26] = [
     "prev_hash",
     "hash",
 ];
-
-/// RFC 3339, UTC, always three fractional digits.
-pub fn format_time(ms: i64) -> String {
-    let format = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
-}
-
-pub fn parse_time(text: &str) -> Option<i64> {
-    let t = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).ok()
-}
 
 impl ExportRecord {
     pub fn from_row(row: &AuditRow) -> Self {

@@ -10,6 +10,7 @@ pub mod policy;
 pub mod reads;
 pub mod state;
 pub mod text;
+pub mod timestamp;
 pub mod transfer_status;
 pub mod username;
 

@@ -136,7 +136,7 @@ async fn a_hundred_thousand_records_verify_and_export_in_flat_memory(db: Db) {
     println!("{db:?}: live verify of {RECORDS} records took {:?}", verified.elapsed);
 
     let small = dir.path().join("small.jsonl");
-    let small_to = countersign::audit::export::format_time(1_700_000_000_000 + 1_000 * 10 + 1);
+    let small_to = countersign::domain::timestamp::format_audit_time(1_700_000_000_000 + 1_000 * 10 + 1);
     let args = ["audit", "export", "--to", &small_to, "--out", small.to_str().expect("path")];
     let small_run = countersign(dir.path(), &url, &key, &args).await;
     assert!(small_run.ok, "{}", small_run.stderr);
