@@ -3,8 +3,7 @@
 //! Shared by propose, edit, renew and the reconciler. The request already carries its Plaid
 //! idempotency key, so asking again after a crash or timeout returns the same authorization.
 
-use super::idempotency::{self, IdempotencyKey};
-use super::propose::{reply_for, Reply};
+use super::idempotency::{self, IdempotencyKey, Reply};
 use super::{now_ms, parse_rfc3339_ms, trail, Context};
 use crate::audit;
 use crate::domain::{AgentId, Event, RequestState, Tier, TransferIntent};
@@ -164,7 +163,7 @@ async fn settle(
         }
         super::events::request_changed(ctx, &mut tx, &record.id, now).await?;
     }
-    let reply = reply_for(&current);
+    let reply = Reply::created(&current);
     if let Some((agent, key)) = reply_to {
         idempotency::finish(&mut tx, agent, key, reply.status, &reply.body).await?;
     }

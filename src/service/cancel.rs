@@ -3,8 +3,8 @@
 //! A submitted request's transfer is cancelled at Plaid instead, while Plaid still allows it.
 
 use super::approvers::ApproverSession;
+use super::idempotency::Reply;
 use super::idempotency::{self, IdempotencyKey, Started};
-use super::propose::Reply;
 use super::view::RequestView;
 use super::{now_ms, trail, Context};
 use crate::audit;

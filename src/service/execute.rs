@@ -328,7 +328,7 @@ pub async fn resume(
     id: &RequestId,
     key: &super::idempotency::IdempotencyKey,
     fingerprint: &str,
-) -> Result<super::propose::Reply> {
+) -> Result<super::idempotency::Reply> {
     use super::idempotency::{self, Started};
     use crate::error::Error;
     let now = now_ms();
@@ -357,7 +357,8 @@ pub async fn resume(
     ctx.notify_change();
     execute(ctx, id).await?;
     let current = requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
-    let reply = super::propose::Reply { status: 200, body: super::view::RequestView::from(&current).to_json_string() };
+    let reply =
+        super::idempotency::Reply { status: 200, body: super::view::RequestView::from(&current).to_json_string() };
     let mut tx = ctx.store.begin().await?;
     idempotency::finish(&mut tx, &agent.id, key, reply.status, &reply.body).await?;
     ctx.store.commit(tx).await?;

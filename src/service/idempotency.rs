@@ -4,14 +4,29 @@
 //! retry, which resumes the same request instead of starting another.
 
 use super::now_ms;
-use super::propose::Reply;
+use super::view::RequestView;
 use crate::domain::canonical::{canonical_json, sha256_hex};
 use crate::domain::AgentId;
 use crate::error::{Error, Result};
 use crate::store::idempotency::KeyRecord;
+use crate::store::requests::RequestRecord;
 use crate::store::{idempotency as keys, Store, Tx};
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// A JSON response to hand back (and to replay for the same Idempotency-Key).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Reply {
+    /// 201 with the request as `GET /v1/transfers/{id}` shows it: what a proposal answers.
+    pub fn created(record: &RequestRecord) -> Reply {
+        Reply { status: 201, body: RequestView::from(record).to_json_string() }
+    }
+}
 
 /// How long a claim is held before a retry may take it over.
 pub const LEASE_MS: i64 = 30_000;

@@ -9,9 +9,8 @@
 //! key, same authorization.
 
 use super::authorize::{authorize, Authorized};
-use super::idempotency::{self, Claim, IdempotencyKey, Started};
+use super::idempotency::{self, Claim, IdempotencyKey, Reply, Started};
 use super::policy::{self, Assessed};
-use super::view::RequestView;
 use super::{execute, now_ms, registry, trail, Context};
 use crate::audit;
 use crate::domain::{Assessment, RequestId, RequestState, TransferIntent};
@@ -22,13 +21,6 @@ use crate::store::policy::{self as store_policy, ShadowDifference};
 use crate::store::requests::{self, NewRequest, RequestRecord};
 use crate::store::{idempotency as keys, Tx};
 
-/// A JSON response to hand back (and to replay for the same Idempotency-Key).
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub status: u16,
-    pub body: String,
-}
-
 pub struct Proposal {
     pub intent: TransferIntent,
     pub key: IdempotencyKey,
@@ -36,8 +28,6 @@ pub struct Proposal {
     /// The expired request this one renews, if any.
     pub renews: Option<RequestId>,
 }
-
-const CREATED: u16 = 201;
 
 pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> Result<Reply> {
     let Proposal { intent, key, fingerprint, renews } = proposal;
@@ -57,7 +47,7 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
                 .await?
                 .ok_or_else(|| anyhow::anyhow!("idempotency key points at a missing request"))?;
             if record.state != RequestState::Proposed {
-                let reply = reply_for(&record);
+                let reply = Reply::created(&record);
                 idempotency::finish(&mut tx, &agent.id, &key, reply.status, &reply.body).await?;
                 ctx.store.commit(tx).await?;
                 return Ok(reply);
@@ -241,8 +231,4 @@ async fn give_way(
         Ok(()) => Error::plaid_unavailable(),
         Err(error) => error,
     }
-}
-
-pub fn reply_for(record: &RequestRecord) -> Reply {
-    Reply { status: CREATED, body: RequestView::from(record).to_json_string() }
 }

@@ -3,7 +3,8 @@
 //! database refuses a second renewal), and never after its legal name was purged.
 
 use super::idempotency::IdempotencyKey;
-use super::propose::{self, Proposal, Reply};
+use super::idempotency::Reply;
+use super::propose::{self, Proposal};
 use super::Context;
 use crate::domain::{RequestId, RequestState, TransferIntent};
 use crate::error::{Error, Result};

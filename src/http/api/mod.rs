@@ -7,7 +7,7 @@ pub mod items;
 pub mod plaid;
 pub mod transfers;
 
-use crate::service::propose::Reply;
+use crate::service::idempotency::Reply;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
