@@ -61,7 +61,9 @@ impl Schedule {
         let interval_unit = match raw.interval_unit {
             "week" => IntervalUnit::Week,
             "month" => IntervalUnit::Month,
-            _ => return Err(refuse("invalid_schedule_interval", "schedule.interval_unit must be \"week\" or \"month\"")),
+            _ => {
+                return Err(refuse("invalid_schedule_interval", "schedule.interval_unit must be \"week\" or \"month\""))
+            }
         };
         let interval_count = u32::try_from(raw.interval_count)
             .ok()
@@ -238,7 +240,13 @@ mod tests {
     use time::macros::date;
 
     fn raw<'a>(unit: &'a str, count: i64, day: i64, start: &'a str, end: Option<&'a str>) -> RawSchedule<'a> {
-        RawSchedule { interval_unit: unit, interval_count: count, interval_execution_day: day, start_date: start, end_date: end }
+        RawSchedule {
+            interval_unit: unit,
+            interval_count: count,
+            interval_execution_day: day,
+            start_date: start,
+            end_date: end,
+        }
     }
 
     fn parse(raw: RawSchedule<'_>) -> Result<Schedule, ScheduleError> {

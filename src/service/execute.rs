@@ -73,6 +73,15 @@ pub(crate) fn claim_record(record: &RequestRecord, now: i64) -> crate::audit::Au
 pub async fn create(ctx: &Context, record: &RequestRecord, attempt: Attempt, leased_at: i64) -> Result<Created> {
     let intent =
         TransferIntent::from_json(&record.intent).map_err(|e| anyhow::anyhow!("stored intent: {}", e.message))?;
+    if intent.schedule.is_some() {
+        // A recurring transfer: the hash is bound to the stored idempotency key, not to an
+        // authorization (none exists before the quorum).
+        let executed_hash = super::recurring::payload_hash(&intent, record);
+        if let Some(why) = drift(ctx, record, &executed_hash).await? {
+            return refuse_drifted_recurring(ctx, record, attempt, executed_hash, why).await;
+        }
+        return super::recurring::create(ctx, record, &intent, attempt, executed_hash).await;
+    }
     let authorization_id =
         record.authorization_id.clone().ok_or_else(|| anyhow::anyhow!("executing without an authorization"))?;
     let executed_hash = intent.payload_hash(&authorization_id);
@@ -226,6 +235,30 @@ async fn refuse_drifted(
     Ok(Created::Settled)
 }
 
+/// A recurring request whose payload drifted: nothing is sent. On the first attempt nothing was
+/// ever sent, so it fails; a retry may face a recurring transfer an earlier call created, so it
+/// stays `executing` and operators are alerted.
+async fn refuse_drifted_recurring(
+    ctx: &Context,
+    record: &RequestRecord,
+    attempt: Attempt,
+    executed_hash: String,
+    why: &'static str,
+) -> Result<Created> {
+    tracing::error!(request = %record.id, why, "recurring payload drifted from the approved hash; refusing to execute");
+    ctx.metrics.payload_mismatches.inc();
+    if attempt == Attempt::Retry {
+        return Ok(Created::Unsettled(PlaidError::Transport(format!("not sent: {why}"))));
+    }
+    let changes = Changes {
+        error_code: Some("payload_hash_mismatch".into()),
+        error_message: Some("what would execute differs from what was approved; nothing was sent to Plaid".into()),
+        ..Changes::default()
+    };
+    finish(ctx, record, Event::PlaidFailed, changes, "error", Some(executed_hash), None).await?;
+    Ok(Created::Settled)
+}
+
 /// Records the end of an execution attempt (compare-and-set from `executing`) with its audit row.
 pub async fn finish(
     ctx: &Context,
@@ -285,7 +318,7 @@ pub async fn settle(
 
 /// Plaid gave no definite answer: the transfer may or may not exist. Audit the attempt and leave
 /// the request `executing`; the reconciler asks Plaid again with the same authorization id.
-async fn attempt_unknown(ctx: &Context, record: &RequestRecord, error: &PlaidError) -> Result<()> {
+pub(crate) async fn attempt_unknown(ctx: &Context, record: &RequestRecord, error: &PlaidError) -> Result<()> {
     tracing::warn!(request = %record.id, error = %error, "transfer creation outcome unknown; the reconciler will settle it");
     let mut tx = ctx.store.begin().await?;
     let mut fields = trail::for_request(record, "transfer.execution_attempt", "error", now_ms());

@@ -58,6 +58,7 @@ async fn sync_pages(ctx: &Context) -> Result<Synced> {
         let after = transfer_events::cursor(ctx.store.reader()).await?;
         let page = ctx.plaid.transfer_event_sync(after, ctx.event_sync_page).await.map_err(anyhow::Error::from)?;
         let (events, changes) = apply_page(ctx, &page).await?;
+        refresh_recurring(ctx, &page).await;
         synced.events += events;
         synced.changes += changes;
         if !page.has_more || page.transfer_events.is_empty() {
@@ -118,6 +119,19 @@ async fn apply_page(ctx: &Context, page: &TransferEventSyncResponse) -> Result<(
         ctx.notify_change();
     }
     Ok((stored, changed))
+}
+
+/// A page naming recurring transfers: each is read again from Plaid (status, occurrences). A
+/// failure here is logged and left for the next event or sync; the page itself is applied.
+async fn refresh_recurring(ctx: &Context, page: &TransferEventSyncResponse) {
+    let mut ids: Vec<&str> = page.transfer_events.iter().filter_map(|e| e.recurring_transfer_id.as_deref()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in ids {
+        if let Err(error) = super::recurring::refresh(ctx, id).await {
+            tracing::warn!(error = %error, "could not refresh a recurring transfer after its events");
+        }
+    }
 }
 
 fn stored_event(event: &TransferEvent) -> StoredEvent {
