@@ -3,8 +3,9 @@
 //! `/transfer/recurring/create` with the key stored at proposal; occurrences visible on the
 //! request; cancel by the agent or an approver.
 
-use crate::helpers::{body, error_code, spawn_app, Db, TestApp};
+use crate::helpers::{body, error_code, spawn_app, Db, TestApp, TestApprover};
 use crate::on_both_backends;
+use crate::ui::{location, Browser};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -97,7 +98,136 @@ async fn bad_schedules_are_refused_with_a_code_and_nothing_is_stored(db: Db) {
     app.stop().await;
 }
 
+/// Two approvers, and the request approved by both: returns the last approval's answer.
+async fn approved_by_two(app: &TestApp, request: &Value) -> ([TestApprover; 2], Value) {
+    let approvers =
+        [app.add_approver("alice", "approver", None).await, app.add_approver("bob", "approver", None).await];
+    let (status, first) = app.approve_as(&approvers[0], request).await;
+    assert_eq!((status, first["state"].as_str()), (StatusCode::OK, Some("pending_approval")), "{first}");
+    assert!(app.sim_calls("/transfer/recurring/create").await.is_empty(), "one approval asks Plaid nothing");
+    let (status, second) = app.approve_as(&approvers[1], request).await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    (approvers, second)
+}
+
+async fn the_quorum_creates_one_recurring_transfer_with_the_stored_key(db: Db) {
+    let app = spawn_app(db).await;
+    let request = propose_monthly(&app).await;
+    let id = request["id"].as_str().expect("id");
+    let (_, approved) = approved_by_two(&app, &request).await;
+    assert_eq!(approved["state"], "submitted", "{approved}");
+    assert_eq!(approved["transfer_status"], "active");
+
+    let calls = app.sim_calls("/transfer/recurring/create").await;
+    assert_eq!(calls.len(), 1, "exactly one create");
+    let stored: String = sqlx::query_scalar("SELECT plaid_idempotency_key FROM transfer_requests WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.ctx.store.reader())
+        .await
+        .expect("key");
+    let sent = &calls[0]["fields"];
+    assert_eq!(sent["idempotency_key"], stored.as_str(), "the key stored at proposal: {sent}");
+    assert_eq!(sent["amount"], "250.00");
+    assert!(app.sim_calls("/transfer/authorization/create").await.is_empty());
+    assert!(app.sim_calls("/transfer/create").await.is_empty());
+
+    let (_, shown) = body(app.get_request(id, None).await).await;
+    let recurring = &shown["recurring"];
+    assert!(recurring["recurring_transfer_id"].is_string(), "{shown}");
+    assert_eq!(recurring["status"], "active");
+    // Plaid holds exactly the schedule the approvers approved.
+    let at_plaid = app
+        .sim_post(
+            "/transfer/recurring/get",
+            json!({"client_id": "sim-client-id", "secret": "sim-secret",
+                   "recurring_transfer_id": recurring["recurring_transfer_id"]}),
+        )
+        .await;
+    let schedule = &at_plaid["recurring_transfer"]["schedule"];
+    assert_eq!(
+        (&schedule["interval_unit"], &schedule["interval_count"], &schedule["interval_execution_day"]),
+        (&json!("month"), &json!(1), &json!(1)),
+        "{at_plaid}"
+    );
+    assert_eq!((&schedule["start_date"], &schedule["end_date"]), (&json!("2027-01-01"), &json!("2027-12-01")));
+    let rows = app.audit_rows().await;
+    let executed = rows
+        .iter()
+        .find(|r| r.fields.event_type == "transfer.executed" && r.fields.transfer_request_id.as_deref() == Some(id))
+        .expect("the execution is audited");
+    assert_eq!(executed.fields.plaid_endpoint.as_deref(), Some("/transfer/recurring/create"));
+    assert_eq!(executed.fields.executed_payload_hash, executed.fields.payload_hash);
+    assert_eq!(rows.iter().filter(|r| r.fields.event_type == "transfer.approval").count(), 2);
+    app.stop().await;
+}
+
+async fn the_agent_and_an_approver_can_cancel_a_recurring_transfer(db: Db) {
+    let app = spawn_app(db).await;
+    // The agent cancels its own.
+    let request = propose_monthly(&app).await;
+    let id = request["id"].as_str().expect("id").to_owned();
+    let ([_, bob], _) = approved_by_two(&app, &request).await;
+    let (status, cancelled) = body(app.cancel(&id, "cancel-recurring").await).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(
+        (cancelled["state"].as_str(), cancelled["transfer_status"].as_str()),
+        (Some("submitted"), Some("cancelled"))
+    );
+    let (_, shown) = body(app.get_request(&id, None).await).await;
+    assert_eq!(shown["recurring"]["status"], "cancelled");
+    assert_eq!(app.sim_calls("/transfer/recurring/cancel").await.len(), 1);
+
+    // An approver cancels another from its page; the audit record names them.
+    let mut second = monthly(&app);
+    second["amount"] = "40.00".into();
+    let (_, other) = body(app.propose(&second).await).await;
+    let other_id = other["id"].as_str().expect("id");
+    let carol = app.add_approver("carol", "approver", None).await;
+    assert_eq!(app.approve_as(&bob, &other).await.0, StatusCode::OK);
+    assert_eq!(app.approve_as(&carol, &other).await.1["state"], "submitted");
+    let browser = Browser::new(&app);
+    browser.sign_in(&carol).await;
+    let path = format!("/ui/requests/{other_id}");
+    let action = format!("{path}/cancel-transfer");
+    let page = browser.get(&path).await;
+    assert!(page.html.contains("every month on the 1st"), "the page leads with the schedule: {}", page.html);
+    assert!(page.html.contains("Cancel this recurring transfer"), "{}", page.html);
+    let done = browser.submit(&path, &action, &[]).await;
+    assert_eq!(location(&done), format!("{path}?m=transfer_cancelled"));
+    let (_, shown) = body(app.get_request(other_id, None).await).await;
+    assert_eq!(shown["recurring"]["status"], "cancelled");
+    let rows = app.audit_rows().await;
+    let audited = rows
+        .iter()
+        .find(|r| {
+            r.fields.event_type == "transfer.cancel_requested"
+                && r.fields.transfer_request_id.as_deref() == Some(other_id)
+        })
+        .expect("audited");
+    assert_eq!(audited.fields.approver_id.as_deref(), Some(carol.id.as_str()));
+    assert_eq!(audited.fields.plaid_endpoint.as_deref(), Some("/transfer/recurring/cancel"));
+    assert!(!browser.get(&path).await.html.contains(&action), "no cancel form once cancelled");
+    app.stop().await;
+}
+
+async fn a_schedule_plaid_declines_fails_with_plaids_reason_and_creates_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let request = propose_monthly(&app).await;
+    app.set_balance("10.00").await;
+    let (_, done) = approved_by_two(&app, &request).await;
+    assert_eq!(done["state"], "failed", "{done}");
+    assert_eq!(done["decision"], "declined");
+    assert_eq!(done["error"]["code"], "recurring_not_approved_by_plaid");
+    assert!(done["decision_rationale"]["code"].is_string(), "{done}");
+    let (_, shown) = body(app.get_request(done["id"].as_str().expect("id"), None).await).await;
+    assert!(shown["recurring"]["recurring_transfer_id"].is_null());
+    app.stop().await;
+}
+
 on_both_backends!(
     a_schedule_is_tier_three_and_waits_for_people_without_asking_plaid,
     bad_schedules_are_refused_with_a_code_and_nothing_is_stored,
+    the_quorum_creates_one_recurring_transfer_with_the_stored_key,
+    the_agent_and_an_approver_can_cancel_a_recurring_transfer,
+    a_schedule_plaid_declines_fails_with_plaids_reason_and_creates_nothing,
 );
