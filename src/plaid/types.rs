@@ -84,6 +84,9 @@ pub struct Transfer {
     pub status: String,
     pub amount: String,
     pub created: String,
+    /// Set when a recurring transfer originated it.
+    #[serde(default)]
+    pub recurring_transfer_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,9 +227,6 @@ pub struct TransferEvent {
     pub transfer_id: String,
     #[serde(default)]
     pub failure_reason: Option<TransferFailure>,
-    /// Set on the events of a recurring transfer and of the transfers it originates.
-    #[serde(default)]
-    pub recurring_transfer_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -121,15 +121,25 @@ async fn apply_page(ctx: &Context, page: &TransferEventSyncResponse) -> Result<(
     Ok((stored, changed))
 }
 
-/// A page naming recurring transfers: each is read again from Plaid (status, occurrences). A
-/// failure here is logged and left for the next event or sync; the page itself is applied.
+/// A recurring transfer's new occurrence first shows as a `pending` event of a transfer no request
+/// created: its `/transfer/get` names the recurring transfer, which is then read again from Plaid
+/// (status, occurrences). A failure here is logged and left for the next event, webhook or sync;
+/// the page itself is applied.
 async fn refresh_recurring(ctx: &Context, page: &TransferEventSyncResponse) {
-    let mut ids: Vec<&str> = page.transfer_events.iter().filter_map(|e| e.recurring_transfer_id.as_deref()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    for id in ids {
-        if let Err(error) = super::recurring::refresh(ctx, id).await {
-            tracing::warn!(error = %error, "could not refresh a recurring transfer after its events");
+    for event in page.transfer_events.iter().filter(|e| e.event_type == "pending" && !e.transfer_id.is_empty()) {
+        let result: Result<()> = async {
+            if crate::store::recurring::created_by_a_request(ctx.store.reader(), &event.transfer_id).await? {
+                return Ok(());
+            }
+            let found = ctx.plaid.transfer_by_id(&event.transfer_id).await.map_err(anyhow::Error::from)?;
+            match found.transfer.recurring_transfer_id {
+                Some(recurring_transfer_id) => super::recurring::refresh(ctx, &recurring_transfer_id).await,
+                None => Ok(()),
+            }
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(error = %error, "could not follow a transfer's recurring transfer after its event");
         }
     }
 }

@@ -81,3 +81,12 @@ pub async fn by_recurring_id(pool: &AnyPool, recurring_transfer_id: &str) -> Sto
         .await?;
     row.as_ref().map(from_row).transpose()
 }
+
+/// Whether a request of ours created this transfer itself (else a recurring transfer may have).
+pub async fn created_by_a_request(pool: &AnyPool, transfer_id: &str) -> StoreResult<bool> {
+    let found: Option<String> = sqlx::query_scalar("SELECT id FROM transfer_requests WHERE transfer_id = $1")
+        .bind(transfer_id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(found.is_some())
+}

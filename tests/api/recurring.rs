@@ -166,7 +166,7 @@ async fn the_agent_and_an_approver_can_cancel_a_recurring_transfer(db: Db) {
     // The agent cancels its own.
     let request = propose_monthly(&app).await;
     let id = request["id"].as_str().expect("id").to_owned();
-    let ([_, bob], _) = approved_by_two(&app, &request).await;
+    approved_by_two(&app, &request).await;
     let (status, cancelled) = body(app.cancel(&id, "cancel-recurring").await).await;
     assert_eq!(status, StatusCode::OK, "{cancelled}");
     assert_eq!(
@@ -182,8 +182,10 @@ async fn the_agent_and_an_approver_can_cancel_a_recurring_transfer(db: Db) {
     second["amount"] = "40.00".into();
     let (_, other) = body(app.propose(&second).await).await;
     let other_id = other["id"].as_str().expect("id");
+    // Fresh approvers: each approval takes two TOTP steps of its approver.
+    let dave = app.add_approver("dave", "approver", None).await;
     let carol = app.add_approver("carol", "approver", None).await;
-    assert_eq!(app.approve_as(&bob, &other).await.0, StatusCode::OK);
+    assert_eq!(app.approve_as(&dave, &other).await.0, StatusCode::OK);
     assert_eq!(app.approve_as(&carol, &other).await.1["state"], "submitted");
     let browser = Browser::new(&app);
     browser.sign_in(&carol).await;
@@ -224,10 +226,43 @@ async fn a_schedule_plaid_declines_fails_with_plaids_reason_and_creates_nothing(
     app.stop().await;
 }
 
+async fn occurrences_plaid_originates_appear_on_the_request(db: Db) {
+    let app = spawn_app(db).await;
+    let request = propose_monthly(&app).await;
+    let id = request["id"].as_str().expect("id");
+    approved_by_two(&app, &request).await;
+    // Plaid's clock passes 2027-01-01, 02-01 and 03-01: three transfers.
+    let advanced = app.sim_post("/sim/recurring/advance", json!({"to_date": "2027-03-15"})).await;
+    assert_eq!(advanced["transfers_originated"], 3, "{advanced}");
+    countersign::service::plaid_events::sync(&app.ctx).await.expect("event sync");
+    let (_, shown) = body(app.get_request(id, None).await).await;
+    let recurring = &shown["recurring"];
+    assert_eq!(recurring["transfer_ids"].as_array().map(Vec::len), Some(3), "{shown}");
+    assert_eq!(recurring["next_origination_date"], "2027-04-01");
+    assert_eq!(recurring["status"], "active");
+    assert!(app.audit_events_for(id).await.contains(&"transfer.recurring_updated".to_owned()));
+
+    // After the last date the schedule is done: Plaid calls it expired, and so does the request.
+    app.sim_post("/sim/recurring/advance", json!({"to_date": "2027-12-31"})).await;
+    countersign::service::plaid_events::sync(&app.ctx).await.expect("event sync");
+    let (_, shown) = body(app.get_request(id, None).await).await;
+    assert_eq!(shown["recurring"]["transfer_ids"].as_array().map(Vec::len), Some(12), "{shown}");
+    assert_eq!(
+        (shown["recurring"]["status"].as_str(), shown["transfer_status"].as_str()),
+        (Some("expired"), Some("expired"))
+    );
+    // Syncing again changes nothing.
+    let before = app.audit_events_for(id).await.len();
+    countersign::service::plaid_events::sync(&app.ctx).await.expect("event sync");
+    assert_eq!(app.audit_events_for(id).await.len(), before);
+    app.stop().await;
+}
+
 on_both_backends!(
     a_schedule_is_tier_three_and_waits_for_people_without_asking_plaid,
     bad_schedules_are_refused_with_a_code_and_nothing_is_stored,
     the_quorum_creates_one_recurring_transfer_with_the_stored_key,
     the_agent_and_an_approver_can_cancel_a_recurring_transfer,
     a_schedule_plaid_declines_fails_with_plaids_reason_and_creates_nothing,
+    occurrences_plaid_originates_appear_on_the_request,
 );
