@@ -309,7 +309,8 @@ pub fn recurring_json(r: &RecurringTransfer) -> Value {
         "network": r.network,
         "origination_account_id": "",
         "account_id": r.account_id,
-        "funding_account_id": null,
+        // Required and not nullable here (unlike on a transfer): the simulator has one funding account.
+        "funding_account_id": "",
         "iso_currency_code": r.iso_currency_code,
         "description": r.description,
         "transfer_ids": r.transfer_ids,
