@@ -38,6 +38,19 @@ pub struct RawSchedule<'a> {
     pub end_date: Option<&'a str>,
 }
 
+impl<'a> RawSchedule<'a> {
+    /// Plaid's JSON shape (a missing or mistyped field reads as empty, and is refused by `parse`).
+    pub fn from_json(value: &'a Value) -> RawSchedule<'a> {
+        RawSchedule {
+            interval_unit: value.get("interval_unit").and_then(Value::as_str).unwrap_or_default(),
+            interval_count: value.get("interval_count").and_then(Value::as_i64).unwrap_or_default(),
+            interval_execution_day: value.get("interval_execution_day").and_then(Value::as_i64).unwrap_or_default(),
+            start_date: value.get("start_date").and_then(Value::as_str).unwrap_or_default(),
+            end_date: value.get("end_date").and_then(Value::as_str),
+        }
+    }
+}
+
 /// Why a schedule is refused: a machine-readable code and a sentence.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScheduleError {
@@ -107,14 +120,7 @@ impl Schedule {
     /// Re-reads a schedule stored by [`Schedule::to_json`] (no "not in the past" rule: it was checked
     /// when proposed).
     pub fn from_json(value: &Value) -> Result<Schedule, ScheduleError> {
-        let raw = RawSchedule {
-            interval_unit: value.get("interval_unit").and_then(Value::as_str).unwrap_or_default(),
-            interval_count: value.get("interval_count").and_then(Value::as_i64).unwrap_or_default(),
-            interval_execution_day: value.get("interval_execution_day").and_then(Value::as_i64).unwrap_or_default(),
-            start_date: value.get("start_date").and_then(Value::as_str).unwrap_or_default(),
-            end_date: value.get("end_date").and_then(Value::as_str),
-        };
-        Schedule::parse(&raw, Date::MIN)
+        Schedule::parse(&RawSchedule::from_json(value), Date::MIN)
     }
 
     /// Plaid's shape (also what we store and hash).

@@ -9,8 +9,8 @@
 //! transaction records Plaid's answer. A crash between (2) and (4) is settled by the reconciler
 //! calling create again with the same key: Plaid answers with the same recurring transfer.
 
-use super::authorize::{attach_link_token, ReplyTo};
-use super::execute::{self, Attempt, Created};
+use super::authorize::ReplyTo;
+use super::execute::{self, Attempt, Created, FailedCreate};
 use super::idempotency::{self, Reply};
 use super::{now_ms, trail, Context};
 use crate::audit;
@@ -20,6 +20,8 @@ use crate::plaid::types::{AuthorizationUser, Decision, RecurringCreateRequest, R
 use crate::store::recurring::{self as rows, Observed};
 use crate::store::requests::{self, Changes, RequestRecord};
 use crate::store::{items, Tx};
+
+const ENDPOINT: &str = "/transfer/recurring/create";
 
 /// How long approvers have to approve a whole schedule: no Plaid authorization is waiting, so
 /// the bound is ours — a day, or shorter when the policy gives the request a TTL.
@@ -94,13 +96,12 @@ pub(crate) async fn create(
         description: intent.description.as_str(),
         schedule: schedule.to_json(),
     };
-    let hash = Some(executed_hash);
     match ctx.plaid.create_recurring(&request).await {
         Ok(response) => {
             let plaid_request_id = Some(response.request_id);
             match (response.decision, response.recurring_transfer) {
                 (Decision::Approved, Some(created)) => {
-                    created_recurring(ctx, record, &created, hash, plaid_request_id).await?;
+                    created_recurring(ctx, record, &created, Some(executed_hash), plaid_request_id).await?;
                 }
                 (decision, _) => {
                     // Plaid refused the schedule: no recurring transfer exists, so no money moves.
@@ -116,33 +117,16 @@ pub(crate) async fn create(
                         )),
                         ..Changes::default()
                     };
-                    let outcome = "declined_by_plaid";
-                    finish(ctx, record, Event::PlaidFailed, changes, outcome, hash, plaid_request_id).await?;
+                    let (event, outcome) = (Event::PlaidFailed, "declined_by_plaid");
+                    let hash = Some(executed_hash);
+                    execute::finish_at(ctx, record, event, changes, outcome, hash, plaid_request_id, ENDPOINT).await?;
                 }
             }
             Ok(Created::Settled)
         }
-        Err(error) if attempt == Attempt::Retry => Ok(Created::Unsettled(error)),
-        Err(error) if error.is_login_required() => {
-            let mut changes = Changes { error_code: Some("ITEM_LOGIN_REQUIRED".into()), ..Changes::default() };
-            attach_link_token(ctx, &access_token, record, &mut changes).await;
-            let plaid_request_id = error.request_id().map(Into::into);
-            finish(ctx, record, Event::LoginRequired, changes, "reauth_required", hash, plaid_request_id).await?;
-            Ok(Created::Settled)
-        }
-        Err(error) if error.is_indeterminate() => {
-            execute::attempt_unknown(ctx, record, &error).await?;
-            Ok(Created::Unsettled(error))
-        }
         Err(error) => {
-            let changes = Changes {
-                error_code: error.code().map(Into::into),
-                error_message: Some(error.to_string()),
-                ..Changes::default()
-            };
-            let plaid_request_id = error.request_id().map(Into::into);
-            finish(ctx, record, Event::PlaidFailed, changes, "error", hash, plaid_request_id).await?;
-            Ok(Created::Settled)
+            let failed = FailedCreate { attempt, access_token: &access_token, executed_hash, endpoint: ENDPOINT };
+            execute::settle_create_error(ctx, record, failed, error).await
         }
     }
 }
@@ -167,7 +151,7 @@ async fn created_recurring(
     let now = now_ms();
     let changes = Changes { transfer_status: Some(created.status.clone()), ..Changes::default() };
     let mut fields = execute::executed_record(record, &changes, "success", executed_hash, plaid_request_id, now);
-    fields.plaid_endpoint = Some("/transfer/recurring/create".into());
+    fields.plaid_endpoint = Some(ENDPOINT.into());
     let target = RequestState::Executing.apply(Event::TransferCreated).map_err(anyhow::Error::from)?;
     let mut tx = ctx.store.begin().await?;
     if !requests::transition(&mut tx, &record.id, &[RequestState::Executing], target, &changes, now).await? {
@@ -190,21 +174,6 @@ async fn observe(tx: &mut Tx, record: &RequestRecord, seen: &RecurringTransfer, 
     };
     rows::record(tx, &record.id, &observed, now).await?;
     Ok(())
-}
-
-async fn finish(
-    ctx: &Context,
-    record: &RequestRecord,
-    event: Event,
-    changes: Changes,
-    outcome: &str,
-    executed_hash: Option<String>,
-    plaid_request_id: Option<String>,
-) -> Result<()> {
-    let now = now_ms();
-    let mut fields = execute::executed_record(record, &changes, outcome, executed_hash, plaid_request_id, now);
-    fields.plaid_endpoint = Some("/transfer/recurring/create".into());
-    execute::settle(ctx, record, event, &changes, vec![fields], now).await
 }
 
 /// Asks Plaid for the recurring transfer as it stands (`/transfer/recurring/get`) and records its

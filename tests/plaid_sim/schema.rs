@@ -57,15 +57,6 @@ fn convert_object(map: &Map<String, Value>) -> Value {
     if map.get("exclusiveMaximum") == Some(&Value::Bool(true)) {
         out.remove("maximum");
     }
-    // Plaid's `…Nullable` schemas say it inside `allOf` ({allOf: [X, {nullable: true}]}), which the
-    // official generators read as "X or null" (e.g. a declined recurring transfer's null).
-    let nullable_member = map
-        .get("allOf")
-        .and_then(Value::as_array)
-        .is_some_and(|members| members.iter().any(|m| m.get("nullable") == Some(&Value::Bool(true))));
-    if nullable_member {
-        return json!({"anyOf": [Value::Object(out), {"type": "null"}]});
-    }
     if map.get("nullable") == Some(&Value::Bool(true)) {
         return make_nullable(out);
     }

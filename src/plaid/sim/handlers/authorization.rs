@@ -91,11 +91,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
             format!("amount exceeds the maximum for network {network}"),
         ));
     }
-    let legal_name = body
-        .get("user")
-        .and_then(|u| u.get("legal_name"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| PlaidError::missing_fields(&["user.legal_name"]))?;
+    let legal_name = legal_name(body)?;
 
     let item = ctx.state.item(str_field(body, "access_token")?)?;
     let account = ctx.state.account_on_item(item, str_field(body, "account_id")?)?;
@@ -165,6 +161,14 @@ pub(super) fn decide(
     } else {
         (Decision::Approved, None)
     }
+}
+
+/// `user.legal_name`, required by every transfer request.
+pub(super) fn legal_name(body: &Body) -> Result<&str, PlaidError> {
+    body.get("user")
+        .and_then(|u| u.get("legal_name"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| PlaidError::missing_fields(&["user.legal_name"]))
 }
 
 fn nsf_description() -> String {

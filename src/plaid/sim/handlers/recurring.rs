@@ -1,7 +1,7 @@
 //! /transfer/recurring/create, /get, /cancel, /list and the sandbox's test clocks.
 //!
 //! A recurring transfer is decided like an authorization when created (approved, or declined with
-//! no recurring transfer). It originates an ordinary transfer (`recurring_transfer_id` set, a
+//! no `recurring_transfer` in the answer). It originates an ordinary transfer (`recurring_transfer_id` set, a
 //! `pending` event, TRANSFER_EVENTS_UPDATE and RECURRING_NEW_TRANSFER webhooks) for each scheduled
 //! date its clock passes: its test clock's virtual time, or — without one — the simulator's
 //! recurring date (`POST /sim/recurring/advance`), else today. Dates are the scheduled ones (the
@@ -16,21 +16,14 @@ use time::{Date, OffsetDateTime};
 use super::super::errors::PlaidError;
 use super::super::money::format_cents;
 use super::super::state::{rfc3339, Decision, RecurringTransfer, State, Transfer};
-use super::authorization::{decide, positive_amount, user_in_response};
+use super::authorization::{decide, legal_name, positive_amount, user_in_response};
 use super::{opt_str, str_field, Body, Ctx};
 use crate::domain::schedule::{RawSchedule, Schedule};
 
 fn schedule_of(value: Option<&Value>) -> Result<Schedule, PlaidError> {
     let value = value.ok_or_else(|| PlaidError::missing_fields(&["schedule"]))?;
-    let raw = RawSchedule {
-        interval_unit: value.get("interval_unit").and_then(Value::as_str).unwrap_or_default(),
-        interval_count: value.get("interval_count").and_then(Value::as_i64).unwrap_or_default(),
-        interval_execution_day: value.get("interval_execution_day").and_then(Value::as_i64).unwrap_or_default(),
-        start_date: value.get("start_date").and_then(Value::as_str).unwrap_or_default(),
-        end_date: value.get("end_date").and_then(Value::as_str),
-    };
-    // Plaid's own limits on the interval are looser than ours; the day and dates are the same.
-    Schedule::parse(&raw, Date::MIN).map_err(|e| PlaidError::invalid_field(format!("schedule: {}", e.message)))
+    Schedule::parse(&RawSchedule::from_json(value), Date::MIN)
+        .map_err(|e| PlaidError::invalid_field(format!("schedule: {}", e.message)))
 }
 
 /// The date a recurring transfer's clock reads.
@@ -83,17 +76,14 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
     if schedule.start_date < today(ctx.state, test_clock_id, ctx.now) {
         return Err(PlaidError::invalid_field("schedule.start_date must not be in the past"));
     }
-    let legal_name = body
-        .get("user")
-        .and_then(|u| u.get("legal_name"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| PlaidError::missing_fields(&["user.legal_name"]))?;
+    let legal_name = legal_name(body)?;
     let item = ctx.state.item(str_field(body, "access_token")?)?;
     let account = ctx.state.account_on_item(item, str_field(body, "account_id")?)?;
     let (decision, rationale) = decide(&ctx.sim.settings, item, account, transfer_type, amount_cents);
     let rationale = rationale.map(|(code, description)| json!({"code": code, "description": description}));
     if decision != Decision::Approved {
-        return Ok(json!({"recurring_transfer": null, "decision": decision.as_str(), "decision_rationale": rationale}));
+        // No recurring transfer exists: the key is left out (plaid-python 46 refuses a null one).
+        return Ok(json!({"decision": decision.as_str(), "decision_rationale": rationale}));
     }
     let recurring = RecurringTransfer {
         id: uuid::Uuid::new_v4().to_string(),
@@ -275,15 +265,21 @@ fn originate(ctx: &mut Ctx<'_>, id: &str) {
     if let Some(recurring) = ctx.state.recurring.get_mut(id) {
         recurring.transfer_ids.push(transfer_id.clone());
     }
-    if let Some(url) = ctx.sim.webhook_url(None) {
+    if let Some(url) = ctx.sim.webhook_url(item_webhook(ctx.state, id).as_deref()) {
         ctx.sim.signer.send(&url, &super::super::webhooks::transfer_events_update());
     }
     send_webhook(ctx, "RECURRING_NEW_TRANSFER", id, Some(&transfer_id));
 }
 
+/// The webhook of the item a recurring transfer belongs to, if it set one (else the simulator's).
+fn item_webhook(state: &State, recurring_transfer_id: &str) -> Option<String> {
+    let item_id = &state.recurring.get(recurring_transfer_id)?.item_id;
+    state.items.values().find(|item| &item.item_id == item_id)?.webhook.clone()
+}
+
 /// Plaid's RECURRING_* webhooks (webhook_type TRANSFER).
 fn send_webhook(ctx: &Ctx<'_>, code: &str, recurring_transfer_id: &str, transfer_id: Option<&str>) {
-    let Some(url) = ctx.sim.webhook_url(None) else { return };
+    let Some(url) = ctx.sim.webhook_url(item_webhook(ctx.state, recurring_transfer_id).as_deref()) else { return };
     let mut body = json!({"webhook_type": "TRANSFER", "webhook_code": code,
         "recurring_transfer_id": recurring_transfer_id, "environment": "sandbox"});
     if let Some(transfer_id) = transfer_id {
