@@ -19,6 +19,8 @@ mod lists;
 mod persistence;
 #[path = "plaid_sim/reads.rs"]
 mod reads;
+#[path = "plaid_sim/recurring.rs"]
+mod recurring;
 #[path = "plaid_sim/schema.rs"]
 mod schema;
 #[path = "plaid_sim/standalone.rs"]

@@ -7,6 +7,7 @@
 use super::canonical::{canonical_json, sha256_hex};
 use super::ids::{AgentId, ItemId};
 use super::money::Money;
+use super::schedule::Schedule;
 use super::text;
 use serde_json::json;
 
@@ -177,9 +178,27 @@ pub struct TransferIntent {
     pub legal_name: LegalName,
     pub thread_id: ThreadId,
     pub reason: Reason,
+    /// A recurring transfer's schedule (`/transfer/recurring/create`); `None` for one transfer.
+    pub schedule: Option<Schedule>,
 }
 
 impl TransferIntent {
+    /// Makes this intent a recurring transfer on `schedule`. Plaid runs recurring transfers over
+    /// ACH, same-day ACH and RTP only.
+    pub fn recurring(mut self, schedule: Schedule) -> Result<Self, IntentError> {
+        if self.network == Network::Wire {
+            return Err(IntentError::new("invalid_network_for_schedule", "a recurring transfer cannot use wire"));
+        }
+        self.schedule = Some(schedule);
+        Ok(self)
+    }
+
+    /// The schedule in words, with the account's last four digits.
+    pub fn schedule_in_words(&self, account_mask: &str) -> Option<String> {
+        let schedule = self.schedule.as_ref()?;
+        Some(schedule.describe(self.transfer_type == TransferType::Debit, self.amount, account_mask))
+    }
+
     pub fn parse(agent_id: AgentId, raw: &RawIntent<'_>) -> Result<Self, IntentError> {
         let item_id = ItemId::parse(raw.item_id)
             .ok_or_else(|| IntentError::new("invalid_item_id", "item_id is not a Countersign item id (it_...)"))?;
@@ -203,6 +222,7 @@ impl TransferIntent {
             legal_name: LegalName::parse(raw.legal_name)?,
             thread_id: ThreadId::parse(raw.thread_id)?,
             reason: Reason::parse(raw.reason)?,
+            schedule: None,
         })
     }
 
@@ -223,12 +243,19 @@ impl TransferIntent {
             thread_id: text("thread_id"),
             reason: text("reason"),
         };
-        Self::parse(agent_id, &raw)
+        let intent = Self::parse(agent_id, &raw)?;
+        match value.get("schedule").filter(|s| !s.is_null()) {
+            None => Ok(intent),
+            Some(stored) => {
+                let schedule = Schedule::from_json(stored).map_err(|e| IntentError::new(e.code, e.message))?;
+                intent.recurring(schedule)
+            }
+        }
     }
 
     /// Everything a human approves, as JSON with amounts as strings. Also what we store.
     pub fn to_json(&self) -> serde_json::Value {
-        json!({
+        let mut value = json!({
             "agent_id": self.agent_id,
             "item_id": self.item_id,
             "account_id": self.account_id.as_str(),
@@ -240,7 +267,12 @@ impl TransferIntent {
             "user": { "legal_name": self.legal_name.as_str() },
             "thread_id": self.thread_id.as_str(),
             "reason": self.reason.as_str(),
-        })
+        });
+        // Only a recurring intent has the key, so one-off intents hash as they always did.
+        if let (Some(schedule), Some(object)) = (&self.schedule, value.as_object_mut()) {
+            object.insert("schedule".into(), schedule.to_json());
+        }
+        value
     }
 
     /// SHA-256 of the canonical JSON of the intent plus Plaid's authorization id.

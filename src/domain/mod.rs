@@ -8,6 +8,7 @@ pub mod intent;
 pub mod money;
 pub mod policy;
 pub mod reads;
+pub mod schedule;
 pub mod state;
 pub mod text;
 pub mod timestamp;

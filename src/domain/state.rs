@@ -28,6 +28,8 @@ pub enum RequestState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Event {
     PlaidApproved,
+    /// A recurring transfer: held for approvals with nothing asked of Plaid until the quorum.
+    HeldForApproval,
     PlaidDeclined,
     PlaidNeedsUserAction,
     /// A definite Plaid error at authorization or creation: nothing was or will be created.
@@ -120,7 +122,7 @@ impl RequestState {
         use Event as E;
         use RequestState as S;
         let next = match (self, event) {
-            (S::Proposed, E::PlaidApproved) => S::PendingApproval,
+            (S::Proposed, E::PlaidApproved | E::HeldForApproval) => S::PendingApproval,
             (S::Proposed, E::PlaidDeclined) => S::Declined,
             (S::Proposed, E::PlaidNeedsUserAction) => S::ActionRequired,
             (S::Proposed, E::PlaidFailed) => S::Failed,
@@ -190,6 +192,7 @@ mod tests {
     fn terminal_states_accept_nothing() {
         let events = [
             E::PlaidApproved,
+            E::HeldForApproval,
             E::PlaidDeclined,
             E::PlaidNeedsUserAction,
             E::PlaidFailed,

@@ -41,7 +41,12 @@ pub fn for_request(event_type: &str, facts: &RequestFacts<'_>) -> Alert {
     let account = format!("{account_name} ••{mask}");
     let minutes_left = r.expires_at.map(|at| ((at - facts.now).max(0)) / 60_000);
     let left = minutes_left.map(|m| format!(" — {m} min left")).unwrap_or_default();
-    let wants = format!("Agent {} wants to {direction} {amount} {preposition} {account}", facts.agent_name);
+    // A recurring transfer is approved whole: the alert says the whole schedule, count and total.
+    let schedule = crate::domain::TransferIntent::from_json(&r.intent).ok().and_then(|i| i.schedule_in_words(&mask));
+    let wants = match &schedule {
+        Some(words) => format!("Agent {} wants a recurring transfer: {words}", facts.agent_name),
+        None => format!("Agent {} wants to {direction} {amount} {preposition} {account}", facts.agent_name),
+    };
     let headline = match event_type {
         NEEDS_APPROVAL => format!("{wants}{left}"),
         REMINDER_15 | REMINDER_5 => format!("Reminder: {wants}{left}"),
@@ -74,6 +79,7 @@ pub fn for_request(event_type: &str, facts: &RequestFacts<'_>) -> Alert {
         "state": r.state.as_str(),
         "transfer_status": r.transfer_status,
         "return_code": r.transfer_failure_code,
+        "schedule": schedule,
     });
     Alert { subject: headline.clone(), headline, details, link: Some(link), facts: facts_json }
 }

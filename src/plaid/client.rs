@@ -140,6 +140,23 @@ impl PlaidClient {
         self.post("/transfer/cancel", &TransferCancelRequest { transfer_id }).await
     }
 
+    /// Creates a recurring transfer; Plaid dedupes on `idempotency_key` (same key, same answer).
+    pub async fn create_recurring(
+        &self,
+        request: &RecurringCreateRequest<'_>,
+    ) -> Result<RecurringCreateResponse, PlaidError> {
+        self.post("/transfer/recurring/create", request).await
+    }
+
+    pub async fn recurring_by_id(&self, recurring_transfer_id: &str) -> Result<RecurringGetResponse, PlaidError> {
+        self.post("/transfer/recurring/get", &RecurringIdRequest { recurring_transfer_id }).await
+    }
+
+    /// Stops future originations; transfers already originated are not cancelled by it.
+    pub async fn cancel_recurring(&self, recurring_transfer_id: &str) -> Result<RequestIdOnly, PlaidError> {
+        self.post("/transfer/recurring/cancel", &RecurringIdRequest { recurring_transfer_id }).await
+    }
+
     /// The public key Plaid signs webhooks with under `key_id`.
     pub async fn webhook_verification_key(&self, key_id: &str) -> Result<WebhookKeyResponse, PlaidError> {
         self.post("/webhook_verification_key/get", &WebhookKeyRequest { key_id }).await

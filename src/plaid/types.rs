@@ -84,6 +84,9 @@ pub struct Transfer {
     pub status: String,
     pub amount: String,
     pub created: String,
+    /// Set when a recurring transfer originated it.
+    #[serde(default)]
+    pub recurring_transfer_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -322,4 +325,54 @@ mod tests {
         let decoded: TransferResponse = serde_json::from_value(body).unwrap();
         assert_eq!(decoded.transfer.status, "settled");
     }
+}
+
+/// `/transfer/recurring/create`: a schedule of transfers Plaid originates itself, each decided
+/// like an authorization. `idempotency_key` is required here (≤ 50 characters).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecurringCreateRequest<'a> {
+    pub access_token: &'a str,
+    pub idempotency_key: &'a str,
+    pub account_id: &'a str,
+    #[serde(rename = "type")]
+    pub transfer_type: &'a str,
+    pub network: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ach_class: Option<&'a str>,
+    pub amount: String,
+    pub user: AuthorizationUser<'a>,
+    pub description: &'a str,
+    pub schedule: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecurringTransfer {
+    pub recurring_transfer_id: String,
+    /// `active`, `cancelled` or `expired` (open: kept as text).
+    pub status: String,
+    #[serde(default)]
+    pub transfer_ids: Vec<String>,
+    #[serde(default)]
+    pub next_origination_date: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecurringCreateResponse {
+    pub decision: Decision,
+    #[serde(default)]
+    pub decision_rationale: Option<DecisionRationale>,
+    #[serde(default)]
+    pub recurring_transfer: Option<RecurringTransfer>,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecurringIdRequest<'a> {
+    pub recurring_transfer_id: &'a str,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecurringGetResponse {
+    pub recurring_transfer: RecurringTransfer,
+    pub request_id: String,
 }

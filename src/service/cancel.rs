@@ -145,19 +145,32 @@ async fn ask_plaid_to_cancel(
     record: &RequestRecord,
     approver_id: Option<&str>,
 ) -> Result<(crate::store::Tx, PlaidAnswer)> {
-    let transfer_id = record.transfer_id.as_deref().unwrap_or_default();
-    let answered = ctx.plaid.cancel_transfer(transfer_id).await;
+    let recurring = crate::store::recurring::for_request(ctx.store.reader(), &record.id).await?;
+    let (endpoint, answered) = match &recurring {
+        Some(recurring) => {
+            ("/transfer/recurring/cancel", ctx.plaid.cancel_recurring(&recurring.recurring_transfer_id).await)
+        }
+        None => {
+            let transfer_id = record.transfer_id.as_deref().unwrap_or_default();
+            ("/transfer/cancel", ctx.plaid.cancel_transfer(transfer_id).await)
+        }
+    };
     let now = now_ms();
     let mut tx = ctx.store.begin().await?;
+    // Plaid refuses to cancel a recurring transfer that is no longer active with a 400 of its own.
+    let refused = |error: &crate::plaid::PlaidError| match &recurring {
+        Some(_) => !error.is_indeterminate() && error.code().is_some(),
+        None => error.code() == Some("TRANSFER_NOT_CANCELLABLE"),
+    };
     match &answered {
-        Err(error) if error.code() != Some("TRANSFER_NOT_CANCELLABLE") => {
+        Err(error) if !refused(error) => {
             tracing::warn!(request = %record.id, error = %error, "cancelling the transfer at Plaid failed");
             return Ok((tx, PlaidAnswer::NoAnswer));
         }
         _ => {}
     }
     let mut fields = trail::for_request(record, "transfer.cancel_requested", "success", now);
-    fields.plaid_endpoint = Some("/transfer/cancel".into());
+    fields.plaid_endpoint = Some(endpoint.into());
     fields.action_type = Some("write".into());
     fields.approver_id = approver_id.map(str::to_owned);
     fields.approval_timestamp = approver_id.map(|_| now);
@@ -172,6 +185,21 @@ async fn ask_plaid_to_cancel(
     audit::append(&mut tx, fields).await?;
     if answered.is_err() {
         return Ok((tx, PlaidAnswer::NotCancellable));
+    }
+    if let Some(recurring) = recurring {
+        // Future originations stop; transfers already originated keep their own course.
+        let observed = crate::store::recurring::Observed {
+            recurring_transfer_id: &recurring.recurring_transfer_id,
+            status: "cancelled",
+            transfer_ids: &recurring.transfer_ids,
+            next_origination_date: None,
+        };
+        crate::store::recurring::record(&mut tx, &record.id, &observed, now).await?;
+        requests::set_transfer_status(&mut tx, &record.id, "cancelled", now).await?;
+        super::events::request_event(ctx, &mut tx, &record.id, "transfer.recurring_cancelled", now).await?;
+        let updated =
+            requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
+        return Ok((tx, PlaidAnswer::Cancelled(Box::new(updated))));
     }
     // Plaid's `cancelled` event arrives by event sync too; the status moves once either way.
     let current = record.transfer_status.as_deref().unwrap_or("pending");

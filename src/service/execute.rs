@@ -73,6 +73,15 @@ pub(crate) fn claim_record(record: &RequestRecord, now: i64) -> crate::audit::Au
 pub async fn create(ctx: &Context, record: &RequestRecord, attempt: Attempt, leased_at: i64) -> Result<Created> {
     let intent =
         TransferIntent::from_json(&record.intent).map_err(|e| anyhow::anyhow!("stored intent: {}", e.message))?;
+    if intent.schedule.is_some() {
+        // A recurring transfer: the hash is bound to the stored idempotency key, not to an
+        // authorization (none exists before the quorum).
+        let executed_hash = super::recurring::payload_hash(&intent, record);
+        if let Some(why) = drift(ctx, record, &executed_hash).await? {
+            return refuse_drifted_recurring(ctx, record, attempt, executed_hash, why).await;
+        }
+        return super::recurring::create(ctx, record, &intent, attempt, executed_hash).await;
+    }
     let authorization_id =
         record.authorization_id.clone().ok_or_else(|| anyhow::anyhow!("executing without an authorization"))?;
     let executed_hash = intent.payload_hash(&authorization_id);
@@ -111,41 +120,61 @@ pub async fn create(ctx: &Context, record: &RequestRecord, attempt: Attempt, lea
                 .await?;
             Ok(Created::Settled)
         }
-        // An earlier call may have created the transfer: no error of a retry is evidence of
-        // anything, whatever its status (wrong credentials answer 400 too).
-        Err(error) if attempt == Attempt::Retry => Ok(Created::Unsettled(error)),
-        Err(error) if error.is_login_required() => {
-            let mut changes = Changes { error_code: Some("ITEM_LOGIN_REQUIRED".into()), ..Changes::default() };
-            attach_link_token(ctx, &access_token, record, &mut changes).await;
-            let plaid_request_id = error.request_id().map(Into::into);
-            mark_item_broken(ctx, record).await?;
-            finish(
-                ctx,
-                record,
-                Event::LoginRequired,
-                changes,
-                "reauth_required",
-                Some(executed_hash),
-                plaid_request_id,
-            )
-            .await?;
-            Ok(Created::Settled)
-        }
-        Err(error) if error.is_indeterminate() => {
-            attempt_unknown(ctx, record, &error).await?;
-            Ok(Created::Unsettled(error))
-        }
         Err(error) => {
-            let changes = Changes {
-                error_code: error.code().map(Into::into),
-                error_message: Some(error.to_string()),
-                ..Changes::default()
-            };
-            let plaid_request_id = error.request_id().map(Into::into);
-            finish(ctx, record, Event::PlaidFailed, changes, "error", Some(executed_hash), plaid_request_id).await?;
-            Ok(Created::Settled)
+            let failed = FailedCreate { attempt, access_token: &access_token, executed_hash, endpoint: CREATE };
+            settle_create_error(ctx, record, failed, error).await
         }
     }
+}
+
+const CREATE: &str = "/transfer/create";
+
+/// A create call Plaid answered with an error, one transfer's or a recurring transfer's.
+pub(crate) struct FailedCreate<'a> {
+    pub attempt: Attempt,
+    pub access_token: &'a str,
+    pub executed_hash: String,
+    pub endpoint: &'static str,
+}
+
+/// What a create call's error means for the request, the same for `/transfer/create` and
+/// `/transfer/recurring/create`: a retry's error is evidence of nothing (an earlier call may have
+/// created it); ITEM_LOGIN_REQUIRED waits for the user (`reauth_required`, a Link token); no
+/// definite answer leaves it `executing` for the reconciler; any other error of a first call
+/// means nothing was created (`failed`).
+pub(crate) async fn settle_create_error(
+    ctx: &Context,
+    record: &RequestRecord,
+    failed: FailedCreate<'_>,
+    error: PlaidError,
+) -> Result<Created> {
+    let FailedCreate { attempt, access_token, executed_hash, endpoint } = failed;
+    let plaid_request_id = error.request_id().map(Into::into);
+    if attempt == Attempt::Retry {
+        // Wrong credentials answer 400 too: no error of a retry is evidence of anything.
+        return Ok(Created::Unsettled(error));
+    }
+    if error.is_login_required() {
+        let mut changes = Changes { error_code: Some("ITEM_LOGIN_REQUIRED".into()), ..Changes::default() };
+        attach_link_token(ctx, access_token, record, &mut changes).await;
+        mark_item_broken(ctx, record).await?;
+        let event = Event::LoginRequired;
+        finish_at(ctx, record, event, changes, "reauth_required", Some(executed_hash), plaid_request_id, endpoint)
+            .await?;
+        return Ok(Created::Settled);
+    }
+    if error.is_indeterminate() {
+        attempt_unknown(ctx, record, &error).await?;
+        return Ok(Created::Unsettled(error));
+    }
+    let changes = Changes {
+        error_code: error.code().map(Into::into),
+        error_message: Some(error.to_string()),
+        ..Changes::default()
+    };
+    finish_at(ctx, record, Event::PlaidFailed, changes, "error", Some(executed_hash), plaid_request_id, endpoint)
+        .await?;
+    Ok(Created::Settled)
 }
 
 /// Renews this process's hold on an `executing` request (compare-and-set on the lease it took).
@@ -217,12 +246,35 @@ async fn refuse_drifted(
         Err(error) if attempt == Attempt::Retry => return Ok(Created::Unsettled(error)),
         _ => {}
     }
-    let changes = Changes {
+    finish(ctx, record, Event::PlaidFailed, drifted(), "error", Some(executed_hash), None).await?;
+    Ok(Created::Settled)
+}
+
+fn drifted() -> Changes {
+    Changes {
         error_code: Some("payload_hash_mismatch".into()),
         error_message: Some("what would execute differs from what was approved; nothing was sent to Plaid".into()),
         ..Changes::default()
-    };
-    finish(ctx, record, Event::PlaidFailed, changes, "error", Some(executed_hash), None).await?;
+    }
+}
+
+/// A recurring request whose payload drifted: nothing is sent. On the first attempt nothing was
+/// ever sent, so it fails; a retry may face a recurring transfer an earlier call created, so it
+/// stays `executing` and operators are alerted.
+async fn refuse_drifted_recurring(
+    ctx: &Context,
+    record: &RequestRecord,
+    attempt: Attempt,
+    executed_hash: String,
+    why: &'static str,
+) -> Result<Created> {
+    tracing::error!(request = %record.id, why, "recurring payload drifted from the approved hash; refusing to execute");
+    ctx.metrics.payload_mismatches.inc();
+    if attempt == Attempt::Retry {
+        return Ok(Created::Unsettled(PlaidError::Transport(format!("not sent: {why}"))));
+    }
+    let recurring = "/transfer/recurring/create";
+    finish_at(ctx, record, Event::PlaidFailed, drifted(), "error", Some(executed_hash), None, recurring).await?;
     Ok(Created::Settled)
 }
 
@@ -236,8 +288,24 @@ pub async fn finish(
     executed_hash: Option<String>,
     plaid_request_id: Option<String>,
 ) -> Result<()> {
+    finish_at(ctx, record, event, changes, outcome, executed_hash, plaid_request_id, CREATE).await
+}
+
+/// [`finish`] for a call to `endpoint`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn finish_at(
+    ctx: &Context,
+    record: &RequestRecord,
+    event: Event,
+    changes: Changes,
+    outcome: &str,
+    executed_hash: Option<String>,
+    plaid_request_id: Option<String>,
+    endpoint: &str,
+) -> Result<()> {
     let now = now_ms();
-    let fields = executed_record(record, &changes, outcome, executed_hash, plaid_request_id, now);
+    let mut fields = executed_record(record, &changes, outcome, executed_hash, plaid_request_id, now);
+    fields.plaid_endpoint = Some(endpoint.into());
     settle(ctx, record, event, &changes, vec![fields], now).await
 }
 
@@ -285,7 +353,7 @@ pub async fn settle(
 
 /// Plaid gave no definite answer: the transfer may or may not exist. Audit the attempt and leave
 /// the request `executing`; the reconciler asks Plaid again with the same authorization id.
-async fn attempt_unknown(ctx: &Context, record: &RequestRecord, error: &PlaidError) -> Result<()> {
+pub(crate) async fn attempt_unknown(ctx: &Context, record: &RequestRecord, error: &PlaidError) -> Result<()> {
     tracing::warn!(request = %record.id, error = %error, "transfer creation outcome unknown; the reconciler will settle it");
     let mut tx = ctx.store.begin().await?;
     let mut fields = trail::for_request(record, "transfer.execution_attempt", "error", now_ms());

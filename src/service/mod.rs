@@ -33,6 +33,7 @@ pub mod policy;
 pub mod propose;
 pub mod query;
 pub mod reconcile;
+pub mod recurring;
 pub mod registry;
 pub mod renew;
 pub mod retention;

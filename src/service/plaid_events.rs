@@ -58,6 +58,7 @@ async fn sync_pages(ctx: &Context) -> Result<Synced> {
         let after = transfer_events::cursor(ctx.store.reader()).await?;
         let page = ctx.plaid.transfer_event_sync(after, ctx.event_sync_page).await.map_err(anyhow::Error::from)?;
         let (events, changes) = apply_page(ctx, &page).await?;
+        refresh_recurring(ctx, &page).await;
         synced.events += events;
         synced.changes += changes;
         if !page.has_more || page.transfer_events.is_empty() {
@@ -118,6 +119,29 @@ async fn apply_page(ctx: &Context, page: &TransferEventSyncResponse) -> Result<(
         ctx.notify_change();
     }
     Ok((stored, changed))
+}
+
+/// A recurring transfer's new occurrence first shows as a `pending` event of a transfer no request
+/// created: its `/transfer/get` names the recurring transfer, which is then read again from Plaid
+/// (status, occurrences). A failure here is logged and left for the next event, webhook or sync;
+/// the page itself is applied.
+async fn refresh_recurring(ctx: &Context, page: &TransferEventSyncResponse) {
+    for event in page.transfer_events.iter().filter(|e| e.event_type == "pending" && !e.transfer_id.is_empty()) {
+        let result: Result<()> = async {
+            if crate::store::recurring::created_by_a_request(ctx.store.reader(), &event.transfer_id).await? {
+                return Ok(());
+            }
+            let found = ctx.plaid.transfer_by_id(&event.transfer_id).await.map_err(anyhow::Error::from)?;
+            match found.transfer.recurring_transfer_id {
+                Some(recurring_transfer_id) => super::recurring::refresh(ctx, &recurring_transfer_id).await,
+                None => Ok(()),
+            }
+        }
+        .await;
+        if let Err(error) = result {
+            tracing::warn!(error = %error, "could not follow a transfer's recurring transfer after its event");
+        }
+    }
 }
 
 fn stored_event(event: &TransferEvent) -> StoredEvent {

@@ -73,6 +73,9 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
         }
     };
 
+    if record.intent.get("schedule").is_some() {
+        return super::recurring::hold_for_approvals(ctx, &record, Some((&agent.id, &key))).await;
+    }
     match authorize(ctx, &record, Some((&agent.id, &key))).await? {
         Authorized::Settled { record, reply } => {
             // Tier 1: authorized, approved by the policy and claimed in one step; create it now.
@@ -128,6 +131,9 @@ pub async fn insert_proposed(
     }
     if let Some(replaced) = new.replaces {
         assessment = assessment.at_least(replaced);
+    }
+    if intent.schedule.is_some() {
+        assessment = assessment.for_recurring(policy.tier3_approvers);
     }
     let plaid_key = format!("cs-{}", uuid::Uuid::new_v4().simple());
     let intent_json = intent.to_json();

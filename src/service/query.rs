@@ -67,6 +67,7 @@ async fn view_with_details(ctx: &Context, record: &RequestRecord) -> Result<Requ
     if let Some(item) = crate::store::items::find(ctx.store.reader(), &record.item_id).await? {
         view.item_health = Some(item.health);
     }
+    view.recurring = super::recurring::view(ctx, record).await?;
     Ok(view)
 }
 

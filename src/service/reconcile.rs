@@ -82,6 +82,9 @@ async fn reconcile_one(ctx: &Context, id: &RequestId, state: RequestState, lease
         RequestState::Proposed if now_ms() - record.created_at > ABANDON_PROPOSED_AFTER_MS => {
             abandon(ctx, &record).await
         }
+        RequestState::Proposed if record.intent.get("schedule").is_some() => {
+            super::recurring::hold_for_approvals(ctx, &record, None).await.map(|_| ())
+        }
         RequestState::Proposed => authorize(ctx, &record, None).await.map(|_| ()),
         RequestState::Executing => settle_executing(ctx, &record, leased_at).await,
         _ => Ok(()),
@@ -90,6 +93,14 @@ async fn reconcile_one(ctx: &Context, id: &RequestId, state: RequestState, lease
 
 /// Settles an `executing` request on positive evidence only; otherwise defers it.
 async fn settle_executing(ctx: &Context, record: &RequestRecord, leased_at: i64) -> Result<()> {
+    if record.intent.get("schedule").is_some() {
+        // A recurring transfer: creating again with the stored idempotency key is the lookup —
+        // Plaid answers with the recurring transfer an earlier call created, or creates it once.
+        return match execute::create(ctx, record, Attempt::Retry, leased_at).await? {
+            Created::Settled => Ok(()),
+            Created::Unsettled(error) => defer(ctx, record, &error).await,
+        };
+    }
     let Some(authorization_id) = record.authorization_id.clone() else { return Ok(()) };
     let not_found = match ctx.plaid.transfer_by_authorization(&authorization_id).await {
         Ok(found) => {

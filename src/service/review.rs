@@ -67,6 +67,8 @@ pub struct Review {
     /// Whether this approver's decision is still wanted (pending, inside the window).
     pub open: bool,
     pub already_approved_by_me: bool,
+    /// A recurring transfer: the whole schedule in words, and what Plaid made of it.
+    pub recurring: Option<super::view::RecurringView>,
 }
 
 pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Result<Review> {
@@ -97,6 +99,7 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Res
     let rejected_by =
         if record.state == RequestState::Rejected { super::history::rejected_by(ctx, &record.id).await? } else { None };
     let replaced_by = super::history::replaced_by(ctx, &record.id).await?;
+    let recurring = super::recurring::view(ctx, &record).await?;
     Ok(Review {
         view,
         record,
@@ -111,5 +114,6 @@ pub async fn review(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Res
         replaced_by,
         open,
         already_approved_by_me,
+        recurring,
     })
 }

@@ -40,6 +40,9 @@ pub struct RequestView {
     /// sees a broken login before anyone approves into a failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub item_health: Option<String>,
+    /// A recurring transfer: its schedule in words and what Plaid made of it (on `GET` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recurring: Option<RecurringView>,
     pub link_token: Option<String>,
     pub error: Option<ErrorView>,
     pub rejection_reason: Option<String>,
@@ -47,6 +50,23 @@ pub struct RequestView {
     pub renews: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// A recurring transfer as approvers approved it and as Plaid runs it.
+#[derive(Debug, Serialize)]
+pub struct RecurringView {
+    /// "Debit $250.00 from ••0000 every month on the 1st, from 2027-01-01 to 2027-12-01 — 12
+    /// debits, $3,000.00 in total"
+    pub summary: String,
+    /// How many transfers the schedule makes, and their total; absent for an open-ended one.
+    pub occurrences: Option<usize>,
+    pub total: Option<String>,
+    /// Plaid's recurring transfer, once created: its id, status (`active`, `cancelled`,
+    /// `expired`), the transfers it has originated so far, and the next origination date.
+    pub recurring_transfer_id: Option<String>,
+    pub status: Option<String>,
+    pub transfer_ids: Vec<String>,
+    pub next_origination_date: Option<String>,
 }
 
 /// Plaid's reason for a failed or returned transfer.
@@ -112,6 +132,7 @@ impl From<&RequestRecord> for RequestView {
             transfer_failure: reason(r, "failed"),
             transfer_events: None,
             item_health: None,
+            recurring: None,
             link_token: r.link_token.clone(),
             error: r
                 .error_code

@@ -29,6 +29,7 @@ pub mod outbox;
 pub mod policy;
 pub mod read_requests;
 pub mod reads;
+pub mod recurring;
 pub mod requests;
 pub mod retention;
 pub mod sessions;

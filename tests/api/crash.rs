@@ -178,6 +178,111 @@ impl World {
     }
 }
 
+/// An approver of the crash world: signs in through the process and gets approval tokens, with a
+/// fresh TOTP code for each (the sign-in's step, then the next).
+struct CrashApprover {
+    username: &'static str,
+    authenticator: totp_rs::TOTP,
+}
+
+impl CrashApprover {
+    async fn add(world: &World, username: &'static str) -> CrashApprover {
+        let enrollment = approvers::add_approver(
+            &world.ctx.store,
+            &world.ctx.master_key,
+            username,
+            "approver",
+            Some(PASSWORD),
+            None,
+        )
+        .await
+        .expect("approver");
+        CrashApprover { username, authenticator: totp_rs::TOTP::from_url(&enrollment.otpauth_uri).expect("otpauth") }
+    }
+
+    /// Signs in and gets a step-up approval token for `request`: (session, token).
+    async fn ready(&self, world: &World, request: &Value) -> (String, String) {
+        let step = crate::helpers::unix_now() / 30;
+        let sign_in =
+            json!({"username": self.username, "password": PASSWORD, "totp": self.authenticator.generate(step * 30)});
+        let url = format!("{}/v1/approver/sessions", world.base);
+        let (_, session) = body(world.client.post(url).json(&sign_in).send().await.expect("sign in")).await;
+        let session = session["token"].as_str().expect("session").to_owned();
+        let grant =
+            json!({"payload_hash": request["payload_hash"], "totp": self.authenticator.generate((step + 1) * 30)});
+        let url = format!("{}/v1/transfers/{}/approval-token", world.base, request["id"].as_str().expect("id"));
+        let (status, token) =
+            body(world.client.post(url).bearer_auth(&session).json(&grant).send().await.expect("token")).await;
+        assert_eq!(status, StatusCode::CREATED, "{token}");
+        (session, token["approval_token"].as_str().expect("approval token").to_owned())
+    }
+}
+
+/// Killed between the quorum's claim and Plaid's answer to `/transfer/recurring/create`, then
+/// started again: the reconciler creates again with the key stored at proposal, and Plaid holds
+/// exactly one recurring transfer.
+async fn killing_the_process_mid_recurring_create_still_yields_one_recurring_transfer(db: Db) {
+    let world = World::new(db).await;
+    let first = world.start().await;
+    let access_token = sandbox_access_token(&world.client, &world.launch.sim_url).await;
+    let item = registry::add_item(&world.ctx, &access_token).await.expect("item");
+    let accounts = countersign::store::items::accounts(world.ctx.store.reader(), &item).await.expect("accounts");
+    let mut proposal = proposal(&item, &accounts[0].account_id);
+    proposal["schedule"] = json!({"interval_unit": "week", "interval_count": 1, "interval_execution_day": 5,
+        "start_date": "2027-01-01", "end_date": "2027-03-31"});
+    let post = world
+        .client
+        .post(format!("{}/v1/transfers", world.base))
+        .bearer_auth(&world.agent_key)
+        .header("Idempotency-Key", "crash-recurring");
+    let (status, request) = body(post.json(&proposal).send().await.expect("propose")).await;
+    assert_eq!((status, request["approvals_required"].as_i64()), (StatusCode::CREATED, Some(2)), "{request}");
+    let id = request["id"].as_str().expect("id").to_owned();
+    let approve = |session: &str, token: &str| {
+        world
+            .client
+            .post(format!("{}/v1/transfers/{id}/approve", world.base))
+            .bearer_auth(session)
+            .json(&json!({"approval_token": token}))
+    };
+    let alice = CrashApprover::add(&world, "alice").await;
+    let bob = CrashApprover::add(&world, "bob").await;
+    let (session, token) = alice.ready(&world, &request).await;
+    let (status, waiting) = body(approve(&session, &token).send().await.expect("approve")).await;
+    assert_eq!((status, waiting["state"].as_str()), (StatusCode::OK, Some("pending_approval")), "{waiting}");
+
+    let (session, token) = bob.ready(&world, &request).await;
+    world.arm(json!({"endpoint": "/transfer/recurring/create", "kind": "delay", "delay_ms": 3000, "times": 1})).await;
+    let in_flight = tokio::spawn(approve(&session, &token).send());
+    world.faults_taken("the recurring create").await;
+    kill(first).await;
+    assert!(in_flight.await.expect("join").is_err(), "the approve call died with the process");
+
+    let second = world.start().await;
+    let finished = world.view(&id, 20).await;
+    assert_eq!(finished["state"], "submitted", "{finished}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let creates = || async {
+        let url = format!("{}/sim/calls?endpoint=/transfer/recurring/create", world.launch.sim_url);
+        let calls: Vec<Value> = world.client.get(url).send().await.expect("calls").json().await.expect("json");
+        calls.len()
+    };
+    while creates().await < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the delayed create never landed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let list = json!({"client_id": "sim-client-id", "secret": "sim-secret", "count": 25, "offset": 0});
+    let url = format!("{}/transfer/recurring/list", world.launch.sim_url);
+    let (_, listed) = body(world.client.post(url).json(&list).send().await.expect("list")).await;
+    let held = listed["recurring_transfers"].as_array().map_or(0, Vec::len);
+    assert_eq!(held, 1, "exactly one recurring transfer at Plaid: {listed}");
+    assert_eq!(
+        finished["recurring"]["recurring_transfer_id"],
+        listed["recurring_transfers"][0]["recurring_transfer_id"]
+    );
+    kill(second).await;
+}
+
 async fn kill(mut child: Child) {
     child.start_kill().expect("SIGKILL");
     let _ = child.wait().await;
@@ -264,6 +369,7 @@ async fn killing_the_process_mid_sync_loses_and_doubles_nothing(db: Db) {
 }
 
 crate::on_both_backends!(
+    killing_the_process_mid_recurring_create_still_yields_one_recurring_transfer,
     killing_the_process_mid_create_still_yields_exactly_one_transfer,
     killing_the_process_mid_sync_loses_and_doubles_nothing,
 );

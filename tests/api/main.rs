@@ -30,6 +30,7 @@ mod plaid_webhooks;
 mod policy;
 mod propose;
 mod reconcile;
+mod recurring;
 mod signin;
 mod transfer_lifecycle;
 mod ui;

@@ -82,6 +82,7 @@ const webhookTypes = {
   TRANSFER_EVENTS_UPDATE: "TransferEventsUpdateWebhook", NEW_ACCOUNTS_AVAILABLE: "NewAccountsAvailableWebhook",
   PENDING_DISCONNECT: "PendingDisconnectWebhook", PENDING_EXPIRATION: "PendingExpirationWebhook",
   ERROR: "ItemErrorWebhook", LOGIN_REPAIRED: "ItemLoginRepairedWebhook",
+  RECURRING_NEW_TRANSFER: "RecurringNewTransferWebhook", RECURRING_CANCELLED: "RecurringCancelledWebhook",
 };
 
 // The first webhook with this code; its body must match the package's webhook interface.
@@ -207,6 +208,34 @@ async function main() {
   await call("sandboxItemFireWebhook", { access_token: token, webhook_code: "LOGIN_REPAIRED" });
   await waitForWebhook("LOGIN_REPAIRED");
   await call("accountsGet", { access_token: token });
+
+  // Recurring transfers on a sandbox test clock: create (and replay), occurrences as the clock moves,
+  // get, list, cancel; the clock's own create, advance, get and list. The item is repaired above.
+  const { test_clock: clock } = await call("sandboxTransferTestClockCreate", { virtual_time: "2026-12-31T00:00:00Z" });
+  const recurringRequest = (key) => ({
+    access_token: token, idempotency_key: key, account_id: checking, type: "debit", network: "ach",
+    ach_class: "web", amount: "25.00", description: "Rent", user: { legal_name: "Ada Lovelace" },
+    schedule: { interval_unit: "week", interval_count: 1, interval_execution_day: 1,
+      start_date: "2027-01-01", end_date: "2027-01-31" },
+  });
+  const created = await call("transferRecurringCreate", { ...recurringRequest("node-recurring-1"), test_clock_id: clock.test_clock_id });
+  expect(created.decision === "approved", `recurring decision ${created.decision}`);
+  const recurringId = created.recurring_transfer.recurring_transfer_id;
+  const again = await call("transferRecurringCreate", { ...recurringRequest("node-recurring-1"), test_clock_id: clock.test_clock_id });
+  expect(again.recurring_transfer.recurring_transfer_id === recurringId, "recurring replay made a second one");
+  await call("sandboxTransferTestClockAdvance", { test_clock_id: clock.test_clock_id, new_virtual_time: "2027-01-12T00:00:00Z" });
+  await waitForWebhook("RECURRING_NEW_TRANSFER");
+  const gotRecurring = (await call("transferRecurringGet", { recurring_transfer_id: recurringId })).recurring_transfer;
+  expect(gotRecurring.transfer_ids.length === 2, `two Mondays passed, ${gotRecurring.transfer_ids.length} transfers`);
+  const ticked = (await call("sandboxTransferTestClockGet", { test_clock_id: clock.test_clock_id })).test_clock;
+  expect(ticked.virtual_time.startsWith("2027-01-12"), "the clock moved");
+  expect((await call("sandboxTransferTestClockList", {})).test_clocks.length === 1, "one test clock");
+  expect((await call("transferRecurringList", {})).recurring_transfers.length === 1, "one recurring transfer");
+  await call("transferRecurringCancel", { recurring_transfer_id: recurringId });
+  await waitForWebhook("RECURRING_CANCELLED");
+  await sim("/sim/accounts/balance", { account_id: checking, available: "1.00" });
+  const declinedRecurring = await call("transferRecurringCreate", recurringRequest("node-recurring-nsf"));
+  expect(declinedRecurring.decision === "declined" && !declinedRecurring.recurring_transfer, "recurring NSF decline");
 
   // Read products, when the simulator serves them (issue 17's gateway adds them).
   const reads = {

@@ -97,6 +97,7 @@ WEBHOOK_MODELS = {
     "TRANSFER_EVENTS_UPDATE": "TransferEventsUpdateWebhook", "NEW_ACCOUNTS_AVAILABLE": "NewAccountsAvailableWebhook",
     "PENDING_DISCONNECT": "PendingDisconnectWebhook", "PENDING_EXPIRATION": "PendingExpirationWebhook",
     "ERROR": "ItemErrorWebhook", "LOGIN_REPAIRED": "ItemLoginRepairedWebhook",
+    "RECURRING_NEW_TRANSFER": "RecurringNewTransferWebhook", "RECURRING_CANCELLED": "RecurringCancelledWebhook",
 }
 
 
@@ -224,6 +225,47 @@ call("link_token_create", LinkTokenCreateRequest(
 call("sandbox_item_fire_webhook", SandboxItemFireWebhookRequest(access_token=token, webhook_code="LOGIN_REPAIRED"))
 wait_for_webhook("LOGIN_REPAIRED")
 call("accounts_get", AccountsGetRequest(access_token=token))
+
+# Recurring transfers on a sandbox test clock: create (and replay), occurrences as the clock moves,
+# get, list, cancel; the clock's own create, advance, get and list. The item is repaired above.
+clock = call("sandbox_transfer_test_clock_create", plaid.models.SandboxTransferTestClockCreateRequest(
+    virtual_time=datetime.datetime(2026, 12, 31, tzinfo=datetime.timezone.utc))).test_clock
+schedule = plaid.models.TransferRecurringSchedule(
+    interval_unit=plaid.models.TransferScheduleIntervalUnit("week"), interval_count=1, interval_execution_day=1,
+    start_date=datetime.date(2027, 1, 1), end_date=datetime.date(2027, 1, 31))
+recurring_request = plaid.models.TransferRecurringCreateRequest(
+    access_token=token, idempotency_key=plaid.models.TransferRecurringIdempotencyKey("py-recurring-1"),
+    account_id=checking, type=TransferType("debit"), network=plaid.models.TransferRecurringNetwork("ach"),
+    ach_class=ACHClass("web"), amount="25.00", description="Rent", schedule=schedule,
+    user=plaid.models.TransferUserInRequest(legal_name="Ada Lovelace"), test_clock_id=clock.test_clock_id)
+created = call("transfer_recurring_create", recurring_request)
+expect(str(created.decision) == "approved", f"recurring decision {created.decision}")
+recurring = created.recurring_transfer
+again = call("transfer_recurring_create", recurring_request).recurring_transfer
+expect(again.recurring_transfer_id == recurring.recurring_transfer_id, "recurring replay made a second one")
+call("sandbox_transfer_test_clock_advance", plaid.models.SandboxTransferTestClockAdvanceRequest(
+    test_clock_id=clock.test_clock_id, new_virtual_time=datetime.datetime(2027, 1, 12, tzinfo=datetime.timezone.utc)))
+wait_for_webhook("RECURRING_NEW_TRANSFER")
+got = call("transfer_recurring_get", plaid.models.TransferRecurringGetRequest(
+    recurring_transfer_id=recurring.recurring_transfer_id)).recurring_transfer
+expect(len(got.transfer_ids) == 2, f"two Mondays passed, {len(got.transfer_ids)} transfers")
+ticked = call("sandbox_transfer_test_clock_get", plaid.models.SandboxTransferTestClockGetRequest(
+    test_clock_id=clock.test_clock_id)).test_clock
+expect(ticked.virtual_time.date() == datetime.date(2027, 1, 12), "the clock moved")
+clocks = call("sandbox_transfer_test_clock_list", plaid.models.SandboxTransferTestClockListRequest()).test_clocks
+expect(len(clocks) == 1, "one test clock")
+listed_recurring = call("transfer_recurring_list", plaid.models.TransferRecurringListRequest()).recurring_transfers
+expect(len(listed_recurring) == 1, "one recurring transfer")
+call("transfer_recurring_cancel", plaid.models.TransferRecurringCancelRequest(
+    recurring_transfer_id=recurring.recurring_transfer_id))
+wait_for_webhook("RECURRING_CANCELLED")
+sim("/sim/accounts/balance", {"account_id": checking, "available": "1.00"})
+declined = call("transfer_recurring_create", plaid.models.TransferRecurringCreateRequest(
+    access_token=token, idempotency_key=plaid.models.TransferRecurringIdempotencyKey("py-recurring-nsf"),
+    account_id=checking, type=TransferType("debit"), network=plaid.models.TransferRecurringNetwork("ach"),
+    ach_class=ACHClass("web"), amount="25.00", description="Rent", schedule=schedule,
+    user=plaid.models.TransferUserInRequest(legal_name="Ada Lovelace")))
+expect(str(declined.decision) == "declined" and declined.get("recurring_transfer") is None, "recurring NSF decline")
 
 # Read products, when the simulator serves them (issue 17's gateway adds them).
 READS = {

@@ -46,6 +46,12 @@ RUNTIME_REFUSALS = {
     "plaid_rate_limited",
     "rate_limited",
     "item_login_required",
+    # A schedule's dates are checked against today and against each other, its day against its unit,
+    # and wire against recurring: rules a schema states in words (Schedule's description), not types.
+    "invalid_schedule_date",
+    "invalid_schedule_day",
+    "empty_schedule",
+    "invalid_network_for_schedule",
 }
 ACCEPTED = {401, 403, 404, 409}
 

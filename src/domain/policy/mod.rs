@@ -249,4 +249,18 @@ impl Assessment {
         };
         self
     }
+
+    /// A recurring transfer commits to every occurrence of its schedule at once (DESIGN §5): tier
+    /// 3 whatever the amount, at least two distinct approvers (or the policy's tier-3 quorum), each
+    /// with a fresh TOTP code. A deny still denies.
+    pub fn for_recurring(mut self, tier3_approvers: u32) -> Assessment {
+        self.reasons.push(
+            "a recurring transfer approves its whole schedule at once: tier 3, several approvers, each with a TOTP code"
+                .into(),
+        );
+        self.tier = Tier::MultiParty;
+        self.step_up = true;
+        self.approvals_required = self.approvals_required.max(tier3_approvers).max(2);
+        self
+    }
 }

@@ -2,6 +2,7 @@
 //! function, render.
 
 use super::json_reply;
+use crate::domain::schedule::{RawSchedule, Schedule};
 use crate::domain::{RawIntent, RequestId, RequestState, TransferIntent, TransferStatus};
 use crate::error::{Error, Result};
 use crate::http::extract::{Agent, Idempotency, JsonBody};
@@ -31,12 +32,40 @@ pub struct ProposeBody {
     user: UserBody,
     thread_id: String,
     reason: String,
+    /// A recurring transfer (Plaid's `TransferRecurringSchedule`): tier 3, the whole schedule approved.
+    #[serde(default)]
+    schedule: Option<ScheduleBody>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserBody {
     legal_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleBody {
+    interval_unit: String,
+    interval_count: i64,
+    interval_execution_day: i64,
+    start_date: String,
+    #[serde(default)]
+    end_date: Option<String>,
+}
+
+impl ScheduleBody {
+    fn parse(&self) -> Result<Schedule> {
+        let raw = RawSchedule {
+            interval_unit: &self.interval_unit,
+            interval_count: self.interval_count,
+            interval_execution_day: self.interval_execution_day,
+            start_date: &self.start_date,
+            end_date: self.end_date.as_deref(),
+        };
+        let today = time::OffsetDateTime::now_utc().date();
+        Schedule::parse(&raw, today).map_err(|e| Error::unprocessable(e.code, e.message))
+    }
 }
 
 pub async fn propose(
@@ -58,7 +87,11 @@ pub async fn propose(
         thread_id: &b.thread_id,
         reason: &b.reason,
     };
-    let intent = TransferIntent::parse(agent.id.clone(), &raw).map_err(|e| Error::unprocessable(e.code, e.message))?;
+    let mut intent =
+        TransferIntent::parse(agent.id.clone(), &raw).map_err(|e| Error::unprocessable(e.code, e.message))?;
+    if let Some(schedule) = &b.schedule {
+        intent = intent.recurring(schedule.parse()?).map_err(|e| Error::unprocessable(e.code, e.message))?;
+    }
     let fingerprint = fingerprint("POST /v1/transfers", &body.value);
     let reply = propose::propose(&ctx, &agent, Proposal { intent, key, fingerprint, renews: None }).await?;
     Ok(json_reply(reply))

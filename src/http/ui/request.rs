@@ -100,6 +100,8 @@ struct RequestPage {
     /// A submitted transfer Plaid may still cancel (status pending).
     transfer_cancellable: bool,
     cancel_transfer_key: String,
+    /// A recurring transfer: the transfers Plaid has originated for it so far.
+    recurring_transfers: Option<Vec<String>>,
 }
 
 fn text(intent: &Value, pointer: &str) -> String {
@@ -119,7 +121,12 @@ pub async fn page(
     let debit = text(intent, "/type") != "credit";
     let amount = r.amount.to_human();
     let where_ = format!("{} at {}", r.label.account, r.label.institution);
-    let headline = if debit { format!("Debit {amount} from {where_}") } else { format!("Credit {amount} to {where_}") };
+    let headline = match &r.recurring {
+        // A schedule is approved whole: the page leads with every debit it commits to.
+        Some(recurring) => recurring.summary.clone(),
+        None if debit => format!("Debit {amount} from {where_}"),
+        None => format!("Credit {amount} to {where_}"),
+    };
     let expires_at = record.expires_at.unwrap_or(0);
     let now = now_ms();
     let hash = record.payload_hash.clone().unwrap_or_default();
@@ -237,7 +244,11 @@ pub async fn page(
         reject_key: new_form_key(),
         edit_key: new_form_key(),
         transfer_cancellable: record.state == RequestState::Submitted
-            && record.transfer_status.as_deref() == Some(TransferStatus::Pending.as_str()),
+            && match &r.recurring {
+                Some(recurring) => recurring.status.as_deref() == Some("active"),
+                None => record.transfer_status.as_deref() == Some(TransferStatus::Pending.as_str()),
+            },
+        recurring_transfers: r.recurring.as_ref().map(|recurring| recurring.transfer_ids.clone()),
         cancel_transfer_key: new_form_key(),
         headline,
     };

@@ -25,6 +25,7 @@ pub fn routes() -> Router<Simulator> {
         .route("/sim/accounts/balance", post(set_balance))
         .route("/sim/items/repair", post(repair_item))
         .route("/sim/items/fire_webhook", post(fire_webhook))
+        .route("/sim/recurring/advance", post(advance_recurring))
 }
 
 /// `GET /sim`: the controls, for someone who has only the binary.
@@ -38,6 +39,8 @@ GET    /sim/faults   faults still armed;   DELETE /sim/faults   disarm all
 POST   /sim/accounts/balance {account_id, available}  set an account's available balance (\"12.34\")
 POST   /sim/items/repair {access_token}  leave ITEM_LOGIN_REQUIRED; sends ITEM/LOGIN_REPAIRED
 POST   /sim/items/fire_webhook {access_token, webhook_code}  like /sandbox/item/fire_webhook, also PENDING_EXPIRATION
+POST   /sim/recurring/advance {to_date}  moves the date recurring transfers without a test clock have reached
+       (\"2027-03-01\"; never back) and originates every transfer now due, as a test clock's advance does
 ";
 
 async fn index() -> &'static str {
@@ -142,4 +145,28 @@ async fn fire_webhook(AxumState(sim): AxumState<Simulator>, Json(request): Json<
         Ok(()) => Json(json!({"webhook_fired": true})).into_response(),
         Err(e) => admin_error(StatusCode::BAD_REQUEST, e.message),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdvanceRequest {
+    to_date: String,
+}
+
+/// `POST /sim/recurring/advance`: the clock of recurring transfers created without a test clock.
+async fn advance_recurring(AxumState(sim): AxumState<Simulator>, Json(request): Json<AdvanceRequest>) -> Response {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let Ok(to_date) = time::Date::parse(&request.to_date, &format) else {
+        return admin_error(StatusCode::BAD_REQUEST, "to_date must be a date as YYYY-MM-DD");
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let mut state = sim.inner.lock();
+    if to_date < state.recurring_date.unwrap_or(now.date()) {
+        return admin_error(StatusCode::CONFLICT, "to_date is before the date recurring transfers have reached");
+    }
+    state.recurring_date = Some(to_date);
+    let mut ctx = super::handlers::Ctx { sim: &sim.inner, state: &mut state, now };
+    super::handlers::recurring::originate_due(&mut ctx);
+    let originated: usize = state.recurring.values().map(|r| r.transfer_ids.len()).sum();
+    Json(json!({"recurring_date": to_date.to_string(), "transfers_originated": originated})).into_response()
 }

@@ -95,6 +95,9 @@ pub struct Transfer {
     pub user: Value,
     pub iso_currency_code: String,
     pub wire_details: Value,
+    /// Set on the transfers a recurring transfer originates.
+    #[serde(default)]
+    pub recurring_transfer_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -107,6 +110,31 @@ pub struct TransferEvent {
     pub transfer_type: String,
     pub amount_cents: i64,
     pub failure_reason: Value,
+}
+
+/// A recurring transfer: what was asked, Plaid's decision, and the transfers it originated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecurringTransfer {
+    pub id: String,
+    pub created: OffsetDateTime,
+    pub item_id: String,
+    pub account_id: String,
+    pub transfer_type: String,
+    pub network: String,
+    pub ach_class: Option<String>,
+    pub amount_cents: i64,
+    pub iso_currency_code: String,
+    pub user: Value,
+    pub description: String,
+    pub schedule: Value,
+    pub test_clock_id: Option<String>,
+    /// `active`, `cancelled` or `expired`.
+    pub status: String,
+    pub transfer_ids: Vec<String>,
+    /// Scheduled dates already originated (by count, in order).
+    pub originated: usize,
+    /// The request body's canonical text, to tell a replay from a reused key.
+    pub fingerprint: String,
 }
 
 /// One answered Plaid call, for `GET /sim/calls`. Only non-secret fields are kept.
@@ -136,6 +164,17 @@ pub struct State {
     pub idempotency: HashMap<String, String>,
     pub transfers: HashMap<String, Transfer>,
     pub events: Vec<TransferEvent>,
+    /// Recurring transfers by id, their idempotency keys, and sandbox test clocks.
+    #[serde(default)]
+    pub recurring: HashMap<String, RecurringTransfer>,
+    #[serde(default)]
+    pub recurring_keys: HashMap<String, String>,
+    #[serde(default)]
+    pub test_clocks: HashMap<String, OffsetDateTime>,
+    /// The date recurring transfers without a test clock have reached (`/sim/recurring/advance`);
+    /// none: today.
+    #[serde(default)]
+    pub recurring_date: Option<time::Date>,
     #[serde(skip)]
     pub calls: VecDeque<CallRecord>,
     #[serde(skip)]

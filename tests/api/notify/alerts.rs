@@ -242,7 +242,30 @@ async fn the_embedded_default_prints_an_alert_for_a_request_that_needs_approval(
     app.stop().await;
 }
 
+/// A recurring transfer is approved whole, so its alert says the whole schedule, count and total.
+async fn a_recurring_transfer_alert_says_the_whole_schedule(db: Db) {
+    let app = app_with(db, 50, None).await;
+    app.add_approver("alice", "approver", None).await;
+    let slack = slack_for(&app, "alice").await;
+    let mut proposal = app.proposal("250.00");
+    proposal["schedule"] = json!({"interval_unit": "month", "interval_count": 1, "interval_execution_day": 1,
+        "start_date": "2027-01-01", "end_date": "2027-12-01"});
+    assert_eq!(app.propose(&proposal).await.status(), reqwest::StatusCode::CREATED);
+    app.eventually("a Slack alert", || async { !slack.hits().is_empty() }).await;
+    let text = text_of(&slack.hits()[0]);
+    assert!(
+        text.starts_with(
+            "Agent test-agent wants a recurring transfer: Debit $250.00 from ••0000 every month on the 1st, \
+             from 2027-01-01 to 2027-12-01 — 12 debits, $3,000.00 in total"
+        ),
+        "{text}"
+    );
+    assert!(!slack.hits()[0].body.contains("Lovelace"));
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_recurring_transfer_alert_says_the_whole_schedule,
     a_broken_item_and_a_notice_reach_the_team_channel,
     a_slack_alert_says_what_when_and_where_without_secrets_or_the_legal_name,
     only_approvers_allowed_on_the_item_and_not_the_owner_are_alerted,

@@ -91,11 +91,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
             format!("amount exceeds the maximum for network {network}"),
         ));
     }
-    let legal_name = body
-        .get("user")
-        .and_then(|u| u.get("legal_name"))
-        .and_then(Value::as_str)
-        .ok_or_else(|| PlaidError::missing_fields(&["user.legal_name"]))?;
+    let legal_name = legal_name(body)?;
 
     let item = ctx.state.item(str_field(body, "access_token")?)?;
     let account = ctx.state.account_on_item(item, str_field(body, "account_id")?)?;
@@ -106,28 +102,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         ));
     }
 
-    let settings = &ctx.sim.settings;
-    let (decision, rationale) = if item.login_required {
-        // Legacy Sandbox behaviour for reset_login Items; rationale stays null.
-        (Decision::UserActionRequired, None)
-    } else if amount_cents > settings.per_transfer_limit_cents {
-        let limit = format_cents(settings.per_transfer_limit_cents);
-        let description = format!("Transfer amount exceeds the per-transfer limit of {limit}.");
-        (Decision::Declined, Some(("TRANSFER_LIMIT_REACHED", description)))
-    } else if transfer_type == "credit" {
-        if amount_cents > settings.ledger_available_cents {
-            (Decision::Declined, Some(("NSF", nsf_description())))
-        } else {
-            (Decision::Approved, None)
-        }
-    } else if account.available_cents == 0 {
-        let description = "Risk of return is too high for this transfer.".to_owned();
-        (Decision::Declined, Some(("RISK", description)))
-    } else if account.available_cents < amount_cents {
-        (Decision::Declined, Some(("NSF", nsf_description())))
-    } else {
-        (Decision::Approved, None)
-    };
+    let (decision, rationale) = decide(&ctx.sim.settings, item, account, transfer_type, amount_cents);
 
     let authorization = Authorization {
         id: uuid::Uuid::new_v4().to_string(),
@@ -156,12 +131,52 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
     Ok(response)
 }
 
+/// Plaid's risk decision on moving `amount_cents` in or out of `account`, as the sandbox makes it
+/// (also for each recurring transfer's creation).
+pub(super) fn decide(
+    settings: &super::super::Settings,
+    item: &super::super::state::Item,
+    account: &super::super::state::Account,
+    transfer_type: &str,
+    amount_cents: i64,
+) -> (Decision, Option<(&'static str, String)>) {
+    if item.login_required {
+        // Legacy Sandbox behaviour for reset_login Items; rationale stays null.
+        (Decision::UserActionRequired, None)
+    } else if amount_cents > settings.per_transfer_limit_cents {
+        let limit = format_cents(settings.per_transfer_limit_cents);
+        let description = format!("Transfer amount exceeds the per-transfer limit of {limit}.");
+        (Decision::Declined, Some(("TRANSFER_LIMIT_REACHED", description)))
+    } else if transfer_type == "credit" {
+        if amount_cents > settings.ledger_available_cents {
+            (Decision::Declined, Some(("NSF", nsf_description())))
+        } else {
+            (Decision::Approved, None)
+        }
+    } else if account.available_cents == 0 {
+        let description = "Risk of return is too high for this transfer.".to_owned();
+        (Decision::Declined, Some(("RISK", description)))
+    } else if account.available_cents < amount_cents {
+        (Decision::Declined, Some(("NSF", nsf_description())))
+    } else {
+        (Decision::Approved, None)
+    }
+}
+
+/// `user.legal_name`, required by every transfer request.
+pub(super) fn legal_name(body: &Body) -> Result<&str, PlaidError> {
+    body.get("user")
+        .and_then(|u| u.get("legal_name"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| PlaidError::missing_fields(&["user.legal_name"]))
+}
+
 fn nsf_description() -> String {
     "Transaction failed due to insufficient funds".to_owned()
 }
 
 /// `TransferUserInResponse`: every key present, the optional ones null when not sent.
-fn user_in_response(legal_name: &str, user: Option<&Value>) -> Value {
+pub(super) fn user_in_response(legal_name: &str, user: Option<&Value>) -> Value {
     let field = |name: &str| user.and_then(|u| u.get(name)).cloned().unwrap_or(Value::Null);
     let address = user.and_then(|u| u.get("address")).filter(|a| a.is_object());
     let address = address.map(|a| {

@@ -11,6 +11,7 @@ mod item;
 mod item_webhooks;
 mod lists;
 mod reads;
+pub(super) mod recurring;
 mod sandbox;
 mod transfer;
 
@@ -57,6 +58,14 @@ pub const PLAID_PATHS: &[&str] = &[
     "/liabilities/get",
     "/identity/get",
     "/auth/get",
+    "/transfer/recurring/create",
+    "/transfer/recurring/get",
+    "/transfer/recurring/cancel",
+    "/transfer/recurring/list",
+    "/sandbox/transfer/test_clock/create",
+    "/sandbox/transfer/test_clock/advance",
+    "/sandbox/transfer/test_clock/get",
+    "/sandbox/transfer/test_clock/list",
 ];
 
 /// What an endpoint function sees: the simulator's settings and signer, the locked world, and one
@@ -97,6 +106,14 @@ fn endpoint(path: &str) -> Option<Endpoint> {
         "/liabilities/get" => reads::liabilities_get,
         "/identity/get" => reads::identity_get,
         "/auth/get" => reads::auth_get,
+        "/transfer/recurring/create" => recurring::create,
+        "/transfer/recurring/get" => recurring::get,
+        "/transfer/recurring/cancel" => recurring::cancel,
+        "/transfer/recurring/list" => recurring::list,
+        "/sandbox/transfer/test_clock/create" => recurring::test_clock_create,
+        "/sandbox/transfer/test_clock/advance" => recurring::test_clock_advance,
+        "/sandbox/transfer/test_clock/get" => recurring::test_clock_get,
+        "/sandbox/transfer/test_clock/list" => recurring::test_clock_list,
         _ => return None,
     })
 }
@@ -233,7 +250,7 @@ fn execute(sim: &Inner, path: &str, body: &Body) -> Result<Value, PlaidError> {
 /// The request fields `/sim/calls` may show. Never the secret or the access token itself.
 fn call_fields(body: &Body) -> Map<String, Value> {
     let mut fields = Map::new();
-    for key in ["authorization_id", "transfer_id", "idempotency_key", "account_id", "amount"] {
+    for key in ["authorization_id", "transfer_id", "idempotency_key", "account_id", "amount", "recurring_transfer_id"] {
         if let Some(value) = body.get(key) {
             fields.insert(key.to_owned(), value.clone());
         }

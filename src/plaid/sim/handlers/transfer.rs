@@ -88,6 +88,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         user: authorization.user.clone(),
         iso_currency_code: authorization.iso_currency_code.clone(),
         wire_details: authorization.wire_details.clone(),
+        recurring_transfer_id: None,
     };
     let response = json!({"transfer": transfer_json(&transfer)});
     ctx.state.push_event(&transfer, "pending", Value::Null, ctx.now);
@@ -176,7 +177,7 @@ pub fn transfer_json(t: &Transfer) -> Value {
         "expected_settlement_date": null,
         "originator_client_id": null,
         "refunds": [],
-        "recurring_transfer_id": null,
+        "recurring_transfer_id": t.recurring_transfer_id,
         "funding_account_id": null,
         "credit_funds_source": null,
         "ledger_id": null,
