@@ -94,8 +94,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     gateway::grant_products(&ctx.store, &agent.id, &[ReadProduct::Balance], &[]).await?;
     ctx.store.close().await;
 
-    // The benchmark measures the service, not its rate limit.
-    let unlimited = [("COUNTERSIGN_READS_PER_MINUTE", "1000000000")];
+    // The benchmark measures the service, not its rate limit (the policy file's `[reads]`).
+    let policy_file = dir.join("bench-reads-policy.toml");
+    std::fs::write(&policy_file, "label = \"bench: reads unlimited\"\n[reads]\nper_agent_per_minute = 1000000000\n")?;
+    let policy_env = policy_file.display().to_string();
+    let unlimited = [("COUNTERSIGN_POLICY_FILE", policy_env.as_str())];
     let services = processes::start_services(1, &database_url, &sim.base_url, &master_key, &unlimited).await?;
     let service = &services[0];
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;

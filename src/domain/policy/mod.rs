@@ -13,6 +13,7 @@ pub mod file;
 /// A complete, commented policy file (README; the embedded default writes it to its data dir).
 pub const EXAMPLE: &str = include_str!("example.toml");
 pub mod groups;
+mod reads_section;
 pub mod rules;
 #[cfg(test)]
 mod tests;
@@ -69,6 +70,8 @@ pub struct Policy {
     /// Where `days` and `hours` are read (a fixed offset from UTC).
     pub utc_offset: time::UtcOffset,
     pub rules: Vec<Rule>,
+    /// The read gateway's tiers and per-agent rate (the `[reads]` section).
+    pub reads: crate::domain::reads::ReadsPolicy,
 }
 
 impl Default for Policy {
@@ -113,6 +116,7 @@ impl Policy {
             tier3_approvers,
             utc_offset: time::UtcOffset::UTC,
             rules: Vec::new(),
+            reads: crate::domain::reads::ReadsPolicy::default(),
         })
     }
 

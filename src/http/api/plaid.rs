@@ -6,7 +6,7 @@ use crate::domain::reads::ReadProduct;
 use crate::error::{Error, Result};
 use crate::http::extract::{Agent, Approver, JsonBody};
 use crate::service::gateway::{self, approvals, limit::RateState, PlaidFailure, ReadAnswer, ReadError};
-use crate::service::{now_ms, Context};
+use crate::service::Context;
 use crate::store::agents::AgentRecord;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -63,7 +63,7 @@ async fn limited(
     headers: &HeaderMap,
     read: impl Future<Output = std::result::Result<ReadAnswer, ReadError>>,
 ) -> Response {
-    let rate = ctx.read_gateway.limiter.take(&agent.id, now_ms());
+    let rate = gateway::take_rate(ctx, &agent.id);
     let response = if rate.allowed {
         match read.await {
             Ok(ReadAnswer::Plaid(answer)) => Json(answer).into_response(),

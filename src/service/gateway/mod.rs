@@ -17,7 +17,7 @@ pub use grants::{grant_products, parse_products, recent_sensitive};
 
 use super::{now_ms, Context};
 use crate::audit::{self, mask_account, AuditFields};
-use crate::domain::reads::{ReadProduct, ReadsPolicy};
+use crate::domain::reads::ReadProduct;
 use crate::domain::{AgentId, ItemId, Tier};
 use crate::error::{Error, Result};
 use crate::plaid::{PlaidApiError, PlaidError};
@@ -27,30 +27,25 @@ use crate::store::reads::{self as read_rows, SensitiveRead};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
-/// The configured tiers, this process's rate limiter and its batcher of read audit records.
-#[derive(Debug)]
+/// This process's rate limiter and its batcher of read audit records. The tiers and the rate
+/// are the active policy's (`[reads]`), read on every call, so a reload applies at once.
+#[derive(Debug, Default)]
 pub struct ReadGateway {
-    pub policy: ReadsPolicy,
-    pub limiter: limit::RateLimiter,
+    limiter: limit::RateLimiter,
     /// Started on first use, on the runtime that serves reads.
     batcher: std::sync::OnceLock<batch::AuditBatcher>,
 }
 
 impl ReadGateway {
-    pub fn new(policy: ReadsPolicy) -> Self {
-        let limiter = limit::RateLimiter::new(policy.per_agent_per_minute);
-        Self { policy, limiter, batcher: std::sync::OnceLock::new() }
-    }
-
     fn batcher(&self, store: &crate::store::Store) -> &batch::AuditBatcher {
         self.batcher.get_or_init(|| batch::AuditBatcher::start(store.clone()))
     }
 }
 
-impl Default for ReadGateway {
-    fn default() -> Self {
-        Self::new(ReadsPolicy::default())
-    }
+/// Counts one gateway call by `agent` against the active policy's per-agent rate.
+pub fn take_rate(ctx: &Context, agent: &AgentId) -> limit::RateState {
+    let per_minute = ctx.policies.active().reads.per_agent_per_minute;
+    ctx.read_gateway.limiter.take(agent, per_minute, now_ms())
 }
 
 /// Plaid said no (or did not answer): what the agent is told, Plaid's own error kept.
@@ -148,7 +143,8 @@ pub async fn read(
     let ours = our_fields(&mut body)?;
     let pool = ctx.store.reader();
     let unmasked = granted(ctx, agent, product).await?;
-    let tier = ctx.read_gateway.policy.tier(product);
+    let policy = ctx.policies.active();
+    let tier = policy.reads.tier(product);
     if tier >= Tier::Notify && ours.reason.is_none() {
         return Err(Error::unprocessable(
             "reason_required",
@@ -167,6 +163,7 @@ pub async fn read(
         item: &item,
         product,
         tier,
+        policy_version: policy.version.clone(),
         unmasked,
         reason: ours.reason,
         thread_id: ours.thread_id,
@@ -197,6 +194,8 @@ pub struct Call<'a> {
     pub item: &'a items::ItemRecord,
     pub product: ReadProduct,
     pub tier: Tier,
+    /// The policy that set the tier (for a tier-2 read, the one in force when it was asked for).
+    pub policy_version: String,
     pub unmasked: bool,
     pub reason: Option<String>,
     pub thread_id: Option<String>,
@@ -347,6 +346,7 @@ async fn write_record(ctx: &Context, record: &Record<'_>, login_required: Option
         account_id: accounts.clone(),
         action_type: Some("read".into()),
         risk_tier: Some(call.tier.number()),
+        policy_version: Some(call.policy_version.clone()),
         approval_required: Some(call.approval.is_some()),
         approver_id: call.approval.as_ref().map(|a| a.approver_id.clone()),
         approval_timestamp: call.approval.as_ref().map(|a| a.at_ms),

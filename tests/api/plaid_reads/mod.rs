@@ -4,6 +4,7 @@
 mod approval;
 mod errors;
 mod masking;
+mod policy;
 mod reading;
 
 use crate::helpers::TestApp;
