@@ -18,12 +18,14 @@ pub use grants::{grant_products, parse_products, recent_sensitive};
 use super::{now_ms, Context};
 use crate::audit::{self, mask_account, AuditFields};
 use crate::domain::reads::ReadProduct;
-use crate::domain::{AgentId, ItemId, Tier};
+use crate::domain::{AgentId, AuditEventId, ItemId, Tier};
 use crate::error::{Error, Result};
 use crate::plaid::{PlaidApiError, PlaidError};
-use crate::store::agents::{self, AgentRecord};
+use crate::store::admin::KeyLookup;
+use crate::store::agents::AgentRecord;
 use crate::store::items;
 use crate::store::reads::{self as read_rows, SensitiveRead};
+use crate::store::Backend;
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
@@ -131,18 +133,47 @@ pub enum ReadAnswer {
     AwaitingApproval(Value),
 }
 
-/// One read: `body` is Plaid's request with `item_id` instead of `access_token` (plus our
-/// optional `reason` and `thread_id`). Returns Plaid's answer, masked unless the agent's grant
-/// of the product is unmasked; at tier 2 the read waits for an approver instead (`approvals`).
+/// A read as asked, with what the one lookup found for it; the caller's key is judged first.
+pub struct Asked {
+    /// Our fields and Plaid's request, or why the body is refused (told only to a known agent).
+    request: Result<(OurFields, Map<String, Value>)>,
+    grant: Option<bool>,
+    item: Option<items::ItemRecord>,
+    item_allowed: bool,
+}
+
+/// Looks up the presented key together with the agent's grant of `product`, the item the body
+/// names and the agent's right to it: one statement for everything a read checks. Returns the
+/// key's verdict, to be refused or rate-limited on before anything else is said, and the read.
+pub async fn ask(
+    ctx: &Context,
+    key_hash: &str,
+    product: ReadProduct,
+    body: Result<Map<String, Value>>,
+) -> Result<(KeyLookup, Asked)> {
+    let request = body.and_then(|mut body| Ok((our_fields(&mut body)?, body)));
+    let item_id = request.as_ref().map_or("", |(ours, _)| ours.item_id.as_str());
+    let found = read_rows::access(ctx.store.reader(), key_hash, product.as_str(), item_id, now_ms()).await?;
+    let asked = Asked { request, grant: found.grant, item: found.item, item_allowed: found.item_allowed };
+    Ok((found.key, asked))
+}
+
+fn not_granted(product: ReadProduct) -> Error {
+    Error::forbidden("product_not_granted", format!("this agent is not granted Plaid {} reads", product.as_str()))
+}
+
+/// One read by `agent` (whose key `ask` found): `asked` holds Plaid's request with `item_id`
+/// instead of `access_token` (plus our optional `reason` and `thread_id`). Returns Plaid's
+/// answer, masked unless the agent's grant of the product is unmasked; at tier 2 the read waits
+/// for an approver instead (`approvals`).
 pub async fn read(
     ctx: &Context,
     agent: &AgentRecord,
     product: ReadProduct,
-    mut body: Map<String, Value>,
+    asked: Asked,
 ) -> std::result::Result<ReadAnswer, ReadError> {
-    let ours = our_fields(&mut body)?;
-    let pool = ctx.store.reader();
-    let unmasked = granted(ctx, agent, product).await?;
+    let (ours, body) = asked.request?;
+    let unmasked = asked.grant.ok_or_else(|| not_granted(product))?;
     let policy = ctx.policies.active();
     let tier = policy.reads.tier(product);
     if tier >= Tier::Notify && ours.reason.is_none() {
@@ -152,10 +183,10 @@ pub async fn read(
         )
         .into());
     }
-    let item = items::find(pool, &ours.item_id)
-        .await?
+    let item = asked
+        .item
         .ok_or_else(|| Error::unprocessable("unknown_item", format!("item {} is not registered", ours.item_id)))?;
-    if !agents::may_use_item(pool, agent, &item.id).await? {
+    if !asked.item_allowed {
         return Err(Error::forbidden("item_not_allowed", format!("this agent may not use item {}", item.id)).into());
     }
     let call = Call {
@@ -177,9 +208,8 @@ pub async fn read(
 
 /// The agent's grant of `product`: whether it is unmasked; 403 when not granted.
 async fn granted(ctx: &Context, agent: &AgentRecord, product: ReadProduct) -> std::result::Result<bool, ReadError> {
-    Ok(read_rows::grant_of(ctx.store.reader(), agent.id.as_str(), product.as_str()).await?.ok_or_else(|| {
-        Error::forbidden("product_not_granted", format!("this agent is not granted Plaid {} reads", product.as_str()))
-    })?)
+    let grant = read_rows::grant_of(ctx.store.reader(), agent.id.as_str(), product.as_str()).await?;
+    Ok(grant.ok_or_else(|| not_granted(product))?)
 }
 
 /// Who approved a tier-2 read, and when.
@@ -356,7 +386,17 @@ async fn write_record(ctx: &Context, record: &Record<'_>, login_required: Option
         ..AuditFields::default()
     };
     if call.tier < Tier::Notify && login_required.is_none() {
-        return ctx.read_gateway.batcher(&ctx.store).append(fields).await;
+        return match ctx.store.backend() {
+            // One statement in autocommit from this task: no hand-off, no BEGIN/COMMIT round
+            // trips, and PostgreSQL flushes concurrent commits together.
+            Backend::Postgres => {
+                let fields = AuditFields { event_id: AuditEventId::generate().to_string(), ..fields };
+                Ok(read_rows::queue_record(&ctx.store, &fields).await?)
+            }
+            // SQLite's one writer: the batcher puts the records of reads finishing together in
+            // one transaction and one COMMIT.
+            Backend::Sqlite => ctx.read_gateway.batcher(&ctx.store).append(fields).await,
+        };
     }
     let mut tx = ctx.store.begin().await?;
     if let Some(item) = login_required {
