@@ -143,14 +143,21 @@ pub async fn access(pool: &AnyPool, key_hash: &str, product: &str, item_id: &str
     })
 }
 
-/// PostgreSQL: queues one read's audit record for the chainer in one statement that commits on
-/// its own (no BEGIN, no COMMIT round trips; PostgreSQL flushes concurrent commits together).
-/// Durable when it returns, like any commit. A tier-0 read changes nothing but the trail, so
-/// its record needs no transaction around it.
-pub async fn queue_record(store: &Store, fields: &AuditFields) -> StoreResult<()> {
-    let json = serde_json::to_string(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    sqlx::query("INSERT INTO audit_pending (fields) VALUES ($1)").bind(json).execute(store.reader()).await?;
-    store.commits().inc();
+/// PostgreSQL: queues reads' audit records for the chainer in one statement that commits on its
+/// own (no BEGIN and COMMIT round trips; PostgreSQL flushes concurrent commits together).
+/// Durable when it returns, like any commit. Tier-0 reads change nothing but the trail, so their
+/// records need no transaction around them.
+pub async fn queue_records(store: &Store, records: &[AuditFields]) -> StoreResult<()> {
+    for chunk in records.chunks(super::audit::PER_STATEMENT) {
+        let values: Vec<String> = (1..=chunk.len()).map(|n| format!("(${n})")).collect();
+        let sql = format!("INSERT INTO audit_pending (fields) VALUES {}", values.join(", "));
+        let mut query = sqlx::query(&sql).persistent(chunk.len() <= 4);
+        for fields in chunk {
+            query = query.bind(serde_json::to_string(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        query.execute(store.reader()).await?;
+        store.commits().inc();
+    }
     store.queued().notify_one();
     Ok(())
 }

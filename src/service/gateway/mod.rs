@@ -18,14 +18,13 @@ pub use grants::{grant_products, parse_products, recent_sensitive};
 use super::{now_ms, Context};
 use crate::audit::{self, mask_account, AuditFields};
 use crate::domain::reads::ReadProduct;
-use crate::domain::{AgentId, AuditEventId, ItemId, Tier};
+use crate::domain::{AgentId, ItemId, Tier};
 use crate::error::{Error, Result};
 use crate::plaid::{PlaidApiError, PlaidError};
 use crate::store::admin::KeyLookup;
 use crate::store::agents::AgentRecord;
 use crate::store::items;
 use crate::store::reads::{self as read_rows, SensitiveRead};
-use crate::store::Backend;
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
@@ -386,17 +385,7 @@ async fn write_record(ctx: &Context, record: &Record<'_>, login_required: Option
         ..AuditFields::default()
     };
     if call.tier < Tier::Notify && login_required.is_none() {
-        return match ctx.store.backend() {
-            // One statement in autocommit from this task: no hand-off, no BEGIN/COMMIT round
-            // trips, and PostgreSQL flushes concurrent commits together.
-            Backend::Postgres => {
-                let fields = AuditFields { event_id: AuditEventId::generate().to_string(), ..fields };
-                Ok(read_rows::queue_record(&ctx.store, &fields).await?)
-            }
-            // SQLite's one writer: the batcher puts the records of reads finishing together in
-            // one transaction and one COMMIT.
-            Backend::Sqlite => ctx.read_gateway.batcher(&ctx.store).append(fields).await,
-        };
+        return ctx.read_gateway.batcher(&ctx.store).append(fields).await;
     }
     let mut tx = ctx.store.begin().await?;
     if let Some(item) = login_required {
