@@ -1,7 +1,8 @@
 //! Risk policy: which tier a transfer falls in, whether approving needs a fresh TOTP code
 //! (step-up), how many distinct approvers of which groups it takes, how long they have, or that it
-//! is refused. Pure rules read from a versioned TOML file (`file`); the reasons it gives are shown
-//! to approvers and returned to the agent, so every rule that fires says why.
+//! is refused; and (its `[reads]` section, `reads_section`) the tier of each Plaid read product
+//! and the per-agent read rate. Pure rules read from a versioned TOML file (`file`); the reasons
+//! it gives are shown to approvers and returned to the agent, so every rule that fires says why.
 //!
 //! Precedence: the strictest outcome wins (highest tier, most approvals, step-up if any asks,
 //! shortest TTL, deny if any denies). Every transfer needs a human (tier 2) unless an explicit,

@@ -8,11 +8,13 @@
 //! or the logs, and never return an answer it could not mask.
 
 pub mod approvals;
+mod asked;
 pub mod batch;
 pub mod grants;
 pub mod limit;
 pub mod redact;
 
+pub use asked::{ask, Asked};
 pub use grants::{grant_products, parse_products, recent_sensitive};
 
 use super::{now_ms, Context};
@@ -21,7 +23,6 @@ use crate::domain::reads::ReadProduct;
 use crate::domain::{AgentId, ItemId, Tier};
 use crate::error::{Error, Result};
 use crate::plaid::{PlaidApiError, PlaidError};
-use crate::store::admin::KeyLookup;
 use crate::store::agents::AgentRecord;
 use crate::store::items;
 use crate::store::reads::{self as read_rows, SensitiveRead};
@@ -91,70 +92,10 @@ const PLAID_RETRY_AFTER_SECS: u64 = 60;
 /// Masked account ids kept on one audit record.
 const MAX_AUDITED_ACCOUNTS: usize = 20;
 
-/// What the agent sent besides Plaid's own request.
-struct OurFields {
-    item_id: ItemId,
-    reason: Option<String>,
-    thread_id: Option<String>,
-}
-
-fn take_text(body: &mut Map<String, Value>, name: &str, max: usize) -> Result<Option<String>> {
-    match body.remove(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if text.chars().count() <= max => Ok(Some(text)),
-        Some(_) => {
-            Err(Error::unprocessable("invalid_field", format!("{name} must be a string of at most {max} characters")))
-        }
-    }
-}
-
-fn our_fields(body: &mut Map<String, Value>) -> Result<OurFields> {
-    for credential in ["access_token", "client_id", "secret"] {
-        if body.contains_key(credential) {
-            return Err(Error::unprocessable(
-                "credentials_not_allowed",
-                format!("send item_id instead of {credential}: Countersign holds the Plaid credentials"),
-            ));
-        }
-    }
-    let item_id = take_text(body, "item_id", 100)?
-        .ok_or_else(|| Error::unprocessable("missing_field", "missing field `item_id`"))?;
-    let item_id = ItemId::parse(&item_id)
-        .ok_or_else(|| Error::unprocessable("unknown_item", format!("item {item_id:?} is not registered")))?;
-    let reason = take_text(body, "reason", 500)?.filter(|r| !r.trim().is_empty());
-    let thread_id = take_text(body, "thread_id", 200)?;
-    Ok(OurFields { item_id, reason, thread_id })
-}
-
 /// What a read produced: Plaid's answer, or (tier 2) a request waiting for an approver.
 pub enum ReadAnswer {
     Plaid(Value),
     AwaitingApproval(Value),
-}
-
-/// A read as asked, with what the one lookup found for it; the caller's key is judged first.
-pub struct Asked {
-    /// Our fields and Plaid's request, or why the body is refused (told only to a known agent).
-    request: Result<(OurFields, Map<String, Value>)>,
-    grant: Option<bool>,
-    item: Option<items::ItemRecord>,
-    item_allowed: bool,
-}
-
-/// Looks up the presented key together with the agent's grant of `product`, the item the body
-/// names and the agent's right to it: one statement for everything a read checks. Returns the
-/// key's verdict, to be refused or rate-limited on before anything else is said, and the read.
-pub async fn ask(
-    ctx: &Context,
-    key_hash: &str,
-    product: ReadProduct,
-    body: Result<Map<String, Value>>,
-) -> Result<(KeyLookup, Asked)> {
-    let request = body.and_then(|mut body| Ok((our_fields(&mut body)?, body)));
-    let item_id = request.as_ref().map_or("", |(ours, _)| ours.item_id.as_str());
-    let found = read_rows::access(ctx.store.reader(), key_hash, product.as_str(), item_id, now_ms()).await?;
-    let asked = Asked { request, grant: found.grant, item: found.item, item_allowed: found.item_allowed };
-    Ok((found.key, asked))
 }
 
 fn not_granted(product: ReadProduct) -> Error {
