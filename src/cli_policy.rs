@@ -38,6 +38,7 @@ pub async fn run(command: PolicyCommand, settings: Settings) -> anyhow::Result<(
                 }
             };
             println!("{}: valid; version {} ({} rules)", file.display(), policy.describe(), policy.rules.len());
+            println!("read tiers: {}", policy.reads.summary());
             println!("sha256:{}", policy.version);
             Ok(())
         }

@@ -59,9 +59,6 @@ pub struct Settings {
     /// Sign-in throttling keys on the peer address; behind a reverse proxy that sets
     /// `X-Forwarded-For`, `COUNTERSIGN_TRUST_FORWARDED_FOR=true` uses its last entry instead.
     pub trust_forwarded_for: bool,
-    /// The read gateway's `[reads]` table: tiers per product and the per-agent rate
-    /// (`COUNTERSIGN_READS_FILE`, a TOML file; `COUNTERSIGN_READS_PER_MINUTE` overrides the rate).
-    pub reads: crate::domain::reads::ReadsPolicy,
     /// Re-read on SIGHUP and `countersign policy reload`.
     pub policy_file: Option<PathBuf>,
     /// A candidate policy evaluated beside the active one; its differences are stored, not enforced.
@@ -98,6 +95,21 @@ fn money_var(name: &str, default: &str) -> Result<Money, ConfigError> {
 pub fn read_policy_file(path: &std::path::Path) -> Result<Policy, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     Policy::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The read gateway's tiers and rate were once read from their own file; they are now the
+/// `[reads]` section of the policy file, so that one versioned file says what every call needs.
+/// A setting that would be silently ignored is refused instead.
+fn refuse_removed_read_settings() -> Result<(), ConfigError> {
+    for name in ["COUNTERSIGN_READS_FILE", "COUNTERSIGN_READS_PER_MINUTE"] {
+        if var(name).is_some() {
+            return Err(ConfigError(format!(
+                "{name} is no longer read: put the read gateway's tiers and rate in the policy file's [reads] \
+                 section (COUNTERSIGN_POLICY_FILE; `countersign policy check FILE` validates it)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `COUNTERSIGN_OUTBOUND_*`, `COUNTERSIGN_OUTBOX_*` and `COUNTERSIGN_ALERT_*`.
@@ -188,16 +200,7 @@ impl Settings {
                 parse_var("COUNTERSIGN_TIER3_APPROVERS", 2)?,
             ),
         };
-        let mut reads = match var("COUNTERSIGN_READS_FILE") {
-            None => crate::domain::reads::ReadsPolicy::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| ConfigError(format!("COUNTERSIGN_READS_FILE {path}: {e}")))?;
-                crate::domain::reads::ReadsPolicy::from_toml(&text)
-                    .map_err(|e| ConfigError(format!("COUNTERSIGN_READS_FILE {path}: {e}")))?
-            }
-        };
-        reads.per_agent_per_minute = parse_var("COUNTERSIGN_READS_PER_MINUTE", reads.per_agent_per_minute)?;
+        refuse_removed_read_settings()?;
         let policy_shadow = policy_shadow_file.as_deref().map(read_policy_file).transpose().map_err(ConfigError)?;
         Ok(Settings {
             bind: parse_var("COUNTERSIGN_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
@@ -235,7 +238,6 @@ impl Settings {
                 throttle_forget: Duration::from_secs(parse_var("COUNTERSIGN_THROTTLE_FORGET_SECS", 3600)?),
             },
             trust_forwarded_for: parse_var("COUNTERSIGN_TRUST_FORWARDED_FOR", false)?,
-            reads,
             tier3_min_reading: Duration::from_secs(parse_var("COUNTERSIGN_TIER3_MIN_READING_SECS", 20)?),
             seed_demo: embedded_default,
             json_logs: parse_var("COUNTERSIGN_JSON_LOGS", false)?,

@@ -183,7 +183,6 @@ pub async fn connect(settings: &Settings) -> anyhow::Result<(Context, Option<Run
     ctx.cookie_secure = settings.cookie_secure;
     ctx.audit_anchors = crate::audit::anchor::AnchorLog::in_dir(&settings.audit_anchor_dir);
     ctx.trust_forwarded_for = settings.trust_forwarded_for;
-    ctx.read_gateway = std::sync::Arc::new(crate::service::gateway::ReadGateway::new(settings.reads.clone()));
     ctx.tier3_min_reading = settings.tier3_min_reading;
     // Longer than any Plaid call can take, so the reconciler never races a call still in flight.
     ctx.reconcile_after = settings.plaid_timeout + std::time::Duration::from_secs(1);

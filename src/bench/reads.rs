@@ -37,6 +37,29 @@ pub struct ReadsSummary {
     pub db_single_row_commits_per_second: f64,
     pub audit_records: i64,
     pub service_peak_rss_mb: f64,
+    /// The service's CPU time (user + system) per gateway read, and the simulator's per call
+    /// when called alone: on a machine this small, CPU is what the service's share is made of.
+    pub service_cpu_ms_per_read: f64,
+    pub simulator_cpu_ms_per_call: f64,
+}
+
+/// CPU time (user + system) a process has used so far, in ms (`/proc/PID/stat`, in USER_HZ:
+/// 100 ticks a second on Linux).
+fn cpu_ms(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    cpu_ticks(&stat) as f64 * 10.0
+}
+
+/// utime + stime of a `/proc/PID/stat` line: its 14th and 15th fields, counted after the command
+/// name (which may hold spaces and ends at the last ')').
+fn cpu_ticks(stat: &str) -> u64 {
+    let rest = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    rest.split_whitespace().skip(11).take(2).filter_map(|t| t.parse::<u64>().ok()).sum()
+}
+
+/// CPU ms per call over `calls` calls.
+fn per_call(before: f64, after: f64, calls: usize) -> f64 {
+    ((after - before) / calls.max(1) as f64 * 1000.0).round() / 1000.0
 }
 
 async fn timed(client: &reqwest::Client, url: &str, auth: Option<&str>, body: &Value) -> anyhow::Result<Sample> {
@@ -94,8 +117,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     gateway::grant_products(&ctx.store, &agent.id, &[ReadProduct::Balance], &[]).await?;
     ctx.store.close().await;
 
-    // The benchmark measures the service, not its rate limit.
-    let unlimited = [("COUNTERSIGN_READS_PER_MINUTE", "1000000000")];
+    // The benchmark measures the service, not its rate limit (the policy file's `[reads]`).
+    let policy_file = dir.join("bench-reads-policy.toml");
+    std::fs::write(&policy_file, "label = \"bench: reads unlimited\"\n[reads]\nper_agent_per_minute = 1000000000\n")?;
+    let policy_env = policy_file.display().to_string();
+    let unlimited = [("COUNTERSIGN_POLICY_FILE", policy_env.as_str())];
     let services = processes::start_services(1, &database_url, &sim.base_url, &master_key, &unlimited).await?;
     let service = &services[0];
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
@@ -108,16 +134,20 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let warmup = args.concurrency.max(8) * 4;
     drive(&client, gateway_url.clone(), key.clone(), gateway_body.clone(), warmup, args.concurrency).await;
     drive(&client, direct_url.clone(), None, direct_body.clone(), warmup, args.concurrency).await;
+    let sim_cpu = cpu_ms(sim.pid);
     let (alone, alone_elapsed) = drive(&client, direct_url, None, direct_body, args.cycles, args.concurrency).await;
+    let simulator_cpu = per_call(sim_cpu, cpu_ms(sim.pid), alone.samples.len());
     let commits_before = processes::commits(&client, &services).await?;
+    let service_cpu = cpu_ms(service.pid);
     let (through, through_elapsed) =
         drive(&client, gateway_url, key, gateway_body, args.cycles, args.concurrency).await;
+    let service_cpu = per_call(service_cpu, cpu_ms(service.pid), through.samples.len());
     let commits = processes::commits(&client, &services).await? - commits_before;
     let peak_rss_kb = processes::rss_kb(service.pid, "VmHWM");
     let ceiling = ceiling::measure(&database_url, args.concurrency, Duration::from_secs(args.ceiling_secs)).await?;
     let audit_records = count_read_records(&database_url).await?;
 
-    let summary = summarize(
+    let mut summary = summarize(
         &args,
         &through,
         through_elapsed,
@@ -128,6 +158,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         audit_records,
         peak_rss_kb,
     );
+    (summary.service_cpu_ms_per_read, summary.simulator_cpu_ms_per_call) = (service_cpu, simulator_cpu);
     println!("{}", summary.table());
     let json = serde_json::to_string_pretty(&summary)?;
     println!("{json}");
@@ -188,6 +219,8 @@ fn summarize(
         db_single_row_commits_per_second: round(ceiling),
         audit_records,
         service_peak_rss_mb: round(peak_rss_kb as f64 / 1024.0),
+        service_cpu_ms_per_read: 0.0,
+        simulator_cpu_ms_per_call: 0.0,
     }
 }
 
@@ -212,7 +245,8 @@ impl ReadsSummary {
         out += &row("simulator alone", &self.simulator_alone, self.simulator_alone_reads_per_second);
         out += &format!(
             "\nservice adds {:.2} ms at p99 (target ≤ {TARGET_ADDED_P99_MS}); {:.1} reads/s (target ≥ {TARGET_READS_PER_SECOND}); \
-             {:.2} commits/read in {:.2} physical; database ceiling {:.0} single-row commits/s; {} audit records; peak RSS {:.1} MB\n",
+             {:.2} commits/read in {:.2} physical; database ceiling {:.0} single-row commits/s; {} audit records; peak RSS {:.1} MB; \
+             CPU {:.3} ms per read in the service, {:.3} ms per call in the simulator alone\n",
             self.service_added_p99_ms,
             self.gateway_reads_per_second,
             self.db_commits_per_read,
@@ -220,7 +254,19 @@ impl ReadsSummary {
             self.db_single_row_commits_per_second,
             self.audit_records,
             self.service_peak_rss_mb,
+            self.service_cpu_ms_per_read,
+            self.simulator_cpu_ms_per_call,
         );
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_ticks_are_utime_plus_stime_whatever_the_command_name() {
+        let line = "4242 (count ersign) S 1 4242 4242 0 -1 4194560 900 0 0 0 533 616 0 0 20 0 9 0 100 0 0";
+        assert_eq!(super::cpu_ticks(line), 533 + 616);
+        assert_eq!(super::cpu_ticks(""), 0);
     }
 }

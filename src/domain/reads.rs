@@ -2,17 +2,16 @@
 //! (DESIGN §5: tier 0 for balance, accounts, transactions, investments and liabilities; tier 1 for
 //! identity and auth, whose answers carry PII), the per-agent rate, and how PII is masked.
 //!
-//! `ReadsPolicy` deserialises from a `[reads]` table (`COUNTERSIGN_READS_FILE`), so the policy
-//! file can absorb it unchanged:
+//! `ReadsPolicy` is the `[reads]` section of the policy file (`domain::policy::file` parses it,
+//! with line and column on errors), so read tiers are versioned, checked and reloaded with the
+//! transfer rules:
 //! ```toml
 //! [reads]
 //! per_agent_per_minute = 600
-//! [reads.tiers]
-//! identity = 2
+//! tiers = { identity = 2 }
 //! ```
 
 use super::Tier;
-use serde::Deserialize;
 
 /// A Plaid read product the gateway serves, one Plaid endpoint each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -73,73 +72,51 @@ impl ReadProduct {
     }
 }
 
-/// Tier per product; unset products take DESIGN §5's default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReadTiers {
-    pub accounts: Option<u8>,
-    pub balance: Option<u8>,
-    pub transactions: Option<u8>,
-    pub investments: Option<u8>,
-    pub liabilities: Option<u8>,
-    pub identity: Option<u8>,
-    pub auth: Option<u8>,
-}
-
-/// The `[reads]` table.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The policy file's `[reads]` section: tiers per product (unset products take DESIGN §5's
+/// default) and the per-agent rate.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadsPolicy {
-    #[serde(default)]
-    pub tiers: ReadTiers,
+    /// Products whose tier the policy file sets.
+    pub tiers: Vec<(ReadProduct, Tier)>,
     /// Gateway calls per agent per minute, on each replica (see README, the read gateway).
-    #[serde(default = "default_per_minute")]
     pub per_agent_per_minute: u32,
-}
-
-fn default_per_minute() -> u32 {
-    600
 }
 
 impl Default for ReadsPolicy {
     fn default() -> Self {
-        Self { tiers: ReadTiers::default(), per_agent_per_minute: default_per_minute() }
+        Self { tiers: Vec::new(), per_agent_per_minute: Self::DEFAULT_PER_MINUTE }
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct ReadsFile {
-    reads: ReadsPolicy,
 }
 
 impl ReadsPolicy {
-    /// Parses a TOML document's `[reads]` table; tiers above 2 are refused (tier 3 is for money).
-    pub fn from_toml(text: &str) -> Result<ReadsPolicy, String> {
-        let file: ReadsFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        for product in ReadProduct::ALL {
-            if file.reads.configured(product).is_some_and(|t| t > 2) {
-                return Err(format!("reads.tiers.{}: a read's tier is 0, 1 or 2", product.as_str()));
-            }
-        }
-        Ok(file.reads)
-    }
+    pub const DEFAULT_PER_MINUTE: u32 = 600;
+    /// The highest tier a read may have: tier 3 (several approvers) is for moving money.
+    pub const MAX_TIER: Tier = Tier::Approve;
 
-    fn configured(&self, product: ReadProduct) -> Option<u8> {
-        let t = &self.tiers;
-        match product {
-            ReadProduct::Accounts => t.accounts,
-            ReadProduct::Balance => t.balance,
-            ReadProduct::Transactions => t.transactions,
-            ReadProduct::Investments => t.investments,
-            ReadProduct::Liabilities => t.liabilities,
-            ReadProduct::Identity => t.identity,
-            ReadProduct::Auth => t.auth,
+    /// DESIGN §5: reads whose answers carry PII are reviewed (tier 1), the others run at once.
+    pub fn default_tier(product: ReadProduct) -> Tier {
+        if product.is_redacted() {
+            Tier::Notify
+        } else {
+            Tier::Auto
         }
     }
 
     pub fn tier(&self, product: ReadProduct) -> Tier {
-        let default = if product.is_redacted() { Tier::Notify } else { Tier::Auto };
-        self.configured(product).and_then(|n| Tier::from_number(i64::from(n))).unwrap_or(default)
+        let set = self.tiers.iter().find(|(p, _)| *p == product).map(|(_, tier)| *tier);
+        set.unwrap_or_else(|| Self::default_tier(product))
+    }
+
+    /// Every product with its tier, for people (`/ui/policy`).
+    pub fn describe(&self) -> Vec<(ReadProduct, Tier)> {
+        ReadProduct::ALL.into_iter().map(|p| (p, self.tier(p))).collect()
+    }
+
+    /// One line for people (`policy check`): `accounts 0, …, auth 1; 600 per agent per minute`.
+    pub fn summary(&self) -> String {
+        let tiers: Vec<String> =
+            self.describe().into_iter().map(|(p, t)| format!("{} {}", p.as_str(), t.number())).collect();
+        format!("{}; {} per agent per minute", tiers.join(", "), self.per_agent_per_minute)
     }
 }
 
@@ -181,12 +158,13 @@ mod tests {
     }
 
     #[test]
-    fn a_reads_table_raises_a_tier_and_refuses_tier_three() {
-        let policy = ReadsPolicy::from_toml("[reads]\nper_agent_per_minute = 5\n[reads.tiers]\nauth = 2\n").unwrap();
+    fn a_set_tier_overrides_only_its_product() {
+        let policy = ReadsPolicy { tiers: vec![(ReadProduct::Auth, Tier::Approve)], ..ReadsPolicy::default() };
         assert_eq!(policy.tier(ReadProduct::Auth), Tier::Approve);
-        assert_eq!(policy.per_agent_per_minute, 5);
-        assert!(ReadsPolicy::from_toml("[reads.tiers]\nauth = 3\n").is_err());
-        assert!(ReadsPolicy::from_toml("[reads.tiers]\nbogus = 1\n").is_err());
+        assert_eq!(policy.tier(ReadProduct::Identity), Tier::Notify);
+        assert_eq!(policy.describe().len(), ReadProduct::ALL.len());
+        assert!(policy.summary().starts_with("accounts 0, balance 0,"), "{}", policy.summary());
+        assert!(policy.summary().ends_with("identity 1, auth 2; 600 per agent per minute"), "{}", policy.summary());
     }
 
     #[test]

@@ -26,20 +26,36 @@ impl FromRequestParts<Context> for Agent {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, ctx: &Context) -> Result<Self, Error> {
+        let PresentedKey(hash) = PresentedKey::from_request_parts(parts, ctx).await?;
+        agent_of(admin::agent_by_key(ctx.store.reader(), &hash, crate::service::now_ms()).await?).map(Agent)
+    }
+}
+
+/// The hash of a well-formed `Authorization: Bearer cs_…` key, not yet looked up: for routes
+/// that look the key up together with what the call needs (the read gateway), then call
+/// [`agent_of`].
+pub struct PresentedKey(pub String);
+
+impl FromRequestParts<Context> for PresentedKey {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Context) -> Result<Self, Error> {
         let presented = bearer(parts).ok_or_else(Error::unauthorized)?;
-        let hash = api_keys::hash_presented(presented).ok_or_else(Error::unauthorized)?;
-        match admin::agent_by_key(ctx.store.reader(), &hash, crate::service::now_ms()).await? {
-            KeyLookup::Active(agent) => Ok(Agent(agent)),
-            KeyLookup::Disabled => {
-                Err(Error::forbidden("agent_disabled", "this agent was disabled by an administrator"))
-            }
-            KeyLookup::Expired => Err(Error::client(
-                StatusCode::UNAUTHORIZED,
-                "api_key_expired",
-                "this API key was replaced by a rotation and its overlap has ended; use the new key",
-            )),
-            KeyLookup::Unknown => Err(Error::unauthorized()),
-        }
+        api_keys::hash_presented(presented).map(PresentedKey).ok_or_else(Error::unauthorized)
+    }
+}
+
+/// The agent a key lookup found, or why the call is refused.
+pub fn agent_of(lookup: KeyLookup) -> Result<AgentRecord, Error> {
+    match lookup {
+        KeyLookup::Active(agent) => Ok(agent),
+        KeyLookup::Disabled => Err(Error::forbidden("agent_disabled", "this agent was disabled by an administrator")),
+        KeyLookup::Expired => Err(Error::client(
+            StatusCode::UNAUTHORIZED,
+            "api_key_expired",
+            "this API key was replaced by a rotation and its overlap has ended; use the new key",
+        )),
+        KeyLookup::Unknown => Err(Error::unauthorized()),
     }
 }
 

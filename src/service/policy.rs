@@ -248,6 +248,8 @@ pub async fn run(ctx: Context, interval: std::time::Duration, mut shutdown: toki
 /// What compliance sees: the policies in force here and the shadow's recent disagreements.
 pub struct ShadowReport {
     pub active: String,
+    /// The active policy's read tiers and rate.
+    pub reads: crate::domain::reads::ReadsPolicy,
     pub shadow: Option<String>,
     pub differences: Vec<ShadowDifference>,
 }
@@ -255,6 +257,7 @@ pub struct ShadowReport {
 pub async fn shadow_report(ctx: &Context) -> Result<ShadowReport> {
     Ok(ShadowReport {
         active: ctx.policies.active().describe(),
+        reads: ctx.policies.active().reads.clone(),
         shadow: ctx.policies.shadow().map(|s| s.describe()),
         differences: rows::shadow_differences(ctx.store.reader(), 200).await?,
     })

@@ -217,7 +217,7 @@ pub async fn agent_by_key(pool: &AnyPool, hash: &str, now: i64) -> StoreResult<K
     lookup_of(&row, hash, now)
 }
 
-fn lookup_of(row: &AnyRow, hash: &str, now: i64) -> StoreResult<KeyLookup> {
+pub(crate) fn lookup_of(row: &AnyRow, hash: &str, now: i64) -> StoreResult<KeyLookup> {
     if row.try_get::<Option<i64>, _>("disabled_at")?.is_some() {
         return Ok(KeyLookup::Disabled);
     }

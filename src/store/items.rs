@@ -57,14 +57,21 @@ const ITEM_COLUMNS: &str =
     "id, plaid_item_id, access_token_enc, institution_name, health, health_reason, health_changed_at";
 
 fn item_from_row(row: &sqlx::any::AnyRow) -> StoreResult<ItemRecord> {
+    item_from_columns(row, "")
+}
+
+/// An item from `ITEM_COLUMNS` named with `prefix` (a query that also selects another table's
+/// `id`, such as the read gateway's, names them `item_id`, `item_plaid_item_id`, …).
+pub(crate) fn item_from_columns(row: &sqlx::any::AnyRow, prefix: &str) -> StoreResult<ItemRecord> {
+    let column = |name: &str| format!("{prefix}{name}");
     Ok(ItemRecord {
-        id: ItemId::from_trusted(row.try_get("id")?),
-        plaid_item_id: row.try_get("plaid_item_id")?,
-        access_token_enc: row.try_get("access_token_enc")?,
-        institution_name: row.try_get("institution_name")?,
-        health: row.try_get("health")?,
-        health_reason: row.try_get("health_reason")?,
-        health_changed_at: row.try_get("health_changed_at")?,
+        id: ItemId::from_trusted(row.try_get(column("id").as_str())?),
+        plaid_item_id: row.try_get(column("plaid_item_id").as_str())?,
+        access_token_enc: row.try_get(column("access_token_enc").as_str())?,
+        institution_name: row.try_get(column("institution_name").as_str())?,
+        health: row.try_get(column("health").as_str())?,
+        health_reason: row.try_get(column("health_reason").as_str())?,
+        health_changed_at: row.try_get(column("health_changed_at").as_str())?,
     })
 }
 

@@ -19,6 +19,8 @@ pub struct ReadRequest {
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
     pub fetch_by: Option<i64>,
+    /// The policy that made this read tier 2 (`None` for rows older than that column).
+    pub policy_version: Option<String>,
 }
 
 pub const PENDING: &str = "pending_approval";
@@ -27,11 +29,11 @@ pub const REJECTED: &str = "rejected";
 pub const FETCHED: &str = "fetched";
 
 const COLUMNS: &str = "id, agent_id, item_id, product, request_body, reason, thread_id, state, created_at, \
-    approve_by, decided_by, decided_at, fetch_by";
+    approve_by, decided_by, decided_at, fetch_by, policy_version";
 
 pub async fn insert(tx: &mut Tx, r: &ReadRequest) -> StoreResult<()> {
     sqlx::query(&format!(
-        "INSERT INTO read_requests ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        "INSERT INTO read_requests ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     ))
     .bind(&r.id)
     .bind(&r.agent_id)
@@ -46,6 +48,7 @@ pub async fn insert(tx: &mut Tx, r: &ReadRequest) -> StoreResult<()> {
     .bind(r.decided_by.as_deref())
     .bind(r.decided_at)
     .bind(r.fetch_by)
+    .bind(r.policy_version.as_deref())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -66,6 +69,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<ReadRequest> {
         decided_by: row.try_get("decided_by")?,
         decided_at: row.try_get("decided_at")?,
         fetch_by: row.try_get("fetch_by")?,
+        policy_version: row.try_get("policy_version")?,
     })
 }
 

@@ -72,8 +72,6 @@ pub struct Options {
     pub prune_interval: Duration,
     /// Sign-in throttling keys on `X-Forwarded-For` (as behind a proxy) instead of the peer.
     pub trust_forwarded_for: bool,
-    /// The read gateway's `[reads]` table (tiers, per-agent rate).
-    pub reads: countersign::domain::reads::ReadsPolicy,
     /// A policy file (`COUNTERSIGN_POLICY_FILE`): read at start instead of `policy`, and re-read on reload.
     pub policy_file: Option<std::path::PathBuf>,
     /// A shadow policy file (`COUNTERSIGN_POLICY_SHADOW_FILE`).
@@ -113,7 +111,6 @@ impl Default for Options {
             embedded_simulator: false,
             prune_interval: Duration::from_secs(3600),
             trust_forwarded_for: false,
-            reads: countersign::domain::reads::ReadsPolicy::default(),
             policy_file: None,
             policy_shadow_file: None,
             tier3_min_reading: Duration::ZERO,
@@ -183,7 +180,6 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
         cookie_secure: options.cookie_secure,
         prune_interval: options.prune_interval,
         trust_forwarded_for: options.trust_forwarded_for,
-        reads: options.reads,
         tier3_min_reading: options.tier3_min_reading,
         outbound: options.outbound,
     };
@@ -637,7 +633,6 @@ pub fn embedded_settings(dir: &std::path::Path) -> Settings {
         event_sync_interval: Duration::from_secs(60),
         audit_anchor_dir: dir.to_owned(),
         trust_forwarded_for: false,
-        reads: countersign::domain::reads::ReadsPolicy::default(),
         policy_file: None,
         policy_shadow: None,
         policy_shadow_file: None,

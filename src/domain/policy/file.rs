@@ -35,6 +35,7 @@ struct RawPolicy {
     tier3_approvers: Option<Spanned<i64>>,
     #[serde(default)]
     rule: Vec<Spanned<RawRule>>,
+    reads: Option<super::reads_section::RawReads>,
 }
 
 #[derive(Deserialize)]
@@ -125,6 +126,7 @@ pub fn parse(source: &str) -> Result<Policy, PolicyError> {
         tier3_approvers,
         utc_offset,
         rules: Vec::new(),
+        reads: super::reads_section::parse(&here, raw.reads.as_ref())?,
     };
     for spanned in &raw.rule {
         let rule = here.rule(spanned.get_ref(), &policy)?;
@@ -138,12 +140,12 @@ pub fn parse(source: &str) -> Result<Policy, PolicyError> {
 }
 
 /// Turns byte spans into lines and columns of the source.
-struct Locator<'a> {
+pub(super) struct Locator<'a> {
     source: &'a str,
 }
 
 impl Locator<'_> {
-    fn error(&self, span: Option<Range<usize>>, message: &str) -> PolicyError {
+    pub(super) fn error(&self, span: Option<Range<usize>>, message: &str) -> PolicyError {
         let offset = span.map_or(0, |s| s.start.min(self.source.len()));
         let before = self.source.get(..offset).unwrap_or_default();
         let line = before.matches('\n').count() + 1;
@@ -155,7 +157,7 @@ impl Locator<'_> {
         Money::parse(text.get_ref().trim()).map_err(|e| self.error(Some(text.span()), &format!("amount: {e}")))
     }
 
-    fn count(&self, value: &Spanned<i64>, min: i64, max: i64, what: &str) -> Result<u32, PolicyError> {
+    pub(super) fn count(&self, value: &Spanned<i64>, min: i64, max: i64, what: &str) -> Result<u32, PolicyError> {
         let n = *value.get_ref();
         if !(min..=max).contains(&n) {
             return Err(self.error(Some(value.span()), &format!("{what} must be between {min} and {max}")));

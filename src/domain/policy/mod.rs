@@ -1,7 +1,8 @@
 //! Risk policy: which tier a transfer falls in, whether approving needs a fresh TOTP code
 //! (step-up), how many distinct approvers of which groups it takes, how long they have, or that it
-//! is refused. Pure rules read from a versioned TOML file (`file`); the reasons it gives are shown
-//! to approvers and returned to the agent, so every rule that fires says why.
+//! is refused; and (its `[reads]` section, `reads_section`) the tier of each Plaid read product
+//! and the per-agent read rate. Pure rules read from a versioned TOML file (`file`); the reasons
+//! it gives are shown to approvers and returned to the agent, so every rule that fires says why.
 //!
 //! Precedence: the strictest outcome wins (highest tier, most approvals, step-up if any asks,
 //! shortest TTL, deny if any denies). Every transfer needs a human (tier 2) unless an explicit,
@@ -13,6 +14,7 @@ pub mod file;
 /// A complete, commented policy file (README; the embedded default writes it to its data dir).
 pub const EXAMPLE: &str = include_str!("example.toml");
 pub mod groups;
+mod reads_section;
 pub mod rules;
 #[cfg(test)]
 mod tests;
@@ -69,6 +71,8 @@ pub struct Policy {
     /// Where `days` and `hours` are read (a fixed offset from UTC).
     pub utc_offset: time::UtcOffset,
     pub rules: Vec<Rule>,
+    /// The read gateway's tiers and per-agent rate (the `[reads]` section).
+    pub reads: crate::domain::reads::ReadsPolicy,
 }
 
 impl Default for Policy {
@@ -113,6 +117,7 @@ impl Policy {
             tier3_approvers,
             utc_offset: time::UtcOffset::UTC,
             rules: Vec::new(),
+            reads: crate::domain::reads::ReadsPolicy::default(),
         })
     }
 

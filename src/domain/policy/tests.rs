@@ -336,3 +336,42 @@ fn the_builtin_policy_keeps_its_window_whatever_the_configured_quorum() {
         assert_eq!(builtin.tier3_approvers, approvers.clamp(1, 10));
     }
 }
+
+#[test]
+fn read_tiers_and_the_rate_come_from_the_reads_section() {
+    use crate::domain::reads::{ReadProduct, ReadsPolicy};
+    assert_eq!(Policy::default().reads, ReadsPolicy::default());
+    let p = policy("[reads]\nper_agent_per_minute = 30\ntiers = { identity = 2, balance = 1 }\n");
+    assert_eq!(p.reads.tier(ReadProduct::Identity), Tier::Approve);
+    assert_eq!(p.reads.tier(ReadProduct::Balance), Tier::Notify);
+    assert_eq!(p.reads.tier(ReadProduct::Auth), Tier::Notify, "unset: DESIGN's default");
+    assert_eq!(p.reads.tier(ReadProduct::Transactions), Tier::Auto);
+    assert_eq!(p.reads.per_agent_per_minute, 30);
+}
+
+#[test]
+fn changing_a_read_tier_changes_the_version() {
+    let base = policy("label = \"v\"\n");
+    let raised = policy("label = \"v\"\n[reads.tiers]\nidentity = 2\n");
+    let same = policy("label = \"v\"\n[reads]\ntiers = { identity = 2 }\n");
+    assert_ne!(base.version, raised.version);
+    assert_eq!(raised.version, same.version, "layout is not meaning");
+    assert_ne!(raised.version, policy("label = \"v\"\n[reads.tiers]\nidentity = 1\n").version);
+}
+
+#[test]
+fn bad_read_rules_are_refused_with_their_line_and_column() {
+    let tier3 = refused("label = \"x\"\n[reads.tiers]\nbalance = 3\n");
+    assert_eq!((tier3.line, tier3.column), (3, 11), "{tier3}");
+    assert!(tier3.message.contains("tier is 0, 1 or 2"), "{tier3}");
+    let pii_free = refused("[reads.tiers]\nidentity = 0\n");
+    assert_eq!((pii_free.line, pii_free.column), (2, 12), "{pii_free}");
+    assert!(pii_free.message.contains("PII"), "{pii_free}");
+    let unknown = refused("[reads.tiers]\nidentity = 2\ntransfer = 1\n");
+    assert_eq!(unknown.line, 3, "{unknown}");
+    assert!(unknown.message.contains("transfer"), "{unknown}");
+    let rate = refused("[reads]\nper_agent_per_minute = 0\n");
+    assert_eq!((rate.line, rate.column), (2, 24), "{rate}");
+    assert_eq!(refused("[reads.tiers]\nbalance = -1\n").line, 2);
+    assert_eq!(refused("[reads]\nper_agent_per_min = 5\n").line, 2);
+}

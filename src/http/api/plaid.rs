@@ -4,9 +4,9 @@
 
 use crate::domain::reads::ReadProduct;
 use crate::error::{Error, Result};
-use crate::http::extract::{Agent, Approver, JsonBody};
+use crate::http::extract::{agent_of, Agent, Approver, JsonBody, PresentedKey};
 use crate::service::gateway::{self, approvals, limit::RateState, PlaidFailure, ReadAnswer, ReadError};
-use crate::service::{now_ms, Context};
+use crate::service::Context;
 use crate::store::agents::AgentRecord;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -20,10 +20,17 @@ use std::future::Future;
 pub fn route(product: ReadProduct) -> MethodRouter<Context> {
     post(
         move |State(ctx): State<Context>,
-              Agent(agent): Agent,
+              PresentedKey(key): PresentedKey,
               headers: HeaderMap,
-              body: JsonBody<Map<String, Value>>| async move {
-            limited(&ctx, &agent, &headers, gateway::read(&ctx, &agent, product, body.typed)).await
+              body: std::result::Result<JsonBody<Map<String, Value>>, Error>| async move {
+            // One lookup for the key and everything the read checks; the key is judged first,
+            // so a caller without a valid key learns nothing about the body, grants or items.
+            let asked = gateway::ask(&ctx, &key, product, body.map(|b| b.typed)).await;
+            let (agent, asked) = match asked.and_then(|(lookup, asked)| Ok((agent_of(lookup)?, asked))) {
+                Ok(found) => found,
+                Err(error) => return error.into_response(),
+            };
+            limited(&ctx, &agent, &headers, gateway::read(&ctx, &agent, product, asked)).await
         },
     )
 }
@@ -63,7 +70,7 @@ async fn limited(
     headers: &HeaderMap,
     read: impl Future<Output = std::result::Result<ReadAnswer, ReadError>>,
 ) -> Response {
-    let rate = ctx.read_gateway.limiter.take(&agent.id, now_ms());
+    let rate = gateway::take_rate(ctx, &agent.id);
     let response = if rate.allowed {
         match read.await {
             Ok(ReadAnswer::Plaid(answer)) => Json(answer).into_response(),

@@ -4,6 +4,7 @@
 use super::format::date_time;
 use super::session::UiSession;
 use super::{render, Chrome, UiError};
+use crate::domain::Tier;
 use crate::error::Error;
 use crate::service::policy::shadow_report;
 use crate::service::Context;
@@ -45,7 +46,18 @@ struct PolicyPage {
     chrome: Chrome,
     active: String,
     shadow: String,
+    /// (product, Plaid endpoint, tier, what the tier means)
+    reads: Vec<(&'static str, &'static str, i64, &'static str)>,
+    reads_per_minute: u32,
     rows: Vec<Row>,
+}
+
+fn read_tier_meaning(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Auto => "answered at once, audited",
+        Tier::Notify => "answered at once, audited, listed on Sensitive reads; reason required",
+        _ => "an approver approves before Plaid is called",
+    }
 }
 
 pub async fn page(State(ctx): State<Context>, session: UiSession) -> Result<Response, UiError> {
@@ -57,6 +69,13 @@ pub async fn page(State(ctx): State<Context>, session: UiSession) -> Result<Resp
         chrome: session.chrome("Risk policy", None),
         active: report.active,
         shadow: report.shadow.unwrap_or_else(|| "none (COUNTERSIGN_POLICY_SHADOW_FILE is not set)".into()),
+        reads: report
+            .reads
+            .describe()
+            .into_iter()
+            .map(|(product, tier)| (product.as_str(), product.endpoint(), tier.number(), read_tier_meaning(tier)))
+            .collect(),
+        reads_per_minute: report.reads.per_agent_per_minute,
         rows: report.differences.iter().map(Row::from).collect(),
     })
 }

@@ -46,6 +46,7 @@ fn record(r: &ReadRequest, event_type: &str, outcome: &str, now: i64) -> AuditFi
         plaid_endpoint: ReadProduct::parse(&r.product).map(|p| p.endpoint().into()),
         action_type: Some("read".into()),
         risk_tier: Some(Tier::Approve.number()),
+        policy_version: r.policy_version.clone(),
         approval_required: Some(true),
         outcome: outcome.into(),
         ..AuditFields::default()
@@ -69,6 +70,7 @@ pub(super) async fn request(ctx: &Context, call: &Call<'_>, body: &Map<String, V
         decided_by: None,
         decided_at: None,
         fetch_by: None,
+        policy_version: Some(call.policy_version.clone()),
     };
     let mut tx = ctx.store.begin().await?;
     rows::insert(&mut tx, &read).await?;
@@ -152,6 +154,8 @@ pub async fn fetch(ctx: &Context, agent: &AgentRecord, id: &str) -> std::result:
         item: &item,
         product,
         tier: Tier::Approve,
+        // The policy that asked for the approval; a row from before versions were stored: today's.
+        policy_version: read.policy_version.clone().unwrap_or_else(|| ctx.policies.active().version.clone()),
         unmasked,
         reason: Some(read.reason.clone()),
         thread_id: read.thread_id.clone(),

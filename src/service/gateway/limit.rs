@@ -22,20 +22,16 @@ pub struct RateState {
 /// Windows kept before stale ones are swept (one entry per recently active agent).
 const SWEEP_ABOVE: usize = 10_000;
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RateLimiter {
-    per_minute: u32,
     /// agent -> (window number, calls in it)
     windows: Mutex<HashMap<AgentId, (i64, u32)>>,
 }
 
 impl RateLimiter {
-    pub fn new(per_minute: u32) -> Self {
-        Self { per_minute, windows: Mutex::new(HashMap::new()) }
-    }
-
-    /// Counts one call by `agent` at `now_ms` if the window has room.
-    pub fn take(&self, agent: &AgentId, now_ms: i64) -> RateState {
+    /// Counts one call by `agent` at `now_ms` if the window has room for `per_minute` calls
+    /// (the policy's, so a reload changes the limit of the current window too).
+    pub fn take(&self, agent: &AgentId, per_minute: u32, now_ms: i64) -> RateState {
         let window = now_ms.div_euclid(60_000);
         let reset_secs = u64::try_from((window + 1) * 60_000 - now_ms).unwrap_or(0).div_ceil(1000).max(1);
         let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
@@ -46,11 +42,11 @@ impl RateLimiter {
         if entry.0 != window {
             *entry = (window, 0);
         }
-        let allowed = entry.1 < self.per_minute;
+        let allowed = entry.1 < per_minute;
         if allowed {
             entry.1 += 1;
         }
-        RateState { allowed, limit: self.per_minute, remaining: self.per_minute - entry.1, reset_secs }
+        RateState { allowed, limit: per_minute, remaining: per_minute.saturating_sub(entry.1), reset_secs }
     }
 }
 
@@ -60,15 +56,17 @@ mod tests {
 
     #[test]
     fn the_window_allows_the_limit_then_refuses_until_the_next_minute() {
-        let limiter = RateLimiter::new(2);
+        let limiter = RateLimiter::default();
         let agent = AgentId::generate();
         let at = 120_000 + 15_000;
-        assert_eq!(limiter.take(&agent, at).remaining, 1);
-        assert_eq!(limiter.take(&agent, at).remaining, 0);
-        let refused = limiter.take(&agent, at);
+        assert_eq!(limiter.take(&agent, 2, at).remaining, 1);
+        assert_eq!(limiter.take(&agent, 2, at).remaining, 0);
+        let refused = limiter.take(&agent, 2, at);
         assert!(!refused.allowed);
         assert_eq!(refused.reset_secs, 45);
-        assert!(limiter.take(&agent, 180_000).allowed);
-        assert!(limiter.take(&AgentId::generate(), at).allowed, "agents are counted apart");
+        assert!(limiter.take(&agent, 2, 180_000).allowed);
+        assert!(limiter.take(&AgentId::generate(), 2, at).allowed, "agents are counted apart");
+        let lowered = limiter.take(&agent, 0, 180_000);
+        assert_eq!((lowered.allowed, lowered.remaining), (false, 0), "a lowered limit applies to the current window");
     }
 }

@@ -8,49 +8,46 @@
 //! or the logs, and never return an answer it could not mask.
 
 pub mod approvals;
+mod asked;
 pub mod batch;
 pub mod grants;
 pub mod limit;
 pub mod redact;
 
+pub use asked::{ask, Asked};
 pub use grants::{grant_products, parse_products, recent_sensitive};
 
 use super::{now_ms, Context};
 use crate::audit::{self, mask_account, AuditFields};
-use crate::domain::reads::{ReadProduct, ReadsPolicy};
+use crate::domain::reads::ReadProduct;
 use crate::domain::{AgentId, ItemId, Tier};
 use crate::error::{Error, Result};
 use crate::plaid::{PlaidApiError, PlaidError};
-use crate::store::agents::{self, AgentRecord};
+use crate::store::agents::AgentRecord;
 use crate::store::items;
 use crate::store::reads::{self as read_rows, SensitiveRead};
 use axum::http::StatusCode;
 use serde_json::{Map, Value};
 
-/// The configured tiers, this process's rate limiter and its batcher of read audit records.
-#[derive(Debug)]
+/// This process's rate limiter and its batcher of read audit records. The tiers and the rate
+/// are the active policy's (`[reads]`), read on every call, so a reload applies at once.
+#[derive(Debug, Default)]
 pub struct ReadGateway {
-    pub policy: ReadsPolicy,
-    pub limiter: limit::RateLimiter,
+    limiter: limit::RateLimiter,
     /// Started on first use, on the runtime that serves reads.
     batcher: std::sync::OnceLock<batch::AuditBatcher>,
 }
 
 impl ReadGateway {
-    pub fn new(policy: ReadsPolicy) -> Self {
-        let limiter = limit::RateLimiter::new(policy.per_agent_per_minute);
-        Self { policy, limiter, batcher: std::sync::OnceLock::new() }
-    }
-
     fn batcher(&self, store: &crate::store::Store) -> &batch::AuditBatcher {
         self.batcher.get_or_init(|| batch::AuditBatcher::start(store.clone()))
     }
 }
 
-impl Default for ReadGateway {
-    fn default() -> Self {
-        Self::new(ReadsPolicy::default())
-    }
+/// Counts one gateway call by `agent` against the active policy's per-agent rate.
+pub fn take_rate(ctx: &Context, agent: &AgentId) -> limit::RateState {
+    let per_minute = ctx.policies.active().reads.per_agent_per_minute;
+    ctx.read_gateway.limiter.take(agent, per_minute, now_ms())
 }
 
 /// Plaid said no (or did not answer): what the agent is told, Plaid's own error kept.
@@ -95,60 +92,30 @@ const PLAID_RETRY_AFTER_SECS: u64 = 60;
 /// Masked account ids kept on one audit record.
 const MAX_AUDITED_ACCOUNTS: usize = 20;
 
-/// What the agent sent besides Plaid's own request.
-struct OurFields {
-    item_id: ItemId,
-    reason: Option<String>,
-    thread_id: Option<String>,
-}
-
-fn take_text(body: &mut Map<String, Value>, name: &str, max: usize) -> Result<Option<String>> {
-    match body.remove(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(text)) if text.chars().count() <= max => Ok(Some(text)),
-        Some(_) => {
-            Err(Error::unprocessable("invalid_field", format!("{name} must be a string of at most {max} characters")))
-        }
-    }
-}
-
-fn our_fields(body: &mut Map<String, Value>) -> Result<OurFields> {
-    for credential in ["access_token", "client_id", "secret"] {
-        if body.contains_key(credential) {
-            return Err(Error::unprocessable(
-                "credentials_not_allowed",
-                format!("send item_id instead of {credential}: Countersign holds the Plaid credentials"),
-            ));
-        }
-    }
-    let item_id = take_text(body, "item_id", 100)?
-        .ok_or_else(|| Error::unprocessable("missing_field", "missing field `item_id`"))?;
-    let item_id = ItemId::parse(&item_id)
-        .ok_or_else(|| Error::unprocessable("unknown_item", format!("item {item_id:?} is not registered")))?;
-    let reason = take_text(body, "reason", 500)?.filter(|r| !r.trim().is_empty());
-    let thread_id = take_text(body, "thread_id", 200)?;
-    Ok(OurFields { item_id, reason, thread_id })
-}
-
 /// What a read produced: Plaid's answer, or (tier 2) a request waiting for an approver.
 pub enum ReadAnswer {
     Plaid(Value),
     AwaitingApproval(Value),
 }
 
-/// One read: `body` is Plaid's request with `item_id` instead of `access_token` (plus our
-/// optional `reason` and `thread_id`). Returns Plaid's answer, masked unless the agent's grant
-/// of the product is unmasked; at tier 2 the read waits for an approver instead (`approvals`).
+fn not_granted(product: ReadProduct) -> Error {
+    Error::forbidden("product_not_granted", format!("this agent is not granted Plaid {} reads", product.as_str()))
+}
+
+/// One read by `agent` (whose key `ask` found): `asked` holds Plaid's request with `item_id`
+/// instead of `access_token` (plus our optional `reason` and `thread_id`). Returns Plaid's
+/// answer, masked unless the agent's grant of the product is unmasked; at tier 2 the read waits
+/// for an approver instead (`approvals`).
 pub async fn read(
     ctx: &Context,
     agent: &AgentRecord,
     product: ReadProduct,
-    mut body: Map<String, Value>,
+    asked: Asked,
 ) -> std::result::Result<ReadAnswer, ReadError> {
-    let ours = our_fields(&mut body)?;
-    let pool = ctx.store.reader();
-    let unmasked = granted(ctx, agent, product).await?;
-    let tier = ctx.read_gateway.policy.tier(product);
+    let (ours, body) = asked.request?;
+    let unmasked = asked.grant.ok_or_else(|| not_granted(product))?;
+    let policy = ctx.policies.active();
+    let tier = policy.reads.tier(product);
     if tier >= Tier::Notify && ours.reason.is_none() {
         return Err(Error::unprocessable(
             "reason_required",
@@ -156,10 +123,10 @@ pub async fn read(
         )
         .into());
     }
-    let item = items::find(pool, &ours.item_id)
-        .await?
+    let item = asked
+        .item
         .ok_or_else(|| Error::unprocessable("unknown_item", format!("item {} is not registered", ours.item_id)))?;
-    if !agents::may_use_item(pool, agent, &item.id).await? {
+    if !asked.item_allowed {
         return Err(Error::forbidden("item_not_allowed", format!("this agent may not use item {}", item.id)).into());
     }
     let call = Call {
@@ -167,6 +134,7 @@ pub async fn read(
         item: &item,
         product,
         tier,
+        policy_version: policy.version.clone(),
         unmasked,
         reason: ours.reason,
         thread_id: ours.thread_id,
@@ -180,9 +148,8 @@ pub async fn read(
 
 /// The agent's grant of `product`: whether it is unmasked; 403 when not granted.
 async fn granted(ctx: &Context, agent: &AgentRecord, product: ReadProduct) -> std::result::Result<bool, ReadError> {
-    Ok(read_rows::grant_of(ctx.store.reader(), agent.id.as_str(), product.as_str()).await?.ok_or_else(|| {
-        Error::forbidden("product_not_granted", format!("this agent is not granted Plaid {} reads", product.as_str()))
-    })?)
+    let grant = read_rows::grant_of(ctx.store.reader(), agent.id.as_str(), product.as_str()).await?;
+    Ok(grant.ok_or_else(|| not_granted(product))?)
 }
 
 /// Who approved a tier-2 read, and when.
@@ -197,6 +164,8 @@ pub struct Call<'a> {
     pub item: &'a items::ItemRecord,
     pub product: ReadProduct,
     pub tier: Tier,
+    /// The policy that set the tier (for a tier-2 read, the one in force when it was asked for).
+    pub policy_version: String,
     pub unmasked: bool,
     pub reason: Option<String>,
     pub thread_id: Option<String>,
@@ -347,6 +316,7 @@ async fn write_record(ctx: &Context, record: &Record<'_>, login_required: Option
         account_id: accounts.clone(),
         action_type: Some("read".into()),
         risk_tier: Some(call.tier.number()),
+        policy_version: Some(call.policy_version.clone()),
         approval_required: Some(call.approval.is_some()),
         approver_id: call.approval.as_ref().map(|a| a.approver_id.clone()),
         approval_timestamp: call.approval.as_ref().map(|a| a.at_ms),

@@ -4,13 +4,13 @@
 use super::{read, read_records, reader};
 use crate::helpers::{body, error_code, spawn_app_with, Db, Options, TestApp};
 use crate::on_both_backends;
-use countersign::domain::reads::ReadsPolicy;
+use countersign::domain::Policy;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 async fn tier_two_app(db: Db) -> TestApp {
-    let reads = ReadsPolicy::from_toml("[reads.tiers]\nauth = 2\n").expect("policy");
-    spawn_app_with(db, Options { reads, ..Options::default() }).await
+    let policy = Policy::from_toml("[reads.tiers]\nauth = 2\n").expect("policy");
+    spawn_app_with(db, Options { policy, ..Options::default() }).await
 }
 
 async fn fetch(app: &TestApp, key: &str, id: &str) -> (StatusCode, Value) {
@@ -59,6 +59,9 @@ async fn a_tier_two_read_waits_for_an_approver_then_is_fetched_once(db: Db) {
     let done = &records[2].fields;
     assert_eq!((done.risk_tier, done.approval_required), (Some(2), Some(true)));
     assert_eq!(done.approver_id.as_deref(), Some(approver.id.as_str()));
+    let version = app.ctx.policies.active().version.clone();
+    let versions: Vec<_> = records.iter().map(|r| r.fields.policy_version.as_deref()).collect();
+    assert_eq!(versions, [Some(version.as_str()); 3], "the policy that made the read tier 2, on every record");
     app.stop().await;
 }
 

@@ -3,7 +3,7 @@
 use super::{read, read_records, reader};
 use crate::helpers::{body, error_code, spawn_app, spawn_app_with, Db, Options};
 use crate::on_both_backends;
-use countersign::domain::reads::ReadsPolicy;
+use countersign::domain::Policy;
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -50,8 +50,8 @@ async fn plaids_429_comes_back_as_429_with_retry_after_and_is_not_retried(db: Db
 }
 
 async fn our_per_agent_rate_limit_answers_429_with_ratelimit_headers(db: Db) {
-    let reads = ReadsPolicy { per_agent_per_minute: 2, ..ReadsPolicy::default() };
-    let app = spawn_app_with(db, Options { reads, ..Options::default() }).await;
+    let policy = Policy::from_toml("[reads]\nper_agent_per_minute = 2\n").expect("policy");
+    let app = spawn_app_with(db, Options { policy, ..Options::default() }).await;
     let key = reader(&app, "busy", &["balance"], &[]).await;
     let calm = reader(&app, "calm", &["balance"], &[]).await;
     for remaining in ["1", "0"] {

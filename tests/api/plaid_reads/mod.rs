@@ -1,9 +1,11 @@
 //! The tiered Plaid read gateway (issue 17) over HTTP against the simulator: endpoints, grants,
 //! tiers, masking, audit, errors and limits.
 
+mod access;
 mod approval;
 mod errors;
 mod masking;
+mod policy;
 mod reading;
 
 use crate::helpers::TestApp;

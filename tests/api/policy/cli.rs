@@ -30,18 +30,54 @@ fn policy_check_names_the_line_and_column_and_exits_non_zero() {
 }
 
 #[test]
-fn the_service_refuses_to_start_on_an_invalid_policy_file() {
+fn policy_check_validates_read_tiers_and_prints_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("policy.toml");
-    std::fs::write(&file, INVALID).expect("write");
-    let output = countersign(dir.path())
-        .env("COUNTERSIGN_POLICY_FILE", &file)
+    std::fs::write(&file, "label = \"x\"\n[reads]\ntiers = { identity = 2, auth = 3 }\n").expect("write");
+    let output = countersign(dir.path()).args(["policy", "check"]).arg(&file).output().expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3, column 32") && stderr.contains("reads.tiers.auth"), "{stderr}");
+
+    std::fs::write(&file, "[reads.tiers]\nidentity = 2\nbogus = 1\n").expect("write");
+    let output = countersign(dir.path()).args(["policy", "check"]).arg(&file).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("line 3, column 1") && stderr.contains("bogus"), "{stderr}");
+
+    std::fs::write(&file, "[reads]\nper_agent_per_minute = 30\ntiers = { identity = 2 }\n").expect("write");
+    let output = countersign(dir.path()).args(["policy", "check"]).arg(&file).output().expect("runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("identity 2, auth 1; 30 per agent per minute"), "{stdout}");
+}
+
+/// `countersign serve` with `variable` pointing at a file holding `content`: it must refuse to
+/// start; returns what it said.
+fn refused_start(dir: &std::path::Path, variable: &str, content: &str) -> String {
+    let file = dir.join("settings.toml");
+    std::fs::write(&file, content).expect("write");
+    let output = countersign(dir)
+        .env(variable, &file)
         .env("COUNTERSIGN_BIND", "127.0.0.1:0")
         .arg("serve")
         .output()
         .expect("runs");
-    assert!(!output.status.success(), "it must not start");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "it must not start with {variable}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn the_removed_reads_file_setting_is_refused_with_where_its_table_went() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Identity must not silently fall back to tier 1.
+    let stderr = refused_start(dir.path(), "COUNTERSIGN_READS_FILE", "[reads.tiers]\nidentity = 2\n");
+    assert!(stderr.contains("COUNTERSIGN_READS_FILE is no longer read") && stderr.contains("[reads]"), "{stderr}");
+}
+
+#[test]
+fn the_service_refuses_to_start_on_an_invalid_policy_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stderr = refused_start(dir.path(), "COUNTERSIGN_POLICY_FILE", INVALID);
     assert!(stderr.contains("line 4, column 13"), "{stderr}");
     assert!(!dir.path().join("data").exists(), "nothing was created before the refusal");
 }
