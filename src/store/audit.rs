@@ -43,15 +43,34 @@ pub struct AuditFields {
 /// transactions (any replica) queue side by side, and the chainer orders them afterwards.
 pub async fn insert_pending(tx: &mut Tx, records: &[AuditFields]) -> StoreResult<()> {
     for chunk in records.chunks(PER_STATEMENT) {
-        let values: Vec<String> = (1..=chunk.len()).map(|n| format!("(${n})")).collect();
-        let sql = format!("INSERT INTO audit_pending (fields) VALUES {}", values.join(", "));
-        let mut query = sqlx::query(&sql).persistent(keep_prepared(chunk.len()));
-        for fields in chunk {
-            query = query.bind(serde_json::to_string(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-        }
-        query.execute(&mut **tx).await?;
+        let sql = pending_insert(chunk.len());
+        bind_fields(sqlx::query(&sql).persistent(keep_prepared(chunk.len())), chunk)?.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// [`insert_pending`] outside a transaction: each statement commits on its own (PostgreSQL).
+pub async fn insert_pending_alone(pool: &sqlx::AnyPool, records: &[AuditFields]) -> StoreResult<()> {
+    for chunk in records.chunks(PER_STATEMENT) {
+        let sql = pending_insert(chunk.len());
+        bind_fields(sqlx::query(&sql).persistent(keep_prepared(chunk.len())), chunk)?.execute(pool).await?;
+    }
+    Ok(())
+}
+
+fn pending_insert(rows: usize) -> String {
+    let values: Vec<String> = (1..=rows).map(|n| format!("(${n})")).collect();
+    format!("INSERT INTO audit_pending (fields) VALUES {}", values.join(", "))
+}
+
+fn bind_fields<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    records: &[AuditFields],
+) -> StoreResult<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>> {
+    for fields in records {
+        query = query.bind(serde_json::to_string(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    }
+    Ok(query)
 }
 
 /// Chains records at once, in order. The caller must hold the chain head against other writers

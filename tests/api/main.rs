@@ -32,4 +32,5 @@ mod propose;
 mod reconcile;
 mod signin;
 mod transfer_lifecycle;
+mod transitions;
 mod ui;
