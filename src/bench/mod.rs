@@ -67,6 +67,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         plaid_base_url: Some(sim.base_url.clone()),
         master_key: Some(master_key.clone().into()),
         data_dir: dir.clone(),
+        audit_anchor_dir: dir.clone(),
         ..Settings::from_env().context("settings")?
     };
     let (ctx, _) = crate::startup::connect(&settings).await?;
@@ -91,7 +92,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let policy_file = dir.join("bench-policy.toml");
     std::fs::write(&policy_file, "label = \"bench: thresholds only, no window\"\n")?;
     let policy_env = policy_file.display().to_string();
-    let env = [("COUNTERSIGN_POLICY_FILE", policy_env.as_str())];
+    // The run's own data directory: its audit anchors belong to this database alone.
+    let data_env = dir.display().to_string();
+    let env = [
+        ("COUNTERSIGN_POLICY_FILE", policy_env.as_str()),
+        ("COUNTERSIGN_DATA_DIR", data_env.as_str()),
+        ("COUNTERSIGN_AUDIT_ANCHOR_DIR", data_env.as_str()),
+    ];
     let services = processes::start_services(args.replicas, &database_url, &sim.base_url, &master_key, &env).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
     let plan = driver::Plan {

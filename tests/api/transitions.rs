@@ -6,12 +6,12 @@
 use crate::helpers::{spawn_app, Db, TestApp};
 use crate::on_both_backends;
 use countersign::audit::{self, AuditFields};
-use countersign::domain::{AgentId, RequestId, RequestState};
+use countersign::domain::{AgentId, ApproverId, RequestId, RequestState};
 use countersign::notify::alerts;
 use countersign::service::outbound;
 use countersign::store::requests::{self, Changes, RequestRecord};
-use countersign::store::transitions::{self, Outgoing, StoredReply, Whole};
-use countersign::store::{idempotency, outbox};
+use countersign::store::transitions::{self, Approval, Outgoing, StoredReply, Whole};
+use countersign::store::{approvals, idempotency, outbox};
 
 const CALLBACK_URL: &str = "http://127.0.0.1:9/hook";
 
@@ -44,6 +44,15 @@ async fn claim_key(app: &TestApp, agent: &AgentId, key: &str) {
     app.ctx.store.commit(tx).await.expect("commits");
 }
 
+fn test_record(record: &RequestRecord, event_type: &str) -> AuditFields {
+    audit::identified(AuditFields {
+        event_type: event_type.into(),
+        outcome: "success".into(),
+        transfer_request_id: Some(record.id.to_string()),
+        ..AuditFields::default()
+    })
+}
+
 /// pending_approval → rejected, with one audit record, a callback, a fan-out and a reply.
 fn rejection<'a>(
     record: &'a RequestRecord,
@@ -53,12 +62,6 @@ fn rejection<'a>(
     key: &'a str,
     team_channel: bool,
 ) -> Whole<'a> {
-    let fields = AuditFields {
-        event_type: "test.whole".into(),
-        outcome: "success".into(),
-        transfer_request_id: Some(record.id.to_string()),
-        ..AuditFields::default()
-    };
     Whole {
         id: &record.id,
         agent_id: &record.agent_id,
@@ -67,7 +70,7 @@ fn rejection<'a>(
         to: RequestState::Rejected,
         changes,
         now_ms: now,
-        audit: vec![audit::identified(fields)],
+        audit: vec![test_record(record, "test.whole")],
         messages: vec![
             Outgoing::AgentCallback {
                 id: countersign::notify::new_message_id(),
@@ -135,4 +138,72 @@ async fn messages_nobody_would_hear_are_not_written(db: Db) {
     app.stop().await;
 }
 
-on_both_backends!(a_whole_transition_writes_everything_only_when_it_wins, messages_nobody_would_hear_are_not_written);
+/// pending_approval → executing, made by `approver`'s approval spending token `jti`.
+fn approval<'a>(record: &'a RequestRecord, approver: &'a ApproverId, jti: &'a str, changes: &'a Changes) -> Whole<'a> {
+    Whole {
+        id: &record.id,
+        agent_id: &record.agent_id,
+        from: RequestState::PendingApproval,
+        read_at: record.updated_at,
+        to: RequestState::Executing,
+        changes,
+        now_ms: record.updated_at + 1,
+        audit: vec![test_record(record, "test.whole_approval")],
+        messages: Vec::new(),
+        reply: None,
+        approval: Some(Approval {
+            approver_id: approver,
+            payload_hash: record.payload_hash.as_deref().expect("pinned"),
+            step_up_at: None,
+            token_jti: jti,
+        }),
+    }
+}
+
+async fn set_disabled(app: &TestApp, approver: &ApproverId, disabled_at: Option<i64>) {
+    let mut tx = app.ctx.store.begin().await.expect("begins");
+    sqlx::query("UPDATE approvers SET disabled_at = $1 WHERE id = $2")
+        .bind(disabled_at)
+        .bind(approver.as_str())
+        .execute(&mut *tx)
+        .await
+        .expect("updates");
+    app.ctx.store.commit(tx).await.expect("commits");
+}
+
+async fn state_and_approvals(app: &TestApp, id: &RequestId) -> (RequestState, usize) {
+    let record = requests::find(app.ctx.store.reader(), id).await.expect("reads").expect("row");
+    (record.state, approvals::for_request(app.ctx.store.reader(), id).await.expect("approvals").len())
+}
+
+async fn an_approval_moves_the_request_only_from_an_active_approver_spending_its_token_once(db: Db) {
+    let app = spawn_app(db).await;
+    let approver = app.add_approver("whole-approver", "approver", None).await;
+    let approver = ApproverId::parse(&approver.id).expect("approver id");
+    let (first, second) = (pending_request(&app).await, pending_request(&app).await);
+    let changes = Changes::default();
+
+    set_disabled(&app, &approver, Some(1)).await;
+    let voided = transitions::apply(&app.ctx.store, approval(&first, &approver, "jti-1", &changes)).await;
+    assert!(!voided.expect("applies"), "a deactivated approver moves nothing");
+    assert_eq!(state_and_approvals(&app, &first.id).await, (RequestState::PendingApproval, 0));
+
+    set_disabled(&app, &approver, None).await;
+    let approved = transitions::apply(&app.ctx.store, approval(&first, &approver, "jti-1", &changes)).await;
+    assert!(approved.expect("applies"), "an active approver's approval moves it");
+    assert_eq!(state_and_approvals(&app, &first.id).await, (RequestState::Executing, 1));
+    assert_eq!(records_for(&app, &first.id, "test.whole_approval").await, 1);
+
+    // The same token again, on another request: refused as a whole, nothing written.
+    let reused = transitions::apply(&app.ctx.store, approval(&second, &approver, "jti-1", &changes)).await;
+    assert!(reused.expect_err("a spent token").is_unique_violation());
+    assert_eq!(state_and_approvals(&app, &second.id).await, (RequestState::PendingApproval, 0));
+    assert_eq!(records_for(&app, &second.id, "test.whole_approval").await, 0);
+    app.stop().await;
+}
+
+on_both_backends!(
+    a_whole_transition_writes_everything_only_when_it_wins,
+    messages_nobody_would_hear_are_not_written,
+    an_approval_moves_the_request_only_from_an_active_approver_spending_its_token_once,
+);
