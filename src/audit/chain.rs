@@ -29,12 +29,18 @@ pub fn record_hash(seq: i64, fields: &AuditFields, prev_hash: &str) -> String {
 /// Appends one record to the caller's transaction: it commits or rolls back with the change it
 /// describes. On PostgreSQL it takes its place in the chain moments after the commit ([`settle`]).
 /// An empty `event_id` gets a fresh one.
-pub async fn append(tx: &mut Tx, mut fields: AuditFields) -> StoreResult<()> {
+pub async fn append(tx: &mut Tx, fields: AuditFields) -> StoreResult<()> {
+    tx.append_audit(identified(fields));
+    Ok(())
+}
+
+/// `fields` with a fresh `event_id` if it has none: a record as [`append`] queues it, for a
+/// whole transition (`store::transitions`) that writes it itself.
+pub fn identified(mut fields: AuditFields) -> AuditFields {
     if fields.event_id.is_empty() {
         fields.event_id = AuditEventId::generate().to_string();
     }
-    tx.append_audit(fields);
-    Ok(())
+    fields
 }
 
 /// Gives `records` their places after `(seq, prev_hash)`; returns them with the new head.

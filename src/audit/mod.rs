@@ -13,4 +13,4 @@ pub mod export;
 pub mod verify;
 
 pub use crate::store::audit::AuditFields;
-pub use chain::{append, mask_account, record_hash, settle, GENESIS_HASH};
+pub use chain::{append, identified, mask_account, record_hash, settle, GENESIS_HASH};

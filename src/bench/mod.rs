@@ -12,6 +12,7 @@ mod driver;
 mod processes;
 mod reads;
 mod report;
+mod statements;
 
 use crate::config::Settings;
 use crate::crypto::MasterKey;
@@ -66,6 +67,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         plaid_base_url: Some(sim.base_url.clone()),
         master_key: Some(master_key.clone().into()),
         data_dir: dir.clone(),
+        audit_anchor_dir: dir.clone(),
         ..Settings::from_env().context("settings")?
     };
     let (ctx, _) = crate::startup::connect(&settings).await?;
@@ -90,7 +92,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let policy_file = dir.join("bench-policy.toml");
     std::fs::write(&policy_file, "label = \"bench: thresholds only, no window\"\n")?;
     let policy_env = policy_file.display().to_string();
-    let env = [("COUNTERSIGN_POLICY_FILE", policy_env.as_str())];
+    // The run's own data directory: its audit anchors belong to this database alone.
+    let data_env = dir.display().to_string();
+    let env = [
+        ("COUNTERSIGN_POLICY_FILE", policy_env.as_str()),
+        ("COUNTERSIGN_DATA_DIR", data_env.as_str()),
+        ("COUNTERSIGN_AUDIT_ANCHOR_DIR", data_env.as_str()),
+    ];
     let services = processes::start_services(args.replicas, &database_url, &sim.base_url, &master_key, &env).await?;
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
     let plan = driver::Plan {
@@ -110,11 +118,33 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let warmup = args.concurrency.max(8);
     driver::run_cycles(&plan, warmup, args.concurrency).await?;
+    let mut statements = match &args.database_url {
+        Some(_) => statements::StatementCount::open(&database_url).await,
+        None => None,
+    };
+    if let Some(counter) = statements.as_mut() {
+        counter.reset().await?;
+    }
+    let cpu = || {
+        let service: u64 = services.iter().map(|s| processes::cpu_ms(s.pid)).sum();
+        (service, processes::cpu_ms(sim.pid))
+    };
+    let cpu_before = cpu();
     let commits_before = processes::commits(&client, &services).await?;
     let started = Instant::now();
     let measured = driver::run_cycles(&plan, args.cycles, args.concurrency).await?;
     let elapsed = started.elapsed();
     let commits = processes::commits(&client, &services).await? - commits_before;
+    let cpu_after = cpu();
+    let costs = report::Costs {
+        statements: match statements.as_mut() {
+            Some(counter) => Some(counter.since_reset().await?),
+            None => None,
+        },
+        service_cpu_ms: cpu_after.0 - cpu_before.0,
+        simulator_cpu_ms: cpu_after.1 - cpu_before.1,
+    };
+    drop(statements);
     let peak_rss_kb = services.iter().map(|s| processes::rss_kb(s.pid, "VmHWM")).max().unwrap_or(0);
 
     let pending_rss_kb = if args.pending > 0 {
@@ -125,18 +155,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
 
     let transfers = processes::transfers_at_simulator(&client, &sim.base_url).await?;
+    let audit_chain = verify_audit_chain(&settings).await?;
     let ceiling = ceiling::measure(&database_url, args.concurrency, Duration::from_secs(args.ceiling_secs)).await?;
     let summary = report::Summary::new(
         &args,
         &measured,
         elapsed,
         commits,
+        costs,
         peak_rss_kb,
         pending_rss_kb,
         ceiling,
         transfers,
         warmup,
     );
+    let summary = report::Summary { audit_chain, ..summary };
     println!("{}", summary.table());
     let json = serde_json::to_string_pretty(&summary)?;
     println!("{json}");
@@ -147,6 +180,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     drop(sim);
     let _ = std::fs::remove_dir_all(&dir);
     summary.check()
+}
+
+/// The audit chain as the run left it, verified from genesis ("verified: N records" or the break).
+async fn verify_audit_chain(settings: &Settings) -> anyhow::Result<String> {
+    let (ctx, _) = crate::startup::connect(settings).await?;
+    let verdict = match crate::service::audit_upkeep::verify_live(&ctx, &[]).await? {
+        Ok(summary) => format!("verified: {} records", summary.records),
+        Err(broken) => format!("BROKEN: {broken}"),
+    };
+    ctx.store.close().await;
+    Ok(verdict)
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {

@@ -89,12 +89,18 @@ pub async fn fresh_postgres_database(server: &str) -> anyhow::Result<String> {
 pub struct Commits {
     pub logical: u64,
     pub physical: u64,
+    /// Statements handed to SQLite's writer thread (0 on PostgreSQL).
+    pub writer_handoffs: u64,
 }
 
 impl std::ops::Sub for Commits {
     type Output = Commits;
     fn sub(self, earlier: Commits) -> Commits {
-        Commits { logical: self.logical - earlier.logical, physical: self.physical - earlier.physical }
+        Commits {
+            logical: self.logical - earlier.logical,
+            physical: self.physical - earlier.physical,
+            writer_handoffs: self.writer_handoffs - earlier.writer_handoffs,
+        }
     }
 }
 
@@ -111,8 +117,25 @@ pub async fn commits(client: &reqwest::Client, services: &[Running]) -> anyhow::
         };
         total.logical += counter("countersign_db_commits_total ")?;
         total.physical += counter("countersign_db_physical_commits_total ")?;
+        total.writer_handoffs += counter("countersign_db_writer_handoffs_total ")?;
     }
     Ok(total)
+}
+
+/// CPU time (user + system) the process has used so far, in milliseconds (0 if unreadable).
+pub fn cpu_ms(pid: u32) -> u64 {
+    let ticks_per_second = 100; // USER_HZ: 100 on every Linux the bench runs on
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        // The command name (field 2) may hold spaces; the fields after its ')' are fixed.
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.to_owned()))
+        .map(|rest| {
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+            let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            (ticks(11) + ticks(12)) * 1000 / ticks_per_second
+        })
+        .unwrap_or(0)
 }
 
 /// A field of /proc/<pid>/status in kB (VmHWM: peak resident set; VmRSS: current).

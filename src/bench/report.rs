@@ -26,6 +26,22 @@ pub(super) fn percentiles(samples: &[Sample], pick: impl Fn(&Sample) -> Duration
     Percentiles { p50_ms: at(0.50), p95_ms: at(0.95), p99_ms: at(0.99) }
 }
 
+/// What the measured cycles cost besides time.
+pub struct Costs {
+    /// PostgreSQL's statements (`pg_stat_statements`), when counted.
+    pub statements: Option<Vec<super::statements::Statement>>,
+    /// CPU the service process(es) and the simulator used.
+    pub service_cpu_ms: u64,
+    pub simulator_cpu_ms: u64,
+}
+
+/// How many statements of one kind a cycle ran.
+#[derive(Debug, Serialize)]
+pub struct StatementShare {
+    pub per_cycle: f64,
+    pub query: String,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub database: &'static str,
@@ -48,6 +64,15 @@ pub struct Summary {
     pub db_commits_per_cycle: f64,
     /// COMMITs the database executed per cycle (SQLite groups transactions into one).
     pub db_physical_commits_per_cycle: f64,
+    /// Statements PostgreSQL executed per cycle (`pg_stat_statements`, the service's only).
+    pub db_statements_per_cycle: Option<f64>,
+    /// The statements that make up most of them, per cycle.
+    pub db_top_statements: Vec<StatementShare>,
+    /// Statements handed to SQLite's writer thread per cycle, one hand-off each.
+    pub sqlite_writer_handoffs_per_cycle: f64,
+    /// CPU the service used per cycle (all replicas), and the simulator.
+    pub service_cpu_ms_per_cycle: f64,
+    pub simulator_cpu_ms_per_cycle: f64,
     pub db_single_row_commits_per_second: f64,
     /// The cycle rate the database allows at this many physical commits per cycle.
     pub db_bound_cycles_per_second: f64,
@@ -55,6 +80,8 @@ pub struct Summary {
     pub fraction_of_db_bound: f64,
     pub transfers_at_simulator: usize,
     pub expected_transfers: usize,
+    /// The audit chain verified from genesis after the run, or where it breaks.
+    pub audit_chain: String,
 }
 
 impl Summary {
@@ -64,6 +91,7 @@ impl Summary {
         outcome: &Outcome,
         elapsed: Duration,
         commits: Commits,
+        costs: Costs,
         peak_rss_kb: u64,
         pending_rss_kb: Option<u64>,
         ceiling: f64,
@@ -95,11 +123,26 @@ impl Summary {
             pending_requests: args.pending,
             db_commits_per_cycle: round(commits_per_cycle),
             db_physical_commits_per_cycle: round(physical_per_cycle),
+            db_statements_per_cycle: costs
+                .statements
+                .as_ref()
+                .map(|all| round(per_cycle(all.iter().map(|s| s.calls.max(0) as u64).sum()))),
+            db_top_statements: costs
+                .statements
+                .unwrap_or_default()
+                .into_iter()
+                .take(20)
+                .map(|s| StatementShare { per_cycle: round(per_cycle(s.calls.max(0) as u64)), query: s.query })
+                .collect(),
+            sqlite_writer_handoffs_per_cycle: round(per_cycle(commits.writer_handoffs)),
+            service_cpu_ms_per_cycle: round(per_cycle(costs.service_cpu_ms)),
+            simulator_cpu_ms_per_cycle: round(per_cycle(costs.simulator_cpu_ms)),
             db_single_row_commits_per_second: round(ceiling),
             db_bound_cycles_per_second: round(bound),
             fraction_of_db_bound: if bound > 0.0 { round(cycles_per_second / bound) } else { 0.0 },
             transfers_at_simulator: transfers,
             expected_transfers: done + warmup,
+            audit_chain: String::new(),
         }
     }
 
@@ -116,7 +159,19 @@ impl Summary {
         out += &row("observe submitted", &self.observe_submitted);
         out += &row("whole cycle", &self.cycle);
         out += &format!(
-            "\nservice peak RSS {:.1} MB{}; {:.2} commits/cycle in {:.2} physical; database ceiling {:.0} single-row commits/s → {:.0} cycles/s bound; achieved {:.0}% of it\nexactly once: {} transfers at the simulator for {} cycles\n",
+            "\nper cycle: service CPU {:.2} ms (simulator {:.2} ms); {}\n",
+            self.service_cpu_ms_per_cycle,
+            self.simulator_cpu_ms_per_cycle,
+            match self.db_statements_per_cycle {
+                Some(n) => format!("{n:.2} PostgreSQL statements"),
+                None if self.database == "sqlite" => {
+                    format!("{:.2} hand-offs to SQLite's writer", self.sqlite_writer_handoffs_per_cycle)
+                }
+                None => "statements not counted (pg_stat_statements is not preloaded)".into(),
+            }
+        );
+        out += &format!(
+            "\nservice peak RSS {:.1} MB{}; {:.2} commits/cycle in {:.2} physical; database ceiling {:.0} single-row commits/s → {:.0} cycles/s bound; achieved {:.0}% of it\nexactly once: {} transfers at the simulator for {} cycles; audit chain {}\n",
             self.service_peak_rss_mb,
             self.service_rss_with_pending_mb.map(|mb| format!(", {mb:.1} MB with {} pending", self.pending_requests)).unwrap_or_default(),
             self.db_commits_per_cycle,
@@ -126,13 +181,16 @@ impl Summary {
             self.fraction_of_db_bound * 100.0,
             self.transfers_at_simulator,
             self.expected_transfers,
+            self.audit_chain,
         );
         out
     }
 
-    /// Fails the command when a cycle failed or the simulator saw other than one transfer per cycle.
+    /// Fails the command when a cycle failed, the simulator saw other than one transfer per cycle,
+    /// or the audit chain does not verify.
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.errors == 0, "{} cycles failed: {:?}", self.errors, self.first_errors);
+        anyhow::ensure!(self.audit_chain.starts_with("verified"), "audit chain {}", self.audit_chain);
         anyhow::ensure!(
             self.transfers_at_simulator == self.expected_transfers,
             "the simulator created {} transfers for {} cycles",

@@ -33,6 +33,11 @@ pub async fn metrics(State(ctx): State<Context>) -> axum::response::Response {
         "COMMITs executed by the database (SQLite: one per group of transactions)",
         ctx.store.physical_commits().clone(),
     );
+    registry.register(
+        "countersign_db_writer_handoffs",
+        "Statements handed to SQLite's one writer thread (0 on PostgreSQL)",
+        ctx.store.writer_handoffs().clone(),
+    );
     ctx.metrics.register(&mut registry);
     match gauges::read(&ctx).await {
         Ok(read) => {

@@ -17,7 +17,9 @@ use crate::store::outbox::Message;
 use crate::store::{channels, requests, StoreResult, Tx};
 
 /// The channel of a message the worker expands into alerts.
-pub const FAN_OUT: &str = "fan_out";
+pub use crate::store::outbox::FAN_OUT;
+use crate::store::outbox::FAN_OUT_DESTINATION;
+use crate::store::transitions::Outgoing;
 
 pub const NEEDS_APPROVAL: &str = "transfer.pending_approval";
 pub const REMINDER_15: &str = "transfer.reminder_15";
@@ -114,10 +116,10 @@ async fn enqueue_fan_out_once(
     dedup_key: Option<&str>,
     now: i64,
 ) -> StoreResult<bool> {
-    let payload = serde_json::json!({ "subject": subject }).to_string();
+    let payload = fan_out_payload(subject);
     let envelope = Envelope {
         channel: FAN_OUT,
-        destination: "approvers",
+        destination: FAN_OUT_DESTINATION,
         agent_id: None,
         approver_id: None,
         request_id: subject.starts_with("tr_").then_some(subject),
@@ -126,6 +128,22 @@ async fn enqueue_fan_out_once(
         dedup_key,
     };
     Ok(super::enqueue(tx, envelope, now).await?.is_some())
+}
+
+fn fan_out_payload(subject: &str) -> String {
+    serde_json::json!({ "subject": subject }).to_string()
+}
+
+/// The fan-out of `event_type` about request `subject` as part of a whole transition
+/// (`store::transitions`): written there only if `team_channel` is set or an approver has a
+/// channel, as [`enqueue_fan_out`]'s callers decide.
+pub fn fan_out_of_transition(subject: &str, event_type: &str, team_channel: bool) -> Outgoing {
+    Outgoing::FanOut {
+        id: super::new_message_id(),
+        event_type: event_type.to_owned(),
+        payload: fan_out_payload(subject),
+        team_channel,
+    }
 }
 
 /// Writes a notice for the team channel in `tx` (sent if and only if `tx` commits): e.g. the

@@ -91,8 +91,13 @@ pub use crate::store::outbox::NewMessage as Envelope;
 /// notice to the team channel (the policy's tier 1, "execute, notify and audit"), see
 /// `alerts::enqueue_notice`.
 pub async fn enqueue(tx: &mut Tx, envelope: Envelope<'_>, now_ms: i64) -> StoreResult<Option<String>> {
-    let id = format!("msg_{}", uuid::Uuid::now_v7().simple());
+    let id = new_message_id();
     Ok(outbox::insert(tx, &id, envelope, now_ms).await?.then_some(id))
+}
+
+/// An outbox message's id: time-ordered.
+pub fn new_message_id() -> String {
+    format!("msg_{}", uuid::Uuid::now_v7().simple())
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use crate::plaid::types::{AuthorizationCreateRequest, AuthorizationUser, Decisio
 use crate::plaid::PlaidError;
 use crate::store::items;
 use crate::store::requests::{self, Changes, RequestRecord};
+use crate::store::transitions::{self, StoredReply, Whole};
 
 /// Where a request's reply must also be stored (the agent's Idempotency-Key), if anywhere.
 pub type ReplyTo<'a> = Option<(&'a AgentId, &'a IdempotencyKey)>;
@@ -102,7 +103,7 @@ pub async fn authorize(ctx: &Context, record: &RequestRecord, reply_to: ReplyTo<
             },
         },
     };
-    settle(ctx, record, settlement, reply_to).await
+    settle(ctx, record, settlement, reply_to, &item.health).await
 }
 
 /// Applies Plaid's decision with a compare-and-set from `proposed`, audits it and stores the reply.
@@ -111,6 +112,7 @@ async fn settle(
     record: &RequestRecord,
     settlement: Settlement,
     reply_to: ReplyTo<'_>,
+    item_health: &str,
 ) -> Result<Authorized> {
     let now = now_ms();
     let mut target = RequestState::Proposed.apply(settlement.event).map_err(anyhow::Error::from)?;
@@ -119,6 +121,8 @@ async fn settle(
     let without_a_human = target == RequestState::PendingApproval && record.tier == Tier::Notify;
     if without_a_human {
         target = target.apply(Event::QuorumMet).and_then(|s| s.apply(Event::Claimed)).map_err(anyhow::Error::from)?;
+    } else if let Some(settled) = settle_whole(ctx, record, &settlement, target, reply_to, item_health, now).await? {
+        return Ok(settled);
     }
     let mut tx = ctx.store.begin().await?;
     let won = requests::transition_returning(
@@ -136,18 +140,7 @@ async fn settle(
         None => requests::find_in(&mut tx, &record.id).await?.ok_or_else(|| anyhow::anyhow!("request vanished"))?,
     };
     if won_it {
-        let outcome = match target {
-            RequestState::PendingApproval | RequestState::Executing => "success",
-            RequestState::Declined => "declined_by_plaid",
-            RequestState::ActionRequired => "action_required",
-            _ => "error",
-        };
-        let mut fields = trail::for_request(&current, "transfer.authorization", outcome, now);
-        fields.plaid_endpoint = Some("/transfer/authorization/create".into());
-        fields.action_type = Some("authorization".into());
-        fields.plaid_request_id = settlement.plaid_request_id;
-        fields.error_code = current.decision_rationale_code.clone().or_else(|| current.error_code.clone());
-        audit::append(&mut tx, fields).await?;
+        audit::append(&mut tx, authorization_record(&current, target, &settlement, now)).await?;
         if without_a_human {
             let mut fields = trail::for_request(&current, "transfer.approved_by_policy", "success", now);
             fields.approval_timestamp = Some(now);
@@ -170,6 +163,66 @@ async fn settle(
     ctx.store.commit(tx).await?;
     ctx.notify_change();
     Ok(Authorized::Settled { record: Box::new(current), reply })
+}
+
+/// The common settlement as one whole transition (`store::transitions`: one statement on
+/// PostgreSQL): the move, its audit record, its messages and the agent's reply, computed from the
+/// request as read. None when the request moved meanwhile; the general path then reads it again.
+async fn settle_whole(
+    ctx: &Context,
+    record: &RequestRecord,
+    settlement: &Settlement,
+    target: RequestState,
+    reply_to: ReplyTo<'_>,
+    item_health: &str,
+    now: i64,
+) -> Result<Option<Authorized>> {
+    let after = settlement.changes.applied_to(record, target, now);
+    let reply = Reply::created(&after);
+    let whole = Whole {
+        id: &record.id,
+        agent_id: &record.agent_id,
+        from: RequestState::Proposed,
+        read_at: record.updated_at,
+        to: target,
+        changes: &settlement.changes,
+        now_ms: now,
+        audit: vec![audit::identified(authorization_record(&after, target, settlement, now))],
+        messages: super::events::whole_request_changed(ctx, &after, None, item_health, now)?,
+        reply: reply_to.map(|(agent, key)| StoredReply {
+            agent,
+            key: key.as_str(),
+            status: reply.status,
+            body: &reply.body,
+        }),
+        approval: None,
+    };
+    if !transitions::apply(&ctx.store, whole).await? {
+        return Ok(None);
+    }
+    ctx.notify_change();
+    Ok(Some(Authorized::Settled { record: Box::new(after), reply }))
+}
+
+/// The `transfer.authorization` record of Plaid's decision, as the request stands after it.
+fn authorization_record(
+    current: &RequestRecord,
+    target: RequestState,
+    settlement: &Settlement,
+    now: i64,
+) -> crate::audit::AuditFields {
+    let outcome = match target {
+        RequestState::PendingApproval | RequestState::Executing => "success",
+        RequestState::Declined => "declined_by_plaid",
+        RequestState::ActionRequired => "action_required",
+        _ => "error",
+    };
+    let mut fields = trail::for_request(current, "transfer.authorization", outcome, now);
+    fields.plaid_endpoint = Some("/transfer/authorization/create".into());
+    fields.action_type = Some("authorization".into());
+    fields.plaid_request_id = settlement.plaid_request_id.clone();
+    fields.error_code = current.decision_rationale_code.clone().or_else(|| current.error_code.clone());
+    fields
 }
 
 /// When approvals stop counting: Plaid's window less our margin, or sooner when the policy gave

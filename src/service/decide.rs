@@ -19,7 +19,7 @@ use crate::domain::{Assessment, Event, Money, RequestId, RequestState, Tier, Tra
 use crate::error::{Error, Result};
 use crate::store::approvals::{self, NewApproval};
 use crate::store::requests::{self, Changes, RequestRecord};
-use crate::store::{admin, agents, approvers, Tx};
+use crate::store::{admin, agents, approvers, transitions, Tx};
 use axum::http::StatusCode;
 
 pub struct TokenGrant {
@@ -47,7 +47,7 @@ pub(crate) async fn load_for(ctx: &Context, who: &ApproverSession, id: &RequestI
 
 /// Still waiting for approvals, inside its window.
 /// An expired request is refused as `window_passed`, never `already_decided`: nobody decided it.
-fn check_open(record: &RequestRecord, now: i64) -> Result<()> {
+pub(super) fn check_open(record: &RequestRecord, now: i64) -> Result<()> {
     let window_passed = || Error::conflict("window_passed", "Plaid's authorization window for this request has passed");
     if record.state == RequestState::Expired {
         return Err(window_passed());
@@ -110,26 +110,33 @@ pub async fn issue_token(
             Some((attempt, code))
         }
     };
-    let mut tx = ctx.store.begin().await?;
-    if let Some((attempt, code)) = step_up {
-        let step = match check_code(ctx, &who.approver, code, now) {
-            Ok(step) => step,
-            Err(reason) => {
-                drop(tx);
-                return Err(fail(ctx, &who.approver, "approval_token.step_up", reason, now).await);
-            }
-        };
-        if !approvers::advance_totp_step(&mut tx, &who.approver.id, step).await? {
-            drop(tx);
-            return Err(fail(ctx, &who.approver, "approval_token.step_up", "totp_reused", now).await);
-        }
-        attempt.release(&mut tx).await?;
-    }
     let mut fields = trail::for_request(&record, "approval_token.issued", "success", now);
     fields.approver_id = Some(who.approver.id.to_string());
+    let Some((attempt, code)) = step_up else {
+        transitions::audit_alone(&ctx.store, vec![audit::identified(fields)]).await?;
+        return grant(ctx, who, &record, pinned, now);
+    };
+    let mut tx = ctx.store.begin().await?;
+    let step = match check_code(ctx, &who.approver, code, now) {
+        Ok(step) => step,
+        Err(reason) => {
+            drop(tx);
+            return Err(fail(ctx, &who.approver, "approval_token.step_up", reason, now).await);
+        }
+    };
+    if !approvers::advance_totp_step(&mut tx, &who.approver.id, step).await? {
+        drop(tx);
+        return Err(fail(ctx, &who.approver, "approval_token.step_up", "totp_reused", now).await);
+    }
+    attempt.release(&mut tx).await?;
     audit::append(&mut tx, fields).await?;
     ctx.store.commit(tx).await?;
-    let binding = binding(who, id, pinned);
+    grant(ctx, who, &record, pinned, now)
+}
+
+/// The token itself, once its issue is on record.
+fn grant(ctx: &Context, who: &ApproverSession, record: &RequestRecord, pinned: &str, now: i64) -> Result<TokenGrant> {
+    let binding = binding(who, &record.id, pinned);
     let (token, claims) =
         approval_token::mint(&ctx.approval_key, &binding, record.step_up, now / 1000, approval_token::MAX_TTL_SECONDS)?;
     Ok(TokenGrant { approval_token: token, expires_at: claims.exp * 1000, step_up: claims.step_up })
@@ -278,6 +285,11 @@ pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token
     let now = now_ms();
     let record = load_for(ctx, who, id).await?;
     let claims = verify_token(ctx, who, &record, token, now)?;
+    if super::approve_whole::approve_whole(ctx, who, &record, &claims, now).await? {
+        record_decision_time(ctx, &record, "approved", now);
+        execute::create(ctx, &record, execute::Attempt::First, now).await?;
+        return requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"));
+    }
     let mut tx = ctx.store.begin().await?;
     let current = lock_open(&mut tx, id, now).await?;
     if current.payload_hash.as_deref() != Some(claims.payload_hash.as_str()) {

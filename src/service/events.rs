@@ -15,6 +15,8 @@ use super::{format_ms, Context};
 use crate::domain::RequestId;
 use crate::notify::{self, Envelope};
 use crate::store::requests::{self, RequestRecord};
+use crate::store::transfer_events::StoredEvent;
+use crate::store::transitions::Outgoing;
 use crate::store::{agents, items, transfer_events, StoreError, StoreResult, Tx};
 use serde_json::json;
 
@@ -35,6 +37,17 @@ pub(crate) async fn request_event(
 ) -> StoreResult<()> {
     let record = load(tx, id).await?;
     emit(ctx, tx, &record, event_type, now).await
+}
+
+/// What [`approved`] writes, for a whole transition: computed from `after`, the request as the
+/// approval leaves it.
+pub(crate) fn whole_approved(after: &RequestRecord, now: i64) -> StoreResult<Vec<Outgoing>> {
+    let event_type = "transfer.approved";
+    Ok(vec![Outgoing::AgentCallback {
+        id: notify::new_message_id(),
+        payload: body_of(after, event_type, now, None, after.item_health.clone())?,
+        event_type: event_type.to_owned(),
+    }])
 }
 
 /// `transfer.approved`: the quorum was met and the request moves on to execution in the same
@@ -88,14 +101,48 @@ async fn call_back(
 
 /// `{"type", "created_at", "data"}` with `data` as `GET /v1/transfers/{id}` shows the request.
 async fn callback_body(tx: &mut Tx, record: &RequestRecord, event_type: &str, now: i64) -> StoreResult<String> {
+    let events = match &record.transfer_id {
+        Some(transfer_id) => Some(transfer_events::for_transfer(&mut **tx, transfer_id).await?),
+        None => None,
+    };
+    let health = items::find_by_id_in(tx, &record.item_id).await?.map(|item| item.health);
+    body_of(record, event_type, now, events.as_deref(), health)
+}
+
+fn body_of(
+    record: &RequestRecord,
+    event_type: &str,
+    now: i64,
+    events: Option<&[StoredEvent]>,
+    item_health: Option<String>,
+) -> StoreResult<String> {
     let mut view = RequestView::from(record);
-    if let Some(transfer_id) = &record.transfer_id {
-        let events = transfer_events::for_transfer(&mut **tx, transfer_id).await?;
-        view.transfer_events = Some(events.iter().map(Into::into).collect());
-    }
-    if let Some(item) = items::find_by_id_in(tx, &record.item_id).await? {
-        view.item_health = Some(item.health);
-    }
+    view.transfer_events = events.map(|events| events.iter().map(Into::into).collect());
+    view.item_health = item_health;
     let body = json!({ "type": event_type, "created_at": format_ms(now), "data": view });
     serde_json::to_string(&body).map_err(|e| StoreError::Corrupt(format!("callback body: {e}")))
+}
+
+/// What [`request_changed`] writes, for a whole transition (`store::transitions`): computed from
+/// `after` (the request as the transition leaves it), the item's health and the transfer's events
+/// as the caller read them, with no reads of its own. The store writes the callback only if the
+/// agent has one, and the fan-out only if someone would hear it.
+pub(crate) fn whole_request_changed(
+    ctx: &Context,
+    after: &RequestRecord,
+    events: Option<&[StoredEvent]>,
+    item_health: &str,
+    now: i64,
+) -> StoreResult<Vec<Outgoing>> {
+    let event_type = format!("transfer.{}", after.state);
+    let mut messages = vec![Outgoing::AgentCallback {
+        id: notify::new_message_id(),
+        payload: body_of(after, &event_type, now, events, Some(item_health.to_owned()))?,
+        event_type: event_type.clone(),
+    }];
+    if notify::alerts::wanted(&event_type) {
+        let team_channel = ctx.outbound.team_channel.is_some();
+        messages.push(notify::alerts::fan_out_of_transition(after.id.as_str(), &event_type, team_channel));
+    }
+    Ok(messages)
 }

@@ -12,6 +12,7 @@ use crate::error::Result;
 use crate::plaid::types::TransferCreateRequest;
 use crate::plaid::PlaidError;
 use crate::store::requests::{self, Changes, RequestRecord};
+use crate::store::transitions::{self, Whole};
 use crate::store::{approvals, items, Tx};
 
 /// Which `/transfer/create` call this is for a request.
@@ -116,8 +117,12 @@ pub async fn create(ctx: &Context, record: &RequestRecord, attempt: Attempt, lea
                 ..Changes::default()
             };
             let plaid_request_id = Some(response.request_id);
-            finish(ctx, record, Event::TransferCreated, changes, "success", Some(executed_hash), plaid_request_id)
-                .await?;
+            let created = Outcome { changes, executed_hash, plaid_request_id };
+            if !finish_whole(ctx, record, &created, leased_at).await? {
+                let Outcome { changes, executed_hash, plaid_request_id } = created;
+                finish(ctx, record, Event::TransferCreated, changes, "success", Some(executed_hash), plaid_request_id)
+                    .await?;
+            }
             Ok(Created::Settled)
         }
         Err(error) => {
@@ -175,6 +180,55 @@ pub(crate) async fn settle_create_error(
     finish_at(ctx, record, Event::PlaidFailed, changes, "error", Some(executed_hash), plaid_request_id, endpoint)
         .await?;
     Ok(Created::Settled)
+}
+
+/// A created transfer, as Plaid answered.
+struct Outcome {
+    changes: Changes,
+    executed_hash: String,
+    plaid_request_id: Option<String>,
+}
+
+/// `executing → submitted` as one whole transition (`store::transitions`: one statement on
+/// PostgreSQL), while the row is still as this process leased it at `leased_at`. False when it is
+/// not (a renewed lease, another process): the caller takes the general path.
+async fn finish_whole(ctx: &Context, record: &RequestRecord, created: &Outcome, leased_at: i64) -> Result<bool> {
+    let now = now_ms();
+    let target = RequestState::Executing.apply(Event::TransferCreated).map_err(anyhow::Error::from)?;
+    let after = created.changes.applied_to(record, target, now);
+    let fields = executed_record(
+        record,
+        &created.changes,
+        "success",
+        Some(created.executed_hash.clone()),
+        created.plaid_request_id.clone(),
+        now,
+    );
+    // Events Plaid may already have reported for this transfer belong in the callback's view.
+    let events = match &after.transfer_id {
+        Some(transfer_id) => Some(crate::store::transfer_events::for_transfer(ctx.store.reader(), transfer_id).await?),
+        None => None,
+    };
+    // The item answered a transfer: it is healthy (`create` marked it so if it was not).
+    let messages = super::events::whole_request_changed(ctx, &after, events.as_deref(), items::HEALTHY, now)?;
+    let whole = Whole {
+        id: &record.id,
+        agent_id: &record.agent_id,
+        from: RequestState::Executing,
+        read_at: leased_at,
+        to: target,
+        changes: &created.changes,
+        now_ms: now,
+        audit: vec![audit::identified(fields)],
+        messages,
+        reply: None,
+        approval: None,
+    };
+    let moved = transitions::apply(&ctx.store, whole).await?;
+    if moved {
+        ctx.notify_change();
+    }
+    Ok(moved)
 }
 
 /// Renews this process's hold on an `executing` request (compare-and-set on the lease it took).

@@ -3,6 +3,7 @@
 //! never called while a transaction is open.
 
 pub mod admin;
+mod approve_whole;
 pub mod approver_groups;
 pub mod approvers;
 pub mod audit_export;

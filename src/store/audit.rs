@@ -43,15 +43,34 @@ pub struct AuditFields {
 /// transactions (any replica) queue side by side, and the chainer orders them afterwards.
 pub async fn insert_pending(tx: &mut Tx, records: &[AuditFields]) -> StoreResult<()> {
     for chunk in records.chunks(PER_STATEMENT) {
-        let values: Vec<String> = (1..=chunk.len()).map(|n| format!("(${n})")).collect();
-        let sql = format!("INSERT INTO audit_pending (fields) VALUES {}", values.join(", "));
-        let mut query = sqlx::query(&sql).persistent(keep_prepared(chunk.len()));
-        for fields in chunk {
-            query = query.bind(serde_json::to_string(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?);
-        }
-        query.execute(&mut **tx).await?;
+        let sql = pending_insert(chunk.len());
+        bind_fields(sqlx::query(&sql).persistent(keep_prepared(chunk.len())), chunk)?.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// [`insert_pending`] outside a transaction: each statement commits on its own (PostgreSQL).
+pub async fn insert_pending_alone(pool: &sqlx::AnyPool, records: &[AuditFields]) -> StoreResult<()> {
+    for chunk in records.chunks(PER_STATEMENT) {
+        let sql = pending_insert(chunk.len());
+        bind_fields(sqlx::query(&sql).persistent(keep_prepared(chunk.len())), chunk)?.execute(pool).await?;
+    }
+    Ok(())
+}
+
+fn pending_insert(rows: usize) -> String {
+    let values: Vec<String> = (1..=rows).map(|n| format!("(${n})")).collect();
+    format!("INSERT INTO audit_pending (fields) VALUES {}", values.join(", "))
+}
+
+fn bind_fields<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    records: &[AuditFields],
+) -> StoreResult<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>> {
+    for fields in records {
+        query = query.bind(serde_json::to_string(fields).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    }
+    Ok(query)
 }
 
 /// Chains records at once, in order. The caller must hold the chain head against other writers
@@ -313,8 +332,8 @@ pub struct LoggedApproval {
 }
 
 /// The approvals of one request as the audit log holds them: chained rows and rows still queued
-/// for the chainer (PostgreSQL), each once. The queue is read first, so a record the chainer
-/// moves between the two reads is seen twice (and kept once) rather than missed.
+/// for the chainer (PostgreSQL), each once. Both are read in one statement, so from one snapshot:
+/// the chainer moves a record from the queue to the chain in one transaction, so it is seen once.
 pub async fn logged_approvals(pool: &sqlx::AnyPool, request_id: &str) -> StoreResult<Vec<LoggedApproval>> {
     logged(pool, request_id, "transfer.approval").await
 }
@@ -326,8 +345,19 @@ pub async fn logged(pool: &sqlx::AnyPool, request_id: &str, event: &str) -> Stor
     // Records are queued as compact JSON, so this substring is exact; `_` in ids is a LIKE
     // wildcard, which only widens the match, and the parse below filters exactly.
     let needle = format!("%\"transfer_request_id\":\"{request_id}\"%");
-    let queued =
-        sqlx::query("SELECT fields FROM audit_pending WHERE fields LIKE $1").bind(needle).fetch_all(pool).await?;
+    let rows = sqlx::query(
+        "SELECT fields, CAST(NULL AS TEXT) AS event_id, CAST(NULL AS TEXT) AS approver_id, \
+         CAST(NULL AS TEXT) AS payload_hash FROM audit_pending WHERE fields LIKE $1 \
+         UNION ALL SELECT CAST(NULL AS TEXT), event_id, approver_id, payload_hash FROM audit_events \
+         WHERE transfer_request_id = $2 AND event_type = $3 AND outcome = 'success'",
+    )
+    .bind(needle)
+    .bind(request_id)
+    .bind(event)
+    .fetch_all(pool)
+    .await?;
+    let (queued, chained): (Vec<_>, Vec<_>) =
+        rows.iter().partition(|row| row.try_get::<Option<String>, _>("fields").ok().flatten().is_some());
     for row in &queued {
         let json: String = row.try_get("fields")?;
         let fields: AuditFields =
@@ -343,14 +373,6 @@ pub async fn logged(pool: &sqlx::AnyPool, request_id: &str, event: &str) -> Stor
             });
         }
     }
-    let chained = sqlx::query(
-        "SELECT event_id, approver_id, payload_hash FROM audit_events \
-         WHERE transfer_request_id = $1 AND event_type = $2 AND outcome = 'success'",
-    )
-    .bind(request_id)
-    .bind(event)
-    .fetch_all(pool)
-    .await?;
     for row in &chained {
         let event_id: String = row.try_get("event_id")?;
         if approvals.iter().all(|a| a.event_id != event_id) {

@@ -35,6 +35,7 @@ pub mod retention;
 pub mod sessions;
 pub mod throttle;
 pub mod transfer_events;
+pub mod transitions;
 
 mod sqlite_writer;
 
@@ -130,6 +131,7 @@ pub struct Store {
     backend: Backend,
     commits: Counter,
     physical_commits: Counter,
+    writer_handoffs: Counter,
     queued: Arc<Notify>,
     /// Audit integrity alerts by kind (`countersign_audit_chain_errors`): raised where the chain
     /// is written, which knows no context; shared with `Metrics`, which exposes them.
@@ -159,10 +161,12 @@ impl Store {
         };
         let options = AnyConnectOptions::from_str(url)?;
         let commits = Counter::default();
+        let writer_handoffs = Counter::default();
         let (writer, reader, physical_commits) = match backend {
             Backend::Sqlite => {
                 let physical = Counter::default();
-                let writer = sqlite_writer::Writer::connect(&options, sync, physical.clone()).await?;
+                let writer =
+                    sqlite_writer::Writer::connect(&options, sync, physical.clone(), writer_handoffs.clone()).await?;
                 let reader = sqlite_pool(max_connections.max(2), sync).connect_with(options).await?;
                 (Writer::Sqlite(Arc::new(writer)), reader, physical)
             }
@@ -182,6 +186,7 @@ impl Store {
             backend,
             commits,
             physical_commits,
+            writer_handoffs,
             queued: Default::default(),
             audit_alerts: Default::default(),
         })
@@ -279,6 +284,12 @@ impl Store {
     /// (`sqlite_writer`), on PostgreSQL one per transaction.
     pub fn physical_commits(&self) -> &Counter {
         &self.physical_commits
+    }
+
+    /// Statements handed to SQLite's writer thread since start, one hand-off each (always 0 on
+    /// PostgreSQL, where `pg_stat_statements` counts statements).
+    pub fn writer_handoffs(&self) -> &Counter {
+        &self.writer_handoffs
     }
 
     /// The pool for reads outside a transaction.

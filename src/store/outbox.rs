@@ -20,6 +20,9 @@ pub const SLACK: &str = "slack";
 pub const EMAIL: &str = "email";
 pub const WEBHOOK: &str = "webhook";
 pub const CONSOLE: &str = "console";
+/// A message the delivery worker fans out to the team's and approvers' channels.
+pub const FAN_OUT: &str = "fan_out";
+pub const FAN_OUT_DESTINATION: &str = "approvers";
 
 /// A message as stored.
 #[derive(Debug, Clone)]

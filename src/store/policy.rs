@@ -26,16 +26,15 @@ pub async fn lock_windows(tx: &mut Tx, agent_id: &str, item_id: &str, account_id
     if tx.backend() != Backend::Postgres {
         return Ok(());
     }
-    for key in [format!("agent:{agent_id}"), format!("account:{item_id}:{account_id}")] {
-        sqlx::query("INSERT INTO policy_window_locks (scope_key) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(&key)
-            .execute(&mut **tx)
-            .await?;
-        sqlx::query("SELECT scope_key FROM policy_window_locks WHERE scope_key = $1 FOR UPDATE")
-            .bind(&key)
-            .fetch_one(&mut **tx)
-            .await?;
-    }
+    // One statement for both: the upsert locks each row, new or not, in the order of VALUES.
+    sqlx::query(
+        "INSERT INTO policy_window_locks (scope_key) VALUES ($1), ($2) \
+         ON CONFLICT (scope_key) DO UPDATE SET scope_key = EXCLUDED.scope_key",
+    )
+    .bind(format!("agent:{agent_id}"))
+    .bind(format!("account:{item_id}:{account_id}"))
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 

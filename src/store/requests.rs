@@ -16,6 +16,8 @@ pub struct RequestRecord {
     pub item_id: ItemId,
     /// Plaid's id of the item (read from `items`), for audit records.
     pub plaid_item_id: Option<String>,
+    /// The item's health as read with the request (`items.health`), for what the agent is told.
+    pub item_health: Option<String>,
     pub account_id: String,
     pub state: RequestState,
     pub tier: Tier,
@@ -131,12 +133,42 @@ pub struct Changes {
     pub rejection_reason: Option<String>,
 }
 
-enum Bind {
+#[derive(Clone)]
+pub(super) enum Bind {
     Text(String),
     Int(i64),
+    MaybeInt(Option<i64>),
 }
 
 impl Changes {
+    /// `record` as [`transition`] to `to` at `now_ms` with these changes leaves it (what a caller
+    /// that read `record` computes a transition's records and messages from).
+    pub fn applied_to(&self, record: &RequestRecord, to: RequestState, now_ms: i64) -> RequestRecord {
+        let mut after = record.clone();
+        after.state = to;
+        after.updated_at = now_ms;
+        after.reconcile_attempts = 0;
+        let set = |column: &mut Option<String>, value: &Option<String>| {
+            if value.is_some() {
+                column.clone_from(value);
+            }
+        };
+        set(&mut after.authorization_id, &self.authorization_id);
+        set(&mut after.decision, &self.decision);
+        set(&mut after.decision_rationale_code, &self.decision_rationale_code);
+        set(&mut after.decision_rationale_description, &self.decision_rationale_description);
+        after.authorized_at = self.authorized_at.or(after.authorized_at);
+        after.expires_at = self.expires_at.or(after.expires_at);
+        set(&mut after.payload_hash, &self.payload_hash);
+        set(&mut after.transfer_id, &self.transfer_id);
+        set(&mut after.transfer_status, &self.transfer_status);
+        set(&mut after.link_token, &self.link_token);
+        set(&mut after.error_code, &self.error_code);
+        set(&mut after.error_message, &self.error_message);
+        set(&mut after.rejection_reason, &self.rejection_reason);
+        after
+    }
+
     fn assignments(&self) -> Vec<(&'static str, Bind)> {
         let text = |column, value: &Option<String>| value.clone().map(|v| (column, Bind::Text(v)));
         let int = |column, value: Option<i64>| value.map(|v| (column, Bind::Int(v)));
@@ -183,38 +215,58 @@ pub async fn transition_returning(
     changes: &Changes,
     now_ms: i64,
 ) -> StoreResult<Option<RequestRecord>> {
-    let assignments = changes.assignments();
+    let (mut sql, binds) = transition_update(id, from, None, to, changes, now_ms);
+    sql.push_str(&format!(" RETURNING {COLUMNS}"));
+    let row = bind_all(sqlx::query(&sql), binds).fetch_optional(&mut **tx).await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The compare-and-set UPDATE of a transition (no RETURNING), its parameters numbered from $1,
+/// and their values. With `unchanged_since`, it also requires `updated_at` to be that.
+pub(super) fn transition_update(
+    id: &RequestId,
+    from: &[RequestState],
+    unchanged_since: Option<i64>,
+    to: RequestState,
+    changes: &Changes,
+    now_ms: i64,
+) -> (String, Vec<Bind>) {
+    let mut binds = vec![Bind::Text(to.as_str().to_owned()), Bind::Int(now_ms)];
     // A new state starts with a clean slate for the reconciler's backoff.
     let mut sql = String::from(
         "UPDATE transfer_requests SET state = $1, updated_at = $2, reconcile_attempts = 0, \
          reconcile_next_at = NULL, unresolved_since = NULL",
     );
-    for (i, (column, _)) in assignments.iter().enumerate() {
-        sql.push_str(&format!(", {column} = ${}", i + 3));
+    for (column, value) in changes.assignments() {
+        binds.push(value);
+        sql.push_str(&format!(", {column} = ${}", binds.len()));
     }
-    let next = assignments.len() + 3;
-    sql.push_str(&format!(" WHERE id = ${next} AND state IN ("));
-    for i in 0..from.len() {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("${}", next + 1 + i));
+    binds.push(Bind::Text(id.as_str().to_owned()));
+    sql.push_str(&format!(" WHERE id = ${} AND state IN (", binds.len()));
+    for (i, state) in from.iter().enumerate() {
+        binds.push(Bind::Text(state.as_str().to_owned()));
+        sql.push_str(&format!("{}${}", if i > 0 { ", " } else { "" }, binds.len()));
     }
-    sql.push_str(&format!(") RETURNING {COLUMNS}"));
+    sql.push(')');
+    if let Some(updated_at) = unchanged_since {
+        binds.push(Bind::Int(updated_at));
+        sql.push_str(&format!(" AND updated_at = ${}", binds.len()));
+    }
+    (sql, binds)
+}
 
-    let mut query = sqlx::query(&sql).bind(to.as_str()).bind(now_ms);
-    for (_, value) in assignments {
+pub(super) fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    for value in binds {
         query = match value {
             Bind::Text(text) => query.bind(text),
             Bind::Int(int) => query.bind(int),
+            Bind::MaybeInt(int) => query.bind(int),
         };
     }
-    query = query.bind(id.as_str());
-    for state in from {
-        query = query.bind(state.as_str());
-    }
-    let row = query.fetch_optional(&mut **tx).await?;
-    row.as_ref().map(from_row).transpose()
+    query
 }
 
 /// An item's requests in `state`, oldest first.
@@ -275,7 +327,8 @@ pub(super) const COLUMNS: &str =
     decision_rationale_description, authorized_at, expires_at, payload_hash, transfer_id, transfer_status, link_token, \
     error_code, error_message, rejection_reason, supersedes, renews, version, created_at, updated_at, \
     reconcile_attempts, transfer_failure_code, transfer_failure_description, approver_groups, approval_ttl_secs, \
-    (SELECT items.plaid_item_id FROM items WHERE items.id = transfer_requests.item_id) AS plaid_item_id";
+    (SELECT items.plaid_item_id FROM items WHERE items.id = transfer_requests.item_id) AS plaid_item_id, \
+    (SELECT items.health FROM items WHERE items.id = transfer_requests.item_id) AS item_health";
 
 pub(super) fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("transfer_requests.{what}"));
@@ -291,6 +344,7 @@ pub(super) fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
         agent_id: AgentId::from_trusted(row.try_get("agent_id")?),
         item_id: ItemId::from_trusted(row.try_get("item_id")?),
         plaid_item_id: row.try_get("plaid_item_id")?,
+        item_health: row.try_get("item_health")?,
         account_id: row.try_get("account_id")?,
         state: RequestState::parse(&state).ok_or_else(|| corrupt("state"))?,
         tier: Tier::from_number(row.try_get("tier")?).ok_or_else(|| corrupt("tier"))?,

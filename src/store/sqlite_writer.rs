@@ -53,6 +53,9 @@ struct State {
     waiting_since: Option<Instant>,
     /// Physical COMMITs: one per group.
     physical: Counter,
+    /// Statements sent to the writer's thread (each one hand-off): members' statements and the
+    /// BEGIN, SAVEPOINT, ROLLBACK TO and COMMIT around them.
+    handoffs: Counter,
 }
 
 impl Writer {
@@ -60,10 +63,11 @@ impl Writer {
         options: &AnyConnectOptions,
         sync: super::SqliteSync,
         physical: Counter,
+        handoffs: Counter,
     ) -> StoreResult<Writer> {
         let mut conn = options.connect().await?;
         prepare_sqlite_connection(&mut conn, sync).await?;
-        let state = State { conn, open: false, waiting: Vec::new(), waiting_since: None, physical };
+        let state = State { conn, open: false, waiting: Vec::new(), waiting_since: None, physical, handoffs };
         Ok(Writer { state: Arc::new(Mutex::new(state)), queued: Arc::new(AtomicUsize::new(0)) })
     }
 
@@ -85,10 +89,10 @@ impl Writer {
             .map_err(|_| sqlx::Error::PoolTimedOut)?;
         queued.leave();
         if !state.open {
-            state.conn.execute("BEGIN IMMEDIATE").await?;
+            state.execute("BEGIN IMMEDIATE").await?;
             state.open = true;
         }
-        if let Err(error) = state.conn.execute("SAVEPOINT member").await {
+        if let Err(error) = state.execute("SAVEPOINT member").await {
             abandon_group(&mut state, &error.to_string()).await;
             return Err(error.into());
         }
@@ -150,9 +154,13 @@ pub struct Member {
 impl Member {
     // `state` is taken only by `commit` (which consumes the member) and by `Drop`, so a member
     // anyone can still reach always holds the writer.
+    /// Each call is one statement of the member's (a hand-off to the writer's thread).
     pub fn connection(&mut self) -> &mut AnyConnection {
         match self.state.as_mut() {
-            Some(state) => &mut state.conn,
+            Some(state) => {
+                state.handoffs.inc();
+                &mut state.conn
+            }
             None => unreachable!("a live member holds the writer"),
         }
     }
@@ -204,7 +212,7 @@ impl Drop for Member {
         let Some(mut state) = self.state.take() else { return };
         let queued = self.writer.queued.clone();
         spawn(async move {
-            if let Err(error) = state.conn.execute("ROLLBACK TO member").await {
+            if let Err(error) = state.execute("ROLLBACK TO member").await {
                 // SQLite may have rolled the whole transaction back itself (I/O errors, a full disk).
                 abandon_group(&mut state, &error.to_string()).await;
                 return;
@@ -216,9 +224,17 @@ impl Drop for Member {
     }
 }
 
+impl State {
+    /// One of the writer's own statements, counted as a hand-off.
+    async fn execute(&mut self, sql: &str) -> Result<(), sqlx::Error> {
+        self.handoffs.inc();
+        self.conn.execute(sql).await.map(|_| ())
+    }
+}
+
 /// COMMITs the open group and tells every waiting member how it went.
 async fn commit_group(state: &mut State) -> StoreResult<()> {
-    let committed = state.conn.execute("COMMIT").await;
+    let committed = state.execute("COMMIT").await;
     match committed {
         Ok(_) => {
             state.open = false;
@@ -243,7 +259,7 @@ async fn finish_group(state: &mut State) -> StoreResult<()> {
         (false, _) => Ok(()),
         (true, false) => commit_group(state).await,
         (true, true) => {
-            state.conn.execute("ROLLBACK").await?;
+            state.execute("ROLLBACK").await?;
             state.open = false;
             Ok(())
         }
@@ -252,7 +268,7 @@ async fn finish_group(state: &mut State) -> StoreResult<()> {
 
 /// Rolls the physical transaction back and fails every waiting member.
 async fn abandon_group(state: &mut State, reason: &str) {
-    if let Err(error) = state.conn.execute("ROLLBACK").await {
+    if let Err(error) = state.execute("ROLLBACK").await {
         tracing::debug!(%error, "rollback after a failed group (SQLite may have rolled back already)");
     }
     state.open = false;

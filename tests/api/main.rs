@@ -33,4 +33,5 @@ mod reconcile;
 mod recurring;
 mod signin;
 mod transfer_lifecycle;
+mod transitions;
 mod ui;

@@ -1,0 +1,209 @@
+//! Whole transitions (`store::transitions`): one statement on PostgreSQL, one transaction on
+//! SQLite. Everything a transition writes — the move, its audit records, its messages, the
+//! agent's reply — is written if and only if its compare-and-set wins, and the request it stores
+//! is exactly the one those writes were computed from.
+
+use crate::helpers::{spawn_app, Db, TestApp};
+use crate::on_both_backends;
+use countersign::audit::{self, AuditFields};
+use countersign::domain::{AgentId, ApproverId, RequestId, RequestState};
+use countersign::notify::alerts;
+use countersign::service::outbound;
+use countersign::store::requests::{self, Changes, RequestRecord};
+use countersign::store::transitions::{self, Approval, Outgoing, StoredReply, Whole};
+use countersign::store::{approvals, idempotency, outbox};
+
+const CALLBACK_URL: &str = "http://127.0.0.1:9/hook";
+
+async fn pending_request(app: &TestApp) -> RequestRecord {
+    let created = app.propose_ok("25.00").await;
+    let id = RequestId::from_trusted(created["id"].as_str().expect("id").to_owned());
+    requests::find(app.ctx.store.reader(), &id).await.expect("reads").expect("stored")
+}
+
+async fn messages_for(app: &TestApp, id: &RequestId) -> Vec<outbox::Message> {
+    let all = outbox::list(app.ctx.store.reader(), None, 10_000).await.expect("outbox");
+    all.into_iter().filter(|m| m.request_id.as_deref() == Some(id.as_str())).collect()
+}
+
+async fn records_for(app: &TestApp, id: &RequestId, event_type: &str) -> usize {
+    audit::settle(&app.ctx.store).await.expect("settles");
+    let rows = countersign::store::audit::for_request(app.ctx.store.reader(), id.as_str()).await.expect("audit");
+    rows.iter().filter(|row| row.fields.event_type == event_type).count()
+}
+
+async fn stored_reply(app: &TestApp, agent: &AgentId, key: &str) -> Option<String> {
+    let record = idempotency::find_outside(app.ctx.store.reader(), agent, key).await.expect("key");
+    record.and_then(|r| r.response_body)
+}
+
+async fn claim_key(app: &TestApp, agent: &AgentId, key: &str) {
+    let mut tx = app.ctx.store.begin().await.expect("begins");
+    let now = countersign::service::now_ms();
+    assert!(idempotency::try_claim(&mut tx, agent, key, "fingerprint", now + 30_000, now).await.expect("claims"));
+    app.ctx.store.commit(tx).await.expect("commits");
+}
+
+fn test_record(record: &RequestRecord, event_type: &str) -> AuditFields {
+    audit::identified(AuditFields {
+        event_type: event_type.into(),
+        outcome: "success".into(),
+        transfer_request_id: Some(record.id.to_string()),
+        ..AuditFields::default()
+    })
+}
+
+/// pending_approval → rejected, with one audit record, a callback, a fan-out and a reply.
+fn rejection<'a>(
+    record: &'a RequestRecord,
+    read_at: i64,
+    changes: &'a Changes,
+    now: i64,
+    key: &'a str,
+    team_channel: bool,
+) -> Whole<'a> {
+    Whole {
+        id: &record.id,
+        agent_id: &record.agent_id,
+        from: RequestState::PendingApproval,
+        read_at,
+        to: RequestState::Rejected,
+        changes,
+        now_ms: now,
+        audit: vec![test_record(record, "test.whole")],
+        messages: vec![
+            Outgoing::AgentCallback {
+                id: countersign::notify::new_message_id(),
+                event_type: "transfer.rejected".into(),
+                payload: "{\"whole\":true}".into(),
+            },
+            alerts::fan_out_of_transition(record.id.as_str(), "transfer.rejected", team_channel),
+        ],
+        reply: Some(StoredReply { agent: &record.agent_id, key, status: 200, body: "{\"replied\":true}" }),
+        approval: None,
+    }
+}
+
+async fn a_whole_transition_writes_everything_only_when_it_wins(db: Db) {
+    let app = spawn_app(db).await;
+    outbound::set_callback(&app.ctx, "test-agent", Some(CALLBACK_URL)).await.expect("callback");
+    let record = pending_request(&app).await;
+    claim_key(&app, &record.agent_id, "whole-key").await;
+    let changes = Changes { rejection_reason: Some("whole".into()), ..Changes::default() };
+    let now = record.updated_at + 1_000;
+    let before = messages_for(&app, &record.id).await.len();
+
+    // Read before someone else touched the row: nothing is written at all.
+    let stale = rejection(&record, record.updated_at - 1, &changes, now, "whole-key", true);
+    assert!(!transitions::apply(&app.ctx.store, stale).await.expect("applies"), "a stale read loses");
+    let unchanged = requests::find(app.ctx.store.reader(), &record.id).await.expect("reads").expect("row");
+    assert_eq!(unchanged.state, RequestState::PendingApproval);
+    assert_eq!(messages_for(&app, &record.id).await.len(), before, "no message from a lost move");
+    assert_eq!(records_for(&app, &record.id, "test.whole").await, 0, "no audit record from a lost move");
+    assert_eq!(stored_reply(&app, &record.agent_id, "whole-key").await, None, "no reply from a lost move");
+
+    // The winner writes all of it, and the row is the one its writes describe.
+    let won = rejection(&record, record.updated_at, &changes, now, "whole-key", true);
+    assert!(transitions::apply(&app.ctx.store, won).await.expect("applies"), "the fresh read wins");
+    let stored = requests::find(app.ctx.store.reader(), &record.id).await.expect("reads").expect("row");
+    let predicted = changes.applied_to(&record, RequestState::Rejected, now);
+    assert_eq!(format!("{stored:?}"), format!("{predicted:?}"), "the stored row is the predicted one");
+    let messages = messages_for(&app, &record.id).await;
+    assert_eq!(messages.len(), before + 2, "the callback and the fan-out");
+    let callback = messages.iter().find(|m| m.channel == outbox::AGENT_CALLBACK && m.event_type == "transfer.rejected");
+    assert_eq!(callback.expect("callback").destination, CALLBACK_URL, "sent to the agent's URL");
+    assert!(messages.iter().any(|m| m.channel == outbox::FAN_OUT && m.event_type == "transfer.rejected"));
+    assert_eq!(records_for(&app, &record.id, "test.whole").await, 1);
+    assert_eq!(stored_reply(&app, &record.agent_id, "whole-key").await.as_deref(), Some("{\"replied\":true}"));
+
+    // Once moved, the same move loses again and writes nothing more.
+    let again = rejection(&stored, stored.updated_at, &changes, now + 1, "whole-key", true);
+    assert!(!transitions::apply(&app.ctx.store, again).await.expect("applies"), "already rejected");
+    assert_eq!(messages_for(&app, &record.id).await.len(), before + 2);
+    assert_eq!(records_for(&app, &record.id, "test.whole").await, 1);
+    app.stop().await;
+}
+
+async fn messages_nobody_would_hear_are_not_written(db: Db) {
+    let app = spawn_app(db).await;
+    // No callback URL, no team channel, no approver channel.
+    let record = pending_request(&app).await;
+    claim_key(&app, &record.agent_id, "quiet-key").await;
+    let before = messages_for(&app, &record.id).await.len();
+    let changes = Changes::default();
+    let whole = rejection(&record, record.updated_at, &changes, record.updated_at + 1, "quiet-key", false);
+    assert!(transitions::apply(&app.ctx.store, whole).await.expect("applies"));
+    assert_eq!(messages_for(&app, &record.id).await.len(), before, "neither a callback nor a fan-out");
+    assert_eq!(records_for(&app, &record.id, "test.whole").await, 1, "the audit record is written");
+    app.stop().await;
+}
+
+/// pending_approval → executing, made by `approver`'s approval spending token `jti`.
+fn approval<'a>(record: &'a RequestRecord, approver: &'a ApproverId, jti: &'a str, changes: &'a Changes) -> Whole<'a> {
+    Whole {
+        id: &record.id,
+        agent_id: &record.agent_id,
+        from: RequestState::PendingApproval,
+        read_at: record.updated_at,
+        to: RequestState::Executing,
+        changes,
+        now_ms: record.updated_at + 1,
+        audit: vec![test_record(record, "test.whole_approval")],
+        messages: Vec::new(),
+        reply: None,
+        approval: Some(Approval {
+            approver_id: approver,
+            payload_hash: record.payload_hash.as_deref().expect("pinned"),
+            step_up_at: None,
+            token_jti: jti,
+        }),
+    }
+}
+
+async fn set_disabled(app: &TestApp, approver: &ApproverId, disabled_at: Option<i64>) {
+    let mut tx = app.ctx.store.begin().await.expect("begins");
+    sqlx::query("UPDATE approvers SET disabled_at = $1 WHERE id = $2")
+        .bind(disabled_at)
+        .bind(approver.as_str())
+        .execute(&mut *tx)
+        .await
+        .expect("updates");
+    app.ctx.store.commit(tx).await.expect("commits");
+}
+
+async fn state_and_approvals(app: &TestApp, id: &RequestId) -> (RequestState, usize) {
+    let record = requests::find(app.ctx.store.reader(), id).await.expect("reads").expect("row");
+    (record.state, approvals::for_request(app.ctx.store.reader(), id).await.expect("approvals").len())
+}
+
+async fn an_approval_moves_the_request_only_from_an_active_approver_spending_its_token_once(db: Db) {
+    let app = spawn_app(db).await;
+    let approver = app.add_approver("whole-approver", "approver", None).await;
+    let approver = ApproverId::parse(&approver.id).expect("approver id");
+    let (first, second) = (pending_request(&app).await, pending_request(&app).await);
+    let changes = Changes::default();
+
+    set_disabled(&app, &approver, Some(1)).await;
+    let voided = transitions::apply(&app.ctx.store, approval(&first, &approver, "jti-1", &changes)).await;
+    assert!(!voided.expect("applies"), "a deactivated approver moves nothing");
+    assert_eq!(state_and_approvals(&app, &first.id).await, (RequestState::PendingApproval, 0));
+
+    set_disabled(&app, &approver, None).await;
+    let approved = transitions::apply(&app.ctx.store, approval(&first, &approver, "jti-1", &changes)).await;
+    assert!(approved.expect("applies"), "an active approver's approval moves it");
+    assert_eq!(state_and_approvals(&app, &first.id).await, (RequestState::Executing, 1));
+    assert_eq!(records_for(&app, &first.id, "test.whole_approval").await, 1);
+
+    // The same token again, on another request: refused as a whole, nothing written.
+    let reused = transitions::apply(&app.ctx.store, approval(&second, &approver, "jti-1", &changes)).await;
+    assert!(reused.expect_err("a spent token").is_unique_violation());
+    assert_eq!(state_and_approvals(&app, &second.id).await, (RequestState::PendingApproval, 0));
+    assert_eq!(records_for(&app, &second.id, "test.whole_approval").await, 0);
+    app.stop().await;
+}
+
+on_both_backends!(
+    a_whole_transition_writes_everything_only_when_it_wins,
+    messages_nobody_would_hear_are_not_written,
+    an_approval_moves_the_request_only_from_an_active_approver_spending_its_token_once,
+);
