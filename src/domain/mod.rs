@@ -14,6 +14,7 @@ pub mod text;
 pub mod timestamp;
 pub mod transfer_status;
 pub mod username;
+pub mod words;
 
 pub use ids::{AgentId, ApproverId, AuditEventId, ItemId, RequestId};
 pub use intent::{IntentError, RawIntent, TransferIntent};

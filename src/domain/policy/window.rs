@@ -112,23 +112,12 @@ impl WindowMatch {
         };
         Some(format!(
             "{} {what} {whose} in {}: {} in total, {}",
-            ordinal(tally.count),
+            crate::domain::words::ordinal(i64::from(tally.count)),
             human_period(self.period_secs),
             tally.total.to_human(),
             limits.join(", ")
         ))
     }
-}
-
-fn ordinal(n: u32) -> String {
-    let suffix = match (n % 10, n % 100) {
-        (_, 11..=13) => "th",
-        (1, _) => "st",
-        (2, _) => "nd",
-        (3, _) => "rd",
-        _ => "th",
-    };
-    format!("{n}{suffix}")
 }
 
 /// `3600` → `60 min`, `86400` → `24 h`, `604800` → `7 d`.
