@@ -93,15 +93,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
     }
     let legal_name = legal_name(body)?;
 
-    let item = ctx.state.item(str_field(body, "access_token")?)?;
-    let account = ctx.state.account_on_item(item, str_field(body, "account_id")?)?;
-    if !matches!(account.subtype.as_str(), "checking" | "savings" | "cash management") {
-        return Err(transfer_error(
-            "TRANSFER_UNSUPPORTED_ACCOUNT_TYPE",
-            "only checking, savings and cash management accounts can be used for transfers",
-        ));
-    }
-
+    let (item, account) = transfer_account(ctx.state, body)?;
     let (decision, rationale) = decide(&ctx.sim.settings, item, account, transfer_type, amount_cents);
 
     let authorization = Authorization {
@@ -161,6 +153,23 @@ pub(super) fn decide(
     } else {
         (Decision::Approved, None)
     }
+}
+
+/// The item and account a transfer request names: an account of that item, and of a type Plaid
+/// moves money with.
+pub(super) fn transfer_account<'s>(
+    state: &'s super::super::state::State,
+    body: &Body,
+) -> Result<(&'s super::super::state::Item, &'s super::super::state::Account), PlaidError> {
+    let item = state.item(str_field(body, "access_token")?)?;
+    let account = state.account_on_item(item, str_field(body, "account_id")?)?;
+    if !matches!(account.subtype.as_str(), "checking" | "savings" | "cash management") {
+        return Err(transfer_error(
+            "TRANSFER_UNSUPPORTED_ACCOUNT_TYPE",
+            "only checking, savings and cash management accounts can be used for transfers",
+        ));
+    }
+    Ok((item, account))
 }
 
 /// `user.legal_name`, required by every transfer request.

@@ -16,7 +16,7 @@ use time::{Date, OffsetDateTime};
 use super::super::errors::PlaidError;
 use super::super::money::format_cents;
 use super::super::state::{rfc3339, Decision, RecurringTransfer, State, Transfer};
-use super::authorization::{decide, legal_name, positive_amount, user_in_response};
+use super::authorization::{decide, legal_name, positive_amount, transfer_account, user_in_response};
 use super::{opt_str, str_field, Body, Ctx};
 use crate::domain::schedule::{RawSchedule, Schedule};
 
@@ -77,8 +77,7 @@ pub fn create(ctx: &mut Ctx<'_>, body: &Body) -> Result<Value, PlaidError> {
         return Err(PlaidError::invalid_field("schedule.start_date must not be in the past"));
     }
     let legal_name = legal_name(body)?;
-    let item = ctx.state.item(str_field(body, "access_token")?)?;
-    let account = ctx.state.account_on_item(item, str_field(body, "account_id")?)?;
+    let (item, account) = transfer_account(ctx.state, body)?;
     let (decision, rationale) = decide(&ctx.sim.settings, item, account, transfer_type, amount_cents);
     let rationale = rationale.map(|(code, description)| json!({"code": code, "description": description}));
     if decision != Decision::Approved {
