@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 pub async fn measure(database_url: &str, concurrency: usize, duration: Duration) -> anyhow::Result<f64> {
     let store = Store::connect(database_url, u32::try_from(concurrency.max(2)).unwrap_or(16)).await?;
     let mut tx = store.begin().await?;
-    sqlx::query("CREATE TABLE IF NOT EXISTS bench_ceiling (id TEXT PRIMARY KEY, at BIGINT NOT NULL)")
-        .execute(&mut *tx)
-        .await?;
+    tx.write(sqlx::query("CREATE TABLE IF NOT EXISTS bench_ceiling (id TEXT PRIMARY KEY, at BIGINT NOT NULL)")).await?;
     store.commit(tx).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
@@ -22,10 +20,12 @@ pub async fn measure(database_url: &str, concurrency: usize, duration: Duration)
         workers.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let Ok(mut tx) = store.begin_solo().await else { continue };
-                let inserted = sqlx::query("INSERT INTO bench_ceiling (id, at) VALUES ($1, $2)")
-                    .bind(uuid::Uuid::new_v4().to_string())
-                    .bind(0i64)
-                    .execute(&mut *tx)
+                let inserted = tx
+                    .write(
+                        sqlx::query("INSERT INTO bench_ceiling (id, at) VALUES ($1, $2)")
+                            .bind(uuid::Uuid::new_v4().to_string())
+                            .bind(0i64),
+                    )
                     .await;
                 if inserted.is_ok() && store.commit(tx).await.is_ok() {
                     done.fetch_add(1, Ordering::Relaxed);

@@ -48,7 +48,7 @@ pub async fn check_may_fill(tx: &mut Tx, record: &RequestRecord, approver: &Appr
         return Ok(());
     }
     let earlier = approvals::for_request_in(tx, &record.id).await?;
-    check_against(tx, record, &earlier, approver, pinned).await
+    check_against(tx.conn().await?, record, &earlier, approver, pinned).await
 }
 
 /// The same check before a step-up code is spent on an approval that would be refused anyway

@@ -102,7 +102,7 @@ async fn call_back(
 /// `{"type", "created_at", "data"}` with `data` as `GET /v1/transfers/{id}` shows the request.
 async fn callback_body(tx: &mut Tx, record: &RequestRecord, event_type: &str, now: i64) -> StoreResult<String> {
     let events = match &record.transfer_id {
-        Some(transfer_id) => Some(transfer_events::for_transfer(&mut **tx, transfer_id).await?),
+        Some(transfer_id) => Some(transfer_events::for_transfer(tx.conn().await?, transfer_id).await?),
         None => None,
     };
     let health = items::find_by_id_in(tx, &record.item_id).await?.map(|item| item.health);

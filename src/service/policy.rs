@@ -74,7 +74,7 @@ pub async fn assess_in(tx: &mut Tx, ctx: &Context, intent: &TransferIntent, now:
     rows::lock_windows(tx, agent, item, account).await?;
     let lookback = policy.lookback_secs().max(shadow.as_ref().map_or(0, |s| s.lookback_secs()));
     let recent = rows::recent_live(tx, agent, item, account, now - lookback * 1000).await?;
-    let submitted_before = crate::store::requests::transfer_created_to_account(&mut **tx, item, account).await?;
+    let submitted_before = crate::store::requests::transfer_created_to_account(tx.conn().await?, item, account).await?;
     let label = account_label(tx, intent).await?;
     let facts = Facts {
         direction: intent.transfer_type,
@@ -121,7 +121,7 @@ fn differs(active: &Assessment, shadow: &Assessment) -> bool {
 /// `••0000`: the account's mask when Plaid gave one, else the end of its id.
 async fn account_label(tx: &mut Tx, intent: &TransferIntent) -> Result<String> {
     let account = intent.account_id.as_str();
-    let mask = rows::account_mask(tx, intent.item_id.as_str(), account).await?;
+    let mask = rows::account_mask(tx.conn().await?, intent.item_id.as_str(), account).await?;
     let tail: String = account.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
     Ok(format!("••{}", mask.unwrap_or(tail)))
 }

@@ -35,7 +35,7 @@ pub async fn insert(tx: &mut Tx, new: NewApproval<'_>) -> StoreResult<()> {
     .bind(new.step_up_at)
     .bind(new.token_jti)
     .bind(new.now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }
@@ -53,13 +53,13 @@ pub async fn use_token(
         .bind(approver.as_str())
         .bind(request.as_str())
         .bind(now_ms)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(())
 }
 
 pub async fn for_request_in(tx: &mut Tx, request: &RequestId) -> StoreResult<Vec<ApprovalRecord>> {
-    list(&mut **tx, request).await
+    list(tx.conn().await?, request).await
 }
 
 pub async fn for_request(pool: &AnyPool, request: &RequestId) -> StoreResult<Vec<ApprovalRecord>> {

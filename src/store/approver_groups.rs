@@ -10,7 +10,7 @@ pub async fn set(tx: &mut Tx, id: &ApproverId, groups: &[String]) -> StoreResult
     let result = sqlx::query("UPDATE approvers SET groups = $1 WHERE id = $2")
         .bind(json)
         .bind(id.as_str())
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(result.rows_affected() == 1)
 }

@@ -44,7 +44,7 @@ pub struct AuditFields {
 pub async fn insert_pending(tx: &mut Tx, records: &[AuditFields]) -> StoreResult<()> {
     for chunk in records.chunks(PER_STATEMENT) {
         let sql = pending_insert(chunk.len());
-        bind_fields(sqlx::query(&sql).persistent(keep_prepared(chunk.len())), chunk)?.execute(&mut **tx).await?;
+        bind_fields(sqlx::query(&sql).persistent(keep_prepared(chunk.len())), chunk)?.execute(tx.conn().await?).await?;
     }
     Ok(())
 }
@@ -76,8 +76,11 @@ fn bind_fields<'q>(
 /// Chains records at once, in order. The caller must hold the chain head against other writers
 /// for the rest of its transaction: on SQLite any write transaction does.
 pub async fn chain_now(tx: &mut Tx, records: Vec<AuditFields>) -> StoreResult<()> {
-    let head = lock_head(tx).await?;
-    chain_after(tx, head, records).await
+    let (seq, hash) = tx.sqlite_audit_head().await?;
+    let (chained, _, _) = crate::audit::chain::link(records, seq, hash);
+    insert(tx, &chained).await?;
+    // The head as the records leave it, read with them: the writer knows it for the next.
+    tx.write(sqlx::query(super::sqlite_writer::HEAD_PROBE)).await
 }
 
 /// Chains records after `head` (the last seq and its hash, read under the head's lock).
@@ -102,8 +105,9 @@ pub async fn last_pending(pool: &sqlx::AnyPool) -> StoreResult<Option<i64>> {
 /// Locks the chain head for this transaction and returns the last seq and its hash. Holding it
 /// makes the caller the only chainer until it commits.
 pub async fn lock_head(tx: &mut Tx) -> StoreResult<(i64, String)> {
-    let row =
-        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash").fetch_one(&mut **tx).await?;
+    let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
+        .fetch_one(tx.conn().await?)
+        .await?;
     Ok((row.try_get("seq")?, row.try_get("hash")?))
 }
 
@@ -120,7 +124,7 @@ pub async fn lock_head_and_last_stored(tx: &mut Tx) -> StoreResult<(i64, String,
         "UPDATE audit_head SET seq = seq WHERE id = 1 \
          RETURNING seq, hash, (SELECT COALESCE(MAX(seq), 0) FROM audit_events) AS last_stored",
     )
-    .fetch_one(&mut **tx)
+    .fetch_one(tx.conn().await?)
     .await?;
     Ok((row.try_get("seq")?, row.try_get("hash")?, row.try_get("last_stored")?))
 }
@@ -129,7 +133,7 @@ pub async fn set_head(tx: &mut Tx, seq: i64, hash: &str) -> StoreResult<()> {
     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(seq)
         .bind(hash)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(())
 }
@@ -139,7 +143,7 @@ pub async fn pending(tx: &mut Tx, upto: i64, limit: i64) -> StoreResult<Vec<(i64
     let rows = sqlx::query("SELECT id, fields FROM audit_pending WHERE id <= $1 ORDER BY id LIMIT $2")
         .bind(upto)
         .bind(limit)
-        .fetch_all(&mut **tx)
+        .fetch_all(tx.conn().await?)
         .await?;
     rows.iter()
         .map(|row| {
@@ -160,7 +164,7 @@ pub async fn delete_pending(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
         for id in chunk {
             query = query.bind(*id);
         }
-        query.execute(&mut **tx).await?;
+        query.execute(tx.conn().await?).await?;
     }
     Ok(())
 }
@@ -177,13 +181,17 @@ pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
     for chunk in records.chunks(PER_STATEMENT) {
         let values: Vec<String> =
             (0..chunk.len()).map(|i| format!("({})", placeholders(i * INSERT_COLUMNS + 1, INSERT_COLUMNS))).collect();
+        let rows = match tx.audit_guard {
+            // SQLite names a VALUES list's columns column1, column2, …; they are inserted in order.
+            Some(guard) => format!("SELECT * FROM (VALUES {}) WHERE {guard}", values.join(", ")),
+            None => format!("VALUES {}", values.join(", ")),
+        };
         let sql = format!(
             "INSERT INTO audit_events (seq, event_id, occurred_at, event_type, transfer_request_id, agent_id, \
              thread_id, plaid_product, plaid_endpoint, plaid_item_id, account_id, action_type, risk_tier, \
              approval_required, approver_id, approval_timestamp, payload_hash, executed_payload_hash, \
              plaid_request_id, outcome, error_code, ttl_seconds, plaid_event_id, policy_version, prev_hash, hash) \
-             VALUES {}",
-            values.join(", ")
+             {rows}"
         );
         let mut query = sqlx::query(&sql).persistent(keep_prepared(chunk.len()));
         for record in chunk {
@@ -216,7 +224,7 @@ pub async fn insert(tx: &mut Tx, records: &[AuditRow]) -> StoreResult<()> {
                 .bind(&record.prev_hash)
                 .bind(&record.hash);
         }
-        query.execute(&mut **tx).await?;
+        tx.write(query).await?;
     }
     Ok(())
 }

@@ -24,14 +24,14 @@ pub async fn set(tx: &mut Tx, approver_id: &str, channel: &str, destination_enc:
     .bind(channel)
     .bind(destination_enc)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }
 
 /// Whether any approver has any alert channel.
 pub async fn any(tx: &mut Tx) -> StoreResult<bool> {
-    let row = sqlx::query("SELECT 1 AS one FROM approver_channels LIMIT 1").fetch_optional(&mut **tx).await?;
+    let row = sqlx::query("SELECT 1 AS one FROM approver_channels LIMIT 1").fetch_optional(tx.conn().await?).await?;
     Ok(row.is_some())
 }
 
@@ -40,7 +40,7 @@ pub async fn clear(tx: &mut Tx, approver_id: &str, channel: &str) -> StoreResult
     let done = sqlx::query("DELETE FROM approver_channels WHERE approver_id = $1 AND channel = $2")
         .bind(approver_id)
         .bind(channel)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -27,11 +27,11 @@ pub async fn insert_or_get(tx: &mut Tx, checkpoint: &CheckpointRow) -> StoreResu
     .bind(checkpoint.signed_at)
     .bind(&checkpoint.signature)
     .bind(&checkpoint.public_key)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_checkpoints WHERE seq = $1"))
         .bind(checkpoint.seq)
-        .fetch_one(&mut **tx)
+        .fetch_one(tx.conn().await?)
         .await?;
     from_row(&row)
 }

@@ -29,7 +29,7 @@ pub async fn insert(tx: &mut Tx, new: NewReview<'_>) -> StoreResult<()> {
     .bind(new.verdict)
     .bind(new.note)
     .bind(new.now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }

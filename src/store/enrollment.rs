@@ -26,7 +26,7 @@ pub async fn insert_link(
     .bind(approver.as_str())
     .bind(expires_at)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }
@@ -54,7 +54,7 @@ pub async fn use_link(tx: &mut Tx, token_hash: &str, now_ms: i64) -> StoreResult
     )
     .bind(now_ms)
     .bind(token_hash)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -67,7 +67,7 @@ pub async fn claim_form_key(tx: &mut Tx, approver: &ApproverId, key: &str, now_m
     .bind(approver.as_str())
     .bind(key)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }
@@ -91,7 +91,7 @@ pub async fn finish_form_key(tx: &mut Tx, approver: &ApproverId, key: &str, loca
         .bind(location)
         .bind(approver.as_str())
         .bind(key)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(())
 }

@@ -31,13 +31,13 @@ pub async fn try_claim(
     .bind(fingerprint)
     .bind(locked_until)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(result.rows_affected() == 1)
 }
 
 pub async fn find(tx: &mut Tx, agent: &AgentId, key: &str) -> StoreResult<Option<KeyRecord>> {
-    find_with(&mut **tx, agent, key).await
+    find_with(tx.conn().await?, agent, key).await
 }
 
 /// Reads a key outside any transaction (for waiting on another call's reply).
@@ -87,7 +87,7 @@ pub async fn take_over(
     .bind(agent.as_str())
     .bind(key)
     .bind(old_locked_until)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -98,7 +98,7 @@ pub async fn link_request(tx: &mut Tx, agent: &AgentId, key: &str, request_id: &
         .bind(request_id)
         .bind(agent.as_str())
         .bind(key)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(())
 }
@@ -111,7 +111,7 @@ pub async fn finish(tx: &mut Tx, agent: &AgentId, key: &str, status: u16, body: 
     .bind(body)
     .bind(agent.as_str())
     .bind(key)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }
@@ -123,7 +123,7 @@ pub async fn release(tx: &mut Tx, agent: &AgentId, key: &str) -> StoreResult<()>
     )
     .bind(agent.as_str())
     .bind(key)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }
@@ -132,7 +132,7 @@ pub async fn release(tx: &mut Tx, agent: &AgentId, key: &str) -> StoreResult<()>
 pub async fn prune(tx: &mut Tx, older_than_ms: i64) -> StoreResult<u64> {
     let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
         .bind(older_than_ms)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(result.rows_affected())
 }

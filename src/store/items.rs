@@ -38,7 +38,7 @@ pub async fn insert(tx: &mut Tx, item: &ItemRecord, accounts: &[AccountRecord], 
     .bind(item.institution_name.as_deref())
     .bind(&item.health)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     for account in accounts {
         sqlx::query("INSERT INTO item_accounts (item_id, account_id, name, mask, subtype) VALUES ($1, $2, $3, $4, $5)")
@@ -47,7 +47,7 @@ pub async fn insert(tx: &mut Tx, item: &ItemRecord, accounts: &[AccountRecord], 
             .bind(&account.name)
             .bind(account.mask.as_deref())
             .bind(account.subtype.as_deref())
-            .execute(&mut **tx)
+            .execute(tx.conn().await?)
             .await?;
     }
     Ok(())
@@ -148,20 +148,24 @@ pub async fn set_health_reason(
     .bind(now_ms)
     .bind(signed_at)
     .bind(id.as_str())
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 pub async fn set_health(tx: &mut Tx, id: &ItemId, health: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE items SET health = $1 WHERE id = $2").bind(health).bind(id.as_str()).execute(&mut **tx).await?;
+    sqlx::query("UPDATE items SET health = $1 WHERE id = $2")
+        .bind(health)
+        .bind(id.as_str())
+        .execute(tx.conn().await?)
+        .await?;
     Ok(())
 }
 
 pub async fn find_by_id_in(tx: &mut Tx, id: &ItemId) -> StoreResult<Option<ItemRecord>> {
     let row = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = $1"))
         .bind(id.as_str())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn().await?)
         .await?;
     row.as_ref().map(item_from_row).transpose()
 }

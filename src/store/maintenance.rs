@@ -22,7 +22,7 @@ pub async fn claim(tx: &mut Tx, task: &str, now_ms: i64, due_before_ms: i64) -> 
     .bind(task)
     .bind(now_ms)
     .bind(due_before_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(result.rows_affected() == 1)
 }

@@ -52,6 +52,9 @@ use tokio::sync::Notify;
 pub struct Tx {
     conn: TxConn,
     audit: Vec<audit::AuditFields>,
+    /// On SQLite, a condition the audit records are written under (a whole transition's
+    /// compare-and-set having won: `transitions`).
+    audit_guard: Option<&'static str>,
     backend: Backend,
 }
 
@@ -70,26 +73,44 @@ impl Tx {
     pub(crate) fn backend(&self) -> Backend {
         self.backend
     }
-}
 
-impl std::ops::Deref for Tx {
-    type Target = sqlx::AnyConnection;
-    fn deref(&self) -> &Self::Target {
-        match &self.conn {
-            TxConn::Postgres(tx) => tx,
-            TxConn::Sqlite(member) => member.connection_ref(),
-        }
-    }
-}
-
-impl std::ops::DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut Self::Target {
+    /// The connection, for a statement whose result the caller reads. On SQLite the writes
+    /// waiting for the writer go first (`sqlite_writer`: one hand-off for all of them).
+    pub async fn conn(&mut self) -> StoreResult<&mut sqlx::AnyConnection> {
         match &mut self.conn {
-            TxConn::Postgres(tx) => tx,
-            TxConn::Sqlite(member) => member.connection(),
+            TxConn::Postgres(tx) => Ok(&mut **tx),
+            TxConn::Sqlite(member) => member.connection().await,
+        }
+    }
+
+    /// A write whose result the caller does not read. On SQLite it waits for the transaction's
+    /// next hand-off to the writer — at the latest its commit — so a transaction that only
+    /// writes reaches the writer's thread once; on PostgreSQL it runs now.
+    pub async fn write(&mut self, query: AnyQuery<'_>) -> StoreResult<()> {
+        match &mut self.conn {
+            TxConn::Postgres(tx) => {
+                query.execute(&mut **tx).await?;
+            }
+            TxConn::Sqlite(member) => member.defer(query)?,
+        }
+        Ok(())
+    }
+
+    /// The audit chain head, on SQLite: known to the writer inside its group, or read with
+    /// the writes waiting (one hand-off).
+    pub(crate) async fn sqlite_audit_head(&mut self) -> StoreResult<(i64, String)> {
+        match &mut self.conn {
+            TxConn::Sqlite(member) => match member.known_head() {
+                Some(head) => Ok(head),
+                None => member.read_head().await,
+            },
+            TxConn::Postgres(_) => Err(StoreError::Corrupt("the SQLite chain head asked of PostgreSQL".into())),
         }
     }
 }
+
+/// A query as `sqlx::query` builds it.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -226,7 +247,7 @@ impl Store {
             Writer::Sqlite(writer) => TxConn::Sqlite(writer.begin(solo).await?),
             Writer::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
         };
-        Ok(Tx { conn, audit: Vec::new(), backend: self.backend })
+        Ok(Tx { conn, audit: Vec::new(), audit_guard: None, backend: self.backend })
     }
 
     /// Writes the transaction's audit records and commits, counting it
@@ -236,7 +257,13 @@ impl Store {
     /// lock, so taking the chain head costs no concurrency. On PostgreSQL they are queued for the
     /// chainer (`audit::chain`): taking the head here would serialize every writer of every
     /// replica behind one row lock, held through each commit's flush.
-    pub async fn commit(&self, mut tx: Tx) -> StoreResult<()> {
+    pub async fn commit(&self, tx: Tx) -> StoreResult<()> {
+        self.commit_returning(tx).await.map(|_| ())
+    }
+
+    /// [`Store::commit`], with the rows the transaction's last waiting statements returned on
+    /// SQLite (they go to the writer with the COMMIT); none on PostgreSQL.
+    pub(crate) async fn commit_returning(&self, mut tx: Tx) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         let records = std::mem::take(&mut tx.audit);
         let queued = match self.backend {
             _ if records.is_empty() => false,
@@ -249,15 +276,18 @@ impl Store {
                 true
             }
         };
-        match tx.conn {
-            TxConn::Postgres(inner) => inner.commit().await?,
+        let rows = match tx.conn {
+            TxConn::Postgres(inner) => {
+                inner.commit().await?;
+                Vec::new()
+            }
             TxConn::Sqlite(member) => member.commit().await?,
-        }
+        };
         self.commits.inc();
         if queued {
             self.queued.notify_one();
         }
-        Ok(())
+        Ok(rows)
     }
 
     /// Write transactions waiting to start: SQLite's queue for its one writer (always 0 on

@@ -76,7 +76,7 @@ pub async fn insert(tx: &mut Tx, id: &str, new: NewMessage<'_>, now_ms: i64) -> 
     .bind(new.dedup_key)
     .bind(PENDING)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -121,7 +121,7 @@ pub async fn claim(tx: &mut Tx, holder: &str, now_ms: i64, lease_until: i64, lim
         .bind(PENDING)
         .bind(now_ms)
         .bind(limit)
-        .fetch_all(&mut **tx)
+        .fetch_all(tx.conn().await?)
         .await?;
     rows.iter().map(from_row).collect()
 }
@@ -188,7 +188,7 @@ pub async fn record(
     .bind(holder)
     .bind(DELIVERED)
     .bind(AGENT_CALLBACK)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     if updated.rows_affected() != 1 {
         return Ok(false);
@@ -203,7 +203,7 @@ pub async fn record(
     .bind(attempt.http_status)
     .bind(attempt.error)
     .bind(attempt.latency_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(true)
 }
@@ -219,7 +219,7 @@ pub async fn retry(tx: &mut Tx, id: &str, now_ms: i64) -> StoreResult<bool> {
     .bind(now_ms)
     .bind(id)
     .bind(FAILED)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(updated.rows_affected() == 1)
 }

@@ -33,7 +33,7 @@ pub async fn lock_windows(tx: &mut Tx, agent_id: &str, item_id: &str, account_id
     )
     .bind(format!("agent:{agent_id}"))
     .bind(format!("account:{item_id}:{account_id}"))
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }
@@ -60,7 +60,7 @@ pub async fn recent_live(
     for state in COUNTED {
         query = query.bind(state.as_str());
     }
-    query.fetch_all(&mut **tx).await?.iter().map(recent_from_row).collect()
+    query.fetch_all(tx.conn().await?).await?.iter().map(recent_from_row).collect()
 }
 
 /// Every request created at or after `since_ms`, oldest first (the backtest's history).
@@ -151,7 +151,7 @@ pub async fn insert_shadow_difference(tx: &mut Tx, d: &ShadowDifference) -> Stor
     .bind(d.shadow_denied.as_deref())
     .bind(reasons)
     .bind(d.created_at)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }
@@ -193,7 +193,7 @@ pub async fn request_reload(tx: &mut Tx, by: &str, now_ms: i64) -> StoreResult<(
     sqlx::query("INSERT INTO policy_reload_requests (requested_at, requested_by) VALUES ($1, $2)")
         .bind(now_ms)
         .bind(by)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(())
 }

@@ -49,7 +49,7 @@ pub async fn insert(tx: &mut Tx, r: &ReadRequest) -> StoreResult<()> {
     .bind(r.decided_at)
     .bind(r.fetch_by)
     .bind(r.policy_version.as_deref())
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }
@@ -114,7 +114,7 @@ pub async fn decide(
     .bind(fetch_by)
     .bind(id)
     .bind(PENDING)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -129,7 +129,7 @@ pub async fn claim_fetch(tx: &mut Tx, id: &str, agent_id: &str, now_ms: i64) -> 
     .bind(agent_id)
     .bind(APPROVED)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -140,7 +140,7 @@ pub async fn release_fetch(tx: &mut Tx, id: &str) -> StoreResult<()> {
         .bind(APPROVED)
         .bind(id)
         .bind(FETCHED)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(())
 }

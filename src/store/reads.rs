@@ -15,7 +15,7 @@ pub async fn grant(tx: &mut Tx, agent_id: &str, product: &str, unmasked: bool) -
     .bind(agent_id)
     .bind(product)
     .bind(i64::from(unmasked))
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }
@@ -63,7 +63,7 @@ pub async fn insert_sensitive(tx: &mut Tx, read: &SensitiveRead) -> StoreResult<
     .bind(i64::from(read.unmasked))
     .bind(&read.outcome)
     .bind(read.plaid_request_id.as_deref())
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }

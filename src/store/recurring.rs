@@ -42,7 +42,7 @@ pub async fn record(tx: &mut Tx, request_id: &RequestId, observed: &Observed<'_>
     .bind(ids)
     .bind(observed.next_origination_date)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(())
 }

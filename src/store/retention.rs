@@ -31,7 +31,7 @@ pub async fn purge(tx: &mut Tx, id: &RequestId, redacted_intent: &serde_json::Va
     .bind(redacted_intent.to_string())
     .bind(now_ms)
     .bind(id.as_str())
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -60,7 +60,7 @@ pub async fn replies_naming(tx: &mut Tx, agent: &AgentId, id: &RequestId) -> Sto
     .bind(agent.as_str())
     .bind(id.as_str())
     .bind(format!("%\"{}\"%", id.as_str()))
-    .fetch_all(&mut **tx)
+    .fetch_all(tx.conn().await?)
     .await?;
     rows.iter()
         .map(|row| {
@@ -75,7 +75,7 @@ pub async fn replace_reply(tx: &mut Tx, agent: &AgentId, key: &str, body: &str) 
         .bind(body)
         .bind(agent.as_str())
         .bind(key)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(())
 }
@@ -91,7 +91,7 @@ pub async fn callbacks_about(tx: &mut Tx, id: &RequestId) -> StoreResult<Vec<Sto
     let rows = sqlx::query("SELECT id, payload FROM outbox WHERE request_id = $1 AND channel = $2")
         .bind(id.as_str())
         .bind(super::outbox::AGENT_CALLBACK)
-        .fetch_all(&mut **tx)
+        .fetch_all(tx.conn().await?)
         .await?;
     rows.iter()
         .map(|row| Ok(StoredCallback { message_id: row.try_get("id")?, payload: row.try_get("payload")? }))
@@ -103,7 +103,7 @@ pub async fn replace_callback(tx: &mut Tx, message_id: &str, payload: &str) -> S
     sqlx::query("UPDATE outbox SET payload = $1 WHERE id = $2")
         .bind(payload)
         .bind(message_id)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(())
 }

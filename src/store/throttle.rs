@@ -44,13 +44,15 @@ pub async fn reserve(tx: &mut Tx, key: &str, limits: Limits, now: i64) -> StoreR
         .bind(limits.limit)
         .bind(first)
         .bind(limits.max_delay_ms)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn().await?)
         .await?;
     if reserved.is_some() {
         return Ok(Ok(()));
     }
-    let row =
-        sqlx::query("SELECT blocked_until FROM signin_throttle WHERE key = $1").bind(key).fetch_one(&mut **tx).await?;
+    let row = sqlx::query("SELECT blocked_until FROM signin_throttle WHERE key = $1")
+        .bind(key)
+        .fetch_one(tx.conn().await?)
+        .await?;
     Ok(Err(row.try_get("blocked_until")?))
 }
 
@@ -60,7 +62,7 @@ pub async fn reserve(tx: &mut Tx, key: &str, limits: Limits, now: i64) -> StoreR
 pub async fn release(tx: &mut Tx, key: &str) -> StoreResult<()> {
     sqlx::query("UPDATE signin_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0")
         .bind(key)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(())
 }
@@ -70,7 +72,7 @@ pub async fn release(tx: &mut Tx, key: &str) -> StoreResult<()> {
 pub async fn clear(tx: &mut Tx, key: &str) -> StoreResult<bool> {
     let row = sqlx::query("DELETE FROM signin_throttle WHERE key = $1 RETURNING failures")
         .bind(key)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(tx.conn().await?)
         .await?;
     Ok(match row {
         Some(row) => row.try_get::<i64, _>("failures")? > 0,
@@ -83,7 +85,7 @@ pub async fn prune(tx: &mut Tx, quiet_since: i64, now: i64) -> StoreResult<u64> 
     let result = sqlx::query("DELETE FROM signin_throttle WHERE updated_at < $1 AND blocked_until <= $2")
         .bind(quiet_since)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(result.rows_affected())
 }

@@ -45,7 +45,7 @@ pub async fn insert(tx: &mut Tx, new: NewEvent<'_>) -> StoreResult<bool> {
     .bind(new.request_id)
     .bind(new.plaid_request_id)
     .bind(new.now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -86,7 +86,7 @@ pub async fn take_lease(tx: &mut Tx, name: &str, holder: &str, now_ms: i64, unti
     .bind(until)
     .bind(name)
     .bind(now_ms)
-    .execute(&mut **tx)
+    .execute(tx.conn().await?)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -96,7 +96,7 @@ pub async fn release_lease(tx: &mut Tx, name: &str, holder: &str) -> StoreResult
     sqlx::query("UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2")
         .bind(name)
         .bind(holder)
-        .execute(&mut **tx)
+        .execute(tx.conn().await?)
         .await?;
     Ok(())
 }

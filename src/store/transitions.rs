@@ -91,35 +91,41 @@ pub async fn apply(store: &Store, whole: Whole<'_>) -> StoreResult<bool> {
             Ok(true)
         }
         Writer::Sqlite(_) => {
+            // One batch, one hand-off to the writer: the compare-and-set, its outcome kept where
+            // the statements after it can see it (`changes()` counts the rows the one before
+            // changed), every write guarded by it, the audit records too, and the outcome read.
             let mut tx = store.begin().await?;
+            let mut update = update;
             if let Some(approval) = &whole.approval {
-                let active = sqlx::query(HOLD_ACTIVE_APPROVER)
-                    .bind(approval.approver_id.as_str())
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if active == 0 {
-                    return Ok(false);
-                }
+                binds.push(Bind::Text(approval.approver_id.as_str().to_owned()));
+                update.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM approvers WHERE id = ${} AND disabled_at IS NULL)",
+                    binds.len()
+                ));
             }
-            // One parameter list numbers them all; each statement is sent with the ones it uses.
+            // One parameter list numbers them all; each statement goes with the ones it uses.
             let (update, update_binds) = renumbered(&update, &binds);
-            let moved = requests::bind_all(sqlx::query(&update), update_binds).execute(&mut *tx).await?.rows_affected();
-            if moved == 0 {
-                return Ok(false);
-            }
-            for statement in writes.statements("1 = 1") {
+            tx.write(requests::bind_all(sqlx::query(&update), update_binds)).await?;
+            tx.write(sqlx::query("UPDATE temp.transition_won SET won = changes()")).await?;
+            for statement in writes.statements(SQLITE_WON) {
                 let (statement, statement_binds) = renumbered(&statement, &binds);
-                requests::bind_all(sqlx::query(&statement), statement_binds).execute(&mut *tx).await?;
+                tx.write(requests::bind_all(sqlx::query(&statement), statement_binds)).await?;
             }
+            tx.write(sqlx::query("SELECT won FROM temp.transition_won")).await?;
+            tx.audit_guard = Some(SQLITE_WON);
             for fields in whole.audit {
                 tx.append_audit(fields);
             }
-            store.commit(tx).await?;
-            Ok(true)
+            let rows = store.commit_returning(tx).await?;
+            let won = rows.iter().find_map(|row| row.try_get::<i64, _>("won").ok());
+            Ok(won.ok_or_else(|| StoreError::Corrupt("the transition's batch did not say if it won".into()))? == 1)
         }
     }
 }
+
+/// On SQLite, that the transition's compare-and-set changed its row (`temp.transition_won`, a
+/// one-row table on the writer's connection).
+const SQLITE_WON: &str = "(SELECT won FROM temp.transition_won) = 1";
 
 /// Audit records of an action that changes nothing else (an approval token issued), committed on
 /// their own: on PostgreSQL one INSERT in autocommit, on SQLite one transaction.
@@ -147,7 +153,8 @@ struct Writes {
     statements: Vec<String>,
 }
 
-/// Locks the approver's row while they are active (a deactivation takes the same lock).
+/// Locks the approver's row while they are active (a deactivation takes the same lock; on
+/// PostgreSQL — SQLite's one writer excludes the deactivation anyway).
 const HOLD_ACTIVE_APPROVER: &str =
     "UPDATE approvers SET disabled_at = disabled_at WHERE id = $1 AND disabled_at IS NULL";
 

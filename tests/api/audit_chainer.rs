@@ -115,8 +115,12 @@ async fn queued_records_cannot_be_changed(db: Db) {
     let app = spawn_app(db).await;
     // In one transaction, so no chainer can take the record before the attempt.
     let mut tx = app.ctx.store.begin().await.expect("tx");
-    sqlx::query("INSERT INTO audit_pending (fields) VALUES ('{}')").execute(&mut *tx).await.expect("queued");
-    let update = sqlx::query("UPDATE audit_pending SET fields = '{}'").execute(&mut *tx).await;
+    sqlx::query("INSERT INTO audit_pending (fields) VALUES ('{}')")
+        .execute(tx.conn().await.expect("connection"))
+        .await
+        .expect("queued");
+    let update =
+        sqlx::query("UPDATE audit_pending SET fields = '{}'").execute(tx.conn().await.expect("connection")).await;
     let message = update.expect_err("refused").to_string();
     assert!(message.contains("insert-and-delete only"), "{message}");
     drop(tx);

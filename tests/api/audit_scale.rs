@@ -64,12 +64,12 @@ async fn fill(store: &Store) {
                 .bind(prev_hash)
                 .bind(hash);
         }
-        query.execute(&mut *tx).await.expect("bulk insert");
+        query.execute(tx.conn().await.expect("connection")).await.expect("bulk insert");
     }
     sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
         .bind(RECORDS)
         .bind(&prev)
-        .execute(&mut *tx)
+        .execute(tx.conn().await.expect("connection"))
         .await
         .expect("head");
     store.commit(tx).await.expect("commit");

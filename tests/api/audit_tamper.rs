@@ -30,7 +30,11 @@ pub async fn disable_triggers(app: &TestApp, db: Db) {
 pub async fn overwrite(app: &TestApp, replacements: &[AuditRow]) {
     let mut tx = app.ctx.store.begin().await.expect("tx");
     for row in replacements {
-        sqlx::query("DELETE FROM audit_events WHERE seq = $1").bind(row.seq).execute(&mut *tx).await.expect("delete");
+        sqlx::query("DELETE FROM audit_events WHERE seq = $1")
+            .bind(row.seq)
+            .execute(tx.conn().await.expect("connection"))
+            .await
+            .expect("delete");
     }
     rows::insert(&mut tx, replacements).await.expect("insert");
     app.ctx.store.commit(tx).await.expect("commit");

@@ -153,7 +153,7 @@ async fn a_failed_group_commit_fails_every_member() {
          CREATE TABLE gc_child (id INTEGER PRIMARY KEY, \
              parent INTEGER REFERENCES gc_parent (id) DEFERRABLE INITIALLY DEFERRED)",
     )
-    .execute(&mut *schema)
+    .execute(schema.conn().await.expect("connection"))
     .await
     .expect("creates tables");
     store.commit(schema).await.expect("commits");
@@ -164,7 +164,10 @@ async fn a_failed_group_commit_fails_every_member() {
         tokio::spawn(async move {
             let mut tx = store.begin().await.expect("begins");
             audit::append(&mut tx, record("gc-breaker")).await.expect("appends");
-            sqlx::query("INSERT INTO gc_child (id, parent) VALUES (1, 42)").execute(&mut *tx).await.expect("deferred");
+            sqlx::query("INSERT INTO gc_child (id, parent) VALUES (1, 42)")
+                .execute(tx.conn().await.expect("connection"))
+                .await
+                .expect("deferred");
             store.commit(tx).await
         })
     };

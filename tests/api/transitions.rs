@@ -165,7 +165,7 @@ async fn set_disabled(app: &TestApp, approver: &ApproverId, disabled_at: Option<
     sqlx::query("UPDATE approvers SET disabled_at = $1 WHERE id = $2")
         .bind(disabled_at)
         .bind(approver.as_str())
-        .execute(&mut *tx)
+        .execute(tx.conn().await.expect("connection"))
         .await
         .expect("updates");
     app.ctx.store.commit(tx).await.expect("commits");

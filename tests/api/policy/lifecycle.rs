@@ -82,7 +82,7 @@ async fn a_request_made_tier_one_in_the_table_alone_is_never_executed(db: Db) {
     let mut tx = app.ctx.store.begin().await.expect("begin");
     sqlx::query("UPDATE transfer_requests SET tier = 1, approvals_required = 0, state = 'approved' WHERE id = $1")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(tx.conn().await.expect("connection"))
         .await
         .expect("tampered");
     app.ctx.store.commit(tx).await.expect("commit");
