@@ -73,9 +73,9 @@ pub async fn assess_in(tx: &mut Tx, ctx: &Context, intent: &TransferIntent, now:
     let (agent, item, account) = (intent.agent_id.as_str(), intent.item_id.as_str(), intent.account_id.as_str());
     rows::lock_windows(tx, agent, item, account).await?;
     let lookback = policy.lookback_secs().max(shadow.as_ref().map_or(0, |s| s.lookback_secs()));
-    let recent = rows::recent_live(tx, agent, item, account, now - lookback * 1000).await?;
-    let submitted_before = crate::store::requests::transfer_created_to_account(tx.conn().await?, item, account).await?;
-    let label = account_label(tx, intent).await?;
+    let rows::ProposalFacts { recent, paid_before, account_mask } =
+        rows::proposal_facts(tx, agent, item, account, now - lookback * 1000).await?;
+    let label = account_label(intent, account_mask);
     let facts = Facts {
         direction: intent.transfer_type,
         network: intent.network,
@@ -85,7 +85,7 @@ pub async fn assess_in(tx: &mut Tx, ctx: &Context, intent: &TransferIntent, now:
         item_id: item,
         account_id: account,
         account_label: &label,
-        submitted_before,
+        submitted_before: paid_before,
         at_ms: now,
         recent: &recent,
     };
@@ -119,11 +119,10 @@ fn differs(active: &Assessment, shadow: &Assessment) -> bool {
 }
 
 /// `••0000`: the account's mask when Plaid gave one, else the end of its id.
-async fn account_label(tx: &mut Tx, intent: &TransferIntent) -> Result<String> {
+fn account_label(intent: &TransferIntent, mask: Option<String>) -> String {
     let account = intent.account_id.as_str();
-    let mask = rows::account_mask(tx.conn().await?, intent.item_id.as_str(), account).await?;
     let tail: String = account.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-    Ok(format!("••{}", mask.unwrap_or(tail)))
+    format!("••{}", mask.unwrap_or(tail))
 }
 
 /// How a reload ended.

@@ -6,6 +6,7 @@
 use super::agents::{self, AgentRecord};
 use super::{flag, StoreResult, Tx};
 use crate::domain::{AgentId, ApproverId, ItemId};
+use crate::store::InTx;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -62,7 +63,7 @@ pub async fn disable_approver(tx: &mut Tx, id: &ApproverId, now: i64) -> StoreRe
     let result = sqlx::query("UPDATE approvers SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
         .bind(now)
         .bind(id.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -73,7 +74,7 @@ pub async fn disable_approver(tx: &mut Tx, id: &ApproverId, now: i64) -> StoreRe
 pub async fn hold_active_approver(tx: &mut Tx, id: &ApproverId) -> StoreResult<bool> {
     let result = sqlx::query("UPDATE approvers SET disabled_at = disabled_at WHERE id = $1 AND disabled_at IS NULL")
         .bind(id.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -82,7 +83,7 @@ pub async fn hold_active_approver(tx: &mut Tx, id: &ApproverId) -> StoreResult<b
 pub async fn revoke_sessions(tx: &mut Tx, approver: &ApproverId) -> StoreResult<u64> {
     let result = sqlx::query("UPDATE approver_sessions SET revoked = 1 WHERE approver_id = $1 AND revoked = 0")
         .bind(approver.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(result.rows_affected())
 }
@@ -92,7 +93,7 @@ pub async fn replace_totp_secret(tx: &mut Tx, approver: &ApproverId, secret_enc:
     sqlx::query("UPDATE approvers SET totp_secret_enc = $1, last_totp_step = 0 WHERE id = $2")
         .bind(secret_enc)
         .bind(approver.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }
@@ -102,7 +103,7 @@ pub async fn void_enrollment_links(tx: &mut Tx, approver: &ApproverId, now: i64)
     sqlx::query("UPDATE enrollment_links SET used_at = $1 WHERE approver_id = $2 AND used_at IS NULL")
         .bind(now)
         .bind(approver.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }
@@ -147,10 +148,8 @@ pub async fn list_agents(pool: &AnyPool, now: i64) -> StoreResult<Vec<AgentSumma
 
 /// Whether the agent exists and is not disabled, read in the transaction that changes it.
 pub async fn agent_state_in(tx: &mut Tx, id: &AgentId) -> StoreResult<Option<bool>> {
-    let row = sqlx::query("SELECT disabled_at FROM agents WHERE id = $1")
-        .bind(id.as_str())
-        .fetch_optional(tx.conn().await?)
-        .await?;
+    let row =
+        sqlx::query("SELECT disabled_at FROM agents WHERE id = $1").bind(id.as_str()).fetch_optional_in(tx).await?;
     row.map(|row| Ok(row.try_get::<Option<i64>, _>("disabled_at")?.is_none())).transpose()
 }
 
@@ -163,7 +162,7 @@ pub async fn rotate_key(tx: &mut Tx, id: &AgentId, new_hash: &str, previous_unti
     .bind(previous_until)
     .bind(new_hash)
     .bind(id.as_str())
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -173,25 +172,25 @@ pub async fn disable_agent(tx: &mut Tx, id: &AgentId, now: i64) -> StoreResult<b
     let result = sqlx::query("UPDATE agents SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
         .bind(now)
         .bind(id.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(result.rows_affected() == 1)
 }
 
 /// Replaces the agent's grant: every item (`None`) or exactly these.
 pub async fn set_agent_items(tx: &mut Tx, id: &AgentId, items: Option<&[ItemId]>) -> StoreResult<()> {
-    sqlx::query("DELETE FROM agent_items WHERE agent_id = $1").bind(id.as_str()).execute(tx.conn().await?).await?;
+    sqlx::query("DELETE FROM agent_items WHERE agent_id = $1").bind(id.as_str()).execute_in(tx).await?;
     for item in items.unwrap_or_default() {
         sqlx::query("INSERT INTO agent_items (agent_id, item_id) VALUES ($1, $2)")
             .bind(id.as_str())
             .bind(item.as_str())
-            .execute(tx.conn().await?)
+            .execute_in(tx)
             .await?;
     }
     sqlx::query("UPDATE agents SET all_items = $1 WHERE id = $2")
         .bind(i64::from(items.is_none()))
         .bind(id.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use super::{StoreResult, Tx};
 use crate::domain::{AgentId, ItemId};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 #[derive(Debug, Clone)]
@@ -31,13 +32,13 @@ pub async fn insert(tx: &mut Tx, agent: NewAgent<'_>) -> StoreResult<()> {
     .bind(agent.api_key_hash)
     .bind(i64::from(agent.items.is_none()))
     .bind(agent.now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     for item in agent.items.unwrap_or_default() {
         sqlx::query("INSERT INTO agent_items (agent_id, item_id) VALUES ($1, $2)")
             .bind(agent.id.as_str())
             .bind(item.as_str())
-            .execute(tx.conn().await?)
+            .execute_in(tx)
             .await?;
     }
     Ok(())
@@ -102,7 +103,7 @@ const CALLBACK_COLUMNS: &str =
 /// The agent's callback, read inside a write transaction (a transition deciding what to tell it).
 pub async fn callback_in(tx: &mut Tx, id: &str) -> StoreResult<Option<Callback>> {
     let sql = format!("SELECT {CALLBACK_COLUMNS} FROM agents WHERE id = $1");
-    let row = sqlx::query(&sql).bind(id).fetch_optional(tx.conn().await?).await?;
+    let row = sqlx::query(&sql).bind(id).fetch_optional_in(tx).await?;
     Ok(row.as_ref().map(callback_from_row).transpose()?.flatten())
 }
 
@@ -111,7 +112,7 @@ pub async fn callback_for_request_in(tx: &mut Tx, request_id: &str) -> StoreResu
     let sql = format!(
         "SELECT {CALLBACK_COLUMNS} FROM agents WHERE id = (SELECT agent_id FROM transfer_requests WHERE id = $1)"
     );
-    let row = sqlx::query(&sql).bind(request_id).fetch_optional(tx.conn().await?).await?;
+    let row = sqlx::query(&sql).bind(request_id).fetch_optional_in(tx).await?;
     Ok(row.as_ref().map(callback_from_row).transpose()?.flatten())
 }
 
@@ -126,14 +127,14 @@ pub async fn callback(pool: &AnyPool, id: &str) -> StoreResult<Option<Callback>>
 pub async fn has_callback_secret(tx: &mut Tx, id: &AgentId) -> StoreResult<bool> {
     let row = sqlx::query("SELECT callback_secret_enc FROM agents WHERE id = $1")
         .bind(id.as_str())
-        .fetch_optional(tx.conn().await?)
+        .fetch_optional_in(tx)
         .await?;
     Ok(row.map(|row| row.try_get::<Option<String>, _>("callback_secret_enc")).transpose()?.flatten().is_some())
 }
 
 /// The agent's id by its unique name.
 pub async fn id_by_name(tx: &mut Tx, name: &str) -> StoreResult<Option<AgentId>> {
-    let row = sqlx::query("SELECT id FROM agents WHERE name = $1").bind(name).fetch_optional(tx.conn().await?).await?;
+    let row = sqlx::query("SELECT id FROM agents WHERE name = $1").bind(name).fetch_optional_in(tx).await?;
     Ok(row.map(|row| row.try_get::<String, _>("id").map(AgentId::from_trusted)).transpose()?)
 }
 
@@ -146,7 +147,7 @@ pub async fn set_callback(tx: &mut Tx, id: &AgentId, url: Option<&str>, secret_e
     .bind(url)
     .bind(secret_enc)
     .bind(id.as_str())
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
@@ -160,7 +161,7 @@ pub async fn rotate_callback_secret(tx: &mut Tx, id: &AgentId, new_enc: &str, pr
     .bind(previous_until)
     .bind(new_enc)
     .bind(id.as_str())
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }

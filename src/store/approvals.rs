@@ -2,6 +2,7 @@
 
 use super::{StoreResult, Tx};
 use crate::domain::{ApproverId, RequestId};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ pub async fn insert(tx: &mut Tx, new: NewApproval<'_>) -> StoreResult<()> {
     .bind(new.step_up_at)
     .bind(new.token_jti)
     .bind(new.now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
@@ -53,7 +54,7 @@ pub async fn use_token(
         .bind(approver.as_str())
         .bind(request.as_str())
         .bind(now_ms)
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 use super::{StoreError, StoreResult, Tx};
 use crate::domain::ApproverId;
+use crate::store::InTx;
 use sqlx::Row;
 
 /// Replaces an approver's groups. False when there is no such approver.
@@ -10,7 +11,7 @@ pub async fn set(tx: &mut Tx, id: &ApproverId, groups: &[String]) -> StoreResult
     let result = sqlx::query("UPDATE approvers SET groups = $1 WHERE id = $2")
         .bind(json)
         .bind(id.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(result.rows_affected() == 1)
 }

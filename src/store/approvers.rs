@@ -3,6 +3,7 @@
 
 use super::{StoreResult, Tx};
 use crate::domain::{ApproverId, ItemId};
+use crate::store::InTx;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -50,13 +51,13 @@ pub async fn insert(tx: &mut Tx, new: NewApprover<'_>) -> StoreResult<()> {
     .bind(new.roles.join(","))
     .bind(i64::from(new.items.is_none()))
     .bind(new.now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     for item in new.items.unwrap_or_default() {
         sqlx::query("INSERT INTO approver_items (approver_id, item_id) VALUES ($1, $2)")
             .bind(new.id.as_str())
             .bind(item.as_str())
-            .execute(tx.conn().await?)
+            .execute_in(tx)
             .await?;
     }
     Ok(())
@@ -114,7 +115,7 @@ pub async fn advance_totp_step(tx: &mut Tx, id: &ApproverId, step: i64) -> Store
     let result = sqlx::query("UPDATE approvers SET last_totp_step = $1 WHERE id = $2 AND last_totp_step < $1")
         .bind(step)
         .bind(id.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -124,7 +125,7 @@ pub async fn set_password(tx: &mut Tx, id: &ApproverId, password_hash: &str) -> 
     sqlx::query("UPDATE approvers SET password_hash = $1 WHERE id = $2")
         .bind(password_hash)
         .bind(id.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! The chain's hashing lives in `audit/`.
 
 use super::{Backend, StoreError, StoreResult, Tx};
+use crate::store::InTx;
 use sqlx::Row;
 
 /// One audit record's columns (DESIGN §7) apart from seq and the hashes.
@@ -44,7 +45,7 @@ pub struct AuditFields {
 pub async fn insert_pending(tx: &mut Tx, records: &[AuditFields]) -> StoreResult<()> {
     for chunk in records.chunks(PER_STATEMENT) {
         let sql = pending_insert(chunk.len());
-        bind_fields(sqlx::query(&sql).persistent(keep_prepared(chunk.len())), chunk)?.execute(tx.conn().await?).await?;
+        bind_fields(sqlx::query(&sql).persistent(keep_prepared(chunk.len())), chunk)?.execute_in(tx).await?;
     }
     Ok(())
 }
@@ -105,9 +106,7 @@ pub async fn last_pending(pool: &sqlx::AnyPool) -> StoreResult<Option<i64>> {
 /// Locks the chain head for this transaction and returns the last seq and its hash. Holding it
 /// makes the caller the only chainer until it commits.
 pub async fn lock_head(tx: &mut Tx) -> StoreResult<(i64, String)> {
-    let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash")
-        .fetch_one(tx.conn().await?)
-        .await?;
+    let row = sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1 RETURNING seq, hash").fetch_one_in(tx).await?;
     Ok((row.try_get("seq")?, row.try_get("hash")?))
 }
 
@@ -124,17 +123,13 @@ pub async fn lock_head_and_last_stored(tx: &mut Tx) -> StoreResult<(i64, String,
         "UPDATE audit_head SET seq = seq WHERE id = 1 \
          RETURNING seq, hash, (SELECT COALESCE(MAX(seq), 0) FROM audit_events) AS last_stored",
     )
-    .fetch_one(tx.conn().await?)
+    .fetch_one_in(tx)
     .await?;
     Ok((row.try_get("seq")?, row.try_get("hash")?, row.try_get("last_stored")?))
 }
 
 pub async fn set_head(tx: &mut Tx, seq: i64, hash: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(seq)
-        .bind(hash)
-        .execute(tx.conn().await?)
-        .await?;
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1").bind(seq).bind(hash).execute_in(tx).await?;
     Ok(())
 }
 
@@ -143,7 +138,7 @@ pub async fn pending(tx: &mut Tx, upto: i64, limit: i64) -> StoreResult<Vec<(i64
     let rows = sqlx::query("SELECT id, fields FROM audit_pending WHERE id <= $1 ORDER BY id LIMIT $2")
         .bind(upto)
         .bind(limit)
-        .fetch_all(tx.conn().await?)
+        .fetch_all_in(tx)
         .await?;
     rows.iter()
         .map(|row| {
@@ -164,7 +159,7 @@ pub async fn delete_pending(tx: &mut Tx, ids: &[i64]) -> StoreResult<()> {
         for id in chunk {
             query = query.bind(*id);
         }
-        query.execute(tx.conn().await?).await?;
+        query.execute_in(tx).await?;
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use super::{StoreResult, Tx};
 use crate::domain::ItemId;
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 /// One approver channel, as stored.
@@ -24,14 +25,14 @@ pub async fn set(tx: &mut Tx, approver_id: &str, channel: &str, destination_enc:
     .bind(channel)
     .bind(destination_enc)
     .bind(now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
 
 /// Whether any approver has any alert channel.
 pub async fn any(tx: &mut Tx) -> StoreResult<bool> {
-    let row = sqlx::query("SELECT 1 AS one FROM approver_channels LIMIT 1").fetch_optional(tx.conn().await?).await?;
+    let row = sqlx::query("SELECT 1 AS one FROM approver_channels LIMIT 1").fetch_optional_in(tx).await?;
     Ok(row.is_some())
 }
 
@@ -40,7 +41,7 @@ pub async fn clear(tx: &mut Tx, approver_id: &str, channel: &str) -> StoreResult
     let done = sqlx::query("DELETE FROM approver_channels WHERE approver_id = $1 AND channel = $2")
         .bind(approver_id)
         .bind(channel)
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(done.rows_affected() == 1)
 }

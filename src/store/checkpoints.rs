@@ -1,6 +1,7 @@
 //! Signed checkpoints of the audit chain: insert once per seq, read back. Signing lives in `audit/`.
 
 use super::{StoreResult, Tx};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 /// A stored checkpoint: the signature is hex of Ed25519 over the message `audit::checkpoint` builds.
@@ -27,11 +28,11 @@ pub async fn insert_or_get(tx: &mut Tx, checkpoint: &CheckpointRow) -> StoreResu
     .bind(checkpoint.signed_at)
     .bind(&checkpoint.signature)
     .bind(&checkpoint.public_key)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM audit_checkpoints WHERE seq = $1"))
         .bind(checkpoint.seq)
-        .fetch_one(tx.conn().await?)
+        .fetch_one_in(tx)
         .await?;
     from_row(&row)
 }

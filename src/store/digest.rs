@@ -1,6 +1,7 @@
 //! Reviews of tier-1 requests (executed without a human): one per request, acknowledged or flagged.
 
 use super::{StoreResult, Tx};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub async fn insert(tx: &mut Tx, new: NewReview<'_>) -> StoreResult<()> {
     .bind(new.verdict)
     .bind(new.note)
     .bind(new.now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }

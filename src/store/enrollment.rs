@@ -2,6 +2,7 @@
 
 use super::{StoreResult, Tx};
 use crate::domain::ApproverId;
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 #[derive(Debug, Clone)]
@@ -26,7 +27,7 @@ pub async fn insert_link(
     .bind(approver.as_str())
     .bind(expires_at)
     .bind(now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
@@ -54,7 +55,7 @@ pub async fn use_link(tx: &mut Tx, token_hash: &str, now_ms: i64) -> StoreResult
     )
     .bind(now_ms)
     .bind(token_hash)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -67,7 +68,7 @@ pub async fn claim_form_key(tx: &mut Tx, approver: &ApproverId, key: &str, now_m
     .bind(approver.as_str())
     .bind(key)
     .bind(now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
@@ -91,7 +92,7 @@ pub async fn finish_form_key(tx: &mut Tx, approver: &ApproverId, key: &str, loca
         .bind(location)
         .bind(approver.as_str())
         .bind(key)
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }

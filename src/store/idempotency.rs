@@ -2,6 +2,7 @@
 
 use super::{StoreResult, Tx};
 use crate::domain::AgentId;
+use crate::store::InTx;
 use sqlx::Row;
 
 #[derive(Debug, Clone)]
@@ -31,7 +32,7 @@ pub async fn try_claim(
     .bind(fingerprint)
     .bind(locked_until)
     .bind(now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -87,20 +88,21 @@ pub async fn take_over(
     .bind(agent.as_str())
     .bind(key)
     .bind(old_locked_until)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(result.rows_affected() == 1)
 }
 
-/// Links the claim to the request it created, so a takeover resumes that request.
+/// Links the claim to the request it created, so a takeover resumes that request. (Sent with
+/// the transaction's next statement or its commit: nothing here can fail on its own.)
 pub async fn link_request(tx: &mut Tx, agent: &AgentId, key: &str, request_id: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE idempotency_keys SET request_id = $1 WHERE agent_id = $2 AND idempotency_key = $3")
-        .bind(request_id)
-        .bind(agent.as_str())
-        .bind(key)
-        .execute(tx.conn().await?)
-        .await?;
-    Ok(())
+    tx.write(
+        sqlx::query("UPDATE idempotency_keys SET request_id = $1 WHERE agent_id = $2 AND idempotency_key = $3")
+            .bind(request_id)
+            .bind(agent.as_str())
+            .bind(key),
+    )
+    .await
 }
 
 pub async fn finish(tx: &mut Tx, agent: &AgentId, key: &str, status: u16, body: &str) -> StoreResult<()> {
@@ -111,7 +113,7 @@ pub async fn finish(tx: &mut Tx, agent: &AgentId, key: &str, status: u16, body: 
     .bind(body)
     .bind(agent.as_str())
     .bind(key)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
@@ -123,16 +125,14 @@ pub async fn release(tx: &mut Tx, agent: &AgentId, key: &str) -> StoreResult<()>
     )
     .bind(agent.as_str())
     .bind(key)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
 
 /// Deletes keys older than the retention cutoff.
 pub async fn prune(tx: &mut Tx, older_than_ms: i64) -> StoreResult<u64> {
-    let result = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1")
-        .bind(older_than_ms)
-        .execute(tx.conn().await?)
-        .await?;
+    let result =
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1").bind(older_than_ms).execute_in(tx).await?;
     Ok(result.rows_affected())
 }

@@ -2,6 +2,7 @@
 
 use super::{StoreResult, Tx};
 use crate::domain::{AgentId, ItemId};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 #[derive(Debug, Clone)]
@@ -38,7 +39,7 @@ pub async fn insert(tx: &mut Tx, item: &ItemRecord, accounts: &[AccountRecord], 
     .bind(item.institution_name.as_deref())
     .bind(&item.health)
     .bind(now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     for account in accounts {
         sqlx::query("INSERT INTO item_accounts (item_id, account_id, name, mask, subtype) VALUES ($1, $2, $3, $4, $5)")
@@ -47,7 +48,7 @@ pub async fn insert(tx: &mut Tx, item: &ItemRecord, accounts: &[AccountRecord], 
             .bind(&account.name)
             .bind(account.mask.as_deref())
             .bind(account.subtype.as_deref())
-            .execute(tx.conn().await?)
+            .execute_in(tx)
             .await?;
     }
     Ok(())
@@ -148,24 +149,20 @@ pub async fn set_health_reason(
     .bind(now_ms)
     .bind(signed_at)
     .bind(id.as_str())
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 pub async fn set_health(tx: &mut Tx, id: &ItemId, health: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE items SET health = $1 WHERE id = $2")
-        .bind(health)
-        .bind(id.as_str())
-        .execute(tx.conn().await?)
-        .await?;
+    sqlx::query("UPDATE items SET health = $1 WHERE id = $2").bind(health).bind(id.as_str()).execute_in(tx).await?;
     Ok(())
 }
 
 pub async fn find_by_id_in(tx: &mut Tx, id: &ItemId) -> StoreResult<Option<ItemRecord>> {
     let row = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE id = $1"))
         .bind(id.as_str())
-        .fetch_optional(tx.conn().await?)
+        .fetch_optional_in(tx)
         .await?;
     row.as_ref().map(item_from_row).transpose()
 }

@@ -2,6 +2,7 @@
 //! compare-and-set so one replica runs it per period, however often processes restart.
 
 use super::{StoreResult, Tx};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 /// When `task` last ran, if ever.
@@ -22,7 +23,7 @@ pub async fn claim(tx: &mut Tx, task: &str, now_ms: i64, due_before_ms: i64) -> 
     .bind(task)
     .bind(now_ms)
     .bind(due_before_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(result.rows_affected() == 1)
 }

@@ -55,6 +55,10 @@ pub struct Tx {
     /// On SQLite, a condition the audit records are written under (a whole transition's
     /// compare-and-set having won: `transitions`).
     audit_guard: Option<&'static str>,
+    /// On SQLite, the caller runs the transaction again if its records collide with a head
+    /// another process moved (`sqlite_writer::is_stale_head`), so the writer may chain them
+    /// after the head it last saw without reading it first.
+    retries_stale_head: bool,
     backend: Backend,
 }
 
@@ -96,11 +100,63 @@ impl Tx {
         Ok(())
     }
 
+    /// Rows of a statement whose result the caller reads. On SQLite the writes waiting go in
+    /// the same hand-off, before it.
+    pub async fn fetch_all(&mut self, query: AnyQuery<'_>) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+        match &mut self.conn {
+            TxConn::Postgres(tx) => Ok(query.fetch_all(&mut **tx).await?),
+            TxConn::Sqlite(member) => member.fetch(query).await,
+        }
+    }
+
+    /// A write whose count of changed rows the caller reads. On SQLite the writes waiting go in
+    /// the same hand-off, and `changes()` after it counts its own rows only.
+    pub async fn execute(&mut self, query: AnyQuery<'_>) -> StoreResult<sqlx::any::AnyQueryResult> {
+        match &mut self.conn {
+            TxConn::Postgres(tx) => Ok(query.execute(&mut **tx).await?),
+            TxConn::Sqlite(member) => {
+                member.defer(query)?;
+                let row = member.fetch(sqlx::query("SELECT changes() AS changed_rows")).await?;
+                let changed: i64 = match row.first() {
+                    Some(row) => sqlx::Row::try_get(row, "changed_rows")?,
+                    None => 0,
+                };
+                Ok(sqlx::any::AnyQueryResult { rows_affected: changed.max(0) as u64, last_insert_id: None })
+            }
+        }
+    }
+
+    /// Each query's rows. On SQLite all of them go to the writer in one hand-off, after the
+    /// writes waiting.
+    pub async fn fetch_each(&mut self, queries: Vec<AnyQuery<'_>>) -> StoreResult<Vec<Vec<sqlx::any::AnyRow>>> {
+        match &mut self.conn {
+            TxConn::Postgres(tx) => {
+                let mut each = Vec::with_capacity(queries.len());
+                for query in queries {
+                    each.push(query.fetch_all(&mut **tx).await?);
+                }
+                Ok(each)
+            }
+            TxConn::Sqlite(member) => member.fetch_each(queries).await,
+        }
+    }
+
+    /// [`Tx::fetch_all`]'s first row, if any.
+    pub async fn fetch_optional(&mut self, query: AnyQuery<'_>) -> StoreResult<Option<sqlx::any::AnyRow>> {
+        Ok(self.fetch_all(query).await?.into_iter().next())
+    }
+
+    /// [`Tx::fetch_all`]'s first row; `RowNotFound` without one.
+    pub async fn fetch_one(&mut self, query: AnyQuery<'_>) -> StoreResult<sqlx::any::AnyRow> {
+        self.fetch_optional(query).await?.ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
     /// The audit chain head, on SQLite: known to the writer inside its group, or read with
     /// the writes waiting (one hand-off).
     pub(crate) async fn sqlite_audit_head(&mut self) -> StoreResult<(i64, String)> {
+        let or_last_seen = self.retries_stale_head;
         match &mut self.conn {
-            TxConn::Sqlite(member) => match member.known_head() {
+            TxConn::Sqlite(member) => match member.known_head(or_last_seen) {
                 Some(head) => Ok(head),
                 None => member.read_head().await,
             },
@@ -111,6 +167,37 @@ impl Tx {
 
 /// A query as `sqlx::query` builds it.
 pub type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// A query run inside a transaction, read as sqlx reads it: `query.fetch_one_in(tx)` for
+/// `query.fetch_one(conn)`. On SQLite each goes to the writer with the writes waiting before it,
+/// in one hand-off.
+// Callers hold concrete queries, so the futures' `Send` follows from the one implementation.
+#[allow(async_fn_in_trait)]
+pub trait InTx {
+    async fn fetch_one_in(self, tx: &mut Tx) -> StoreResult<sqlx::any::AnyRow>;
+    async fn fetch_optional_in(self, tx: &mut Tx) -> StoreResult<Option<sqlx::any::AnyRow>>;
+    async fn fetch_all_in(self, tx: &mut Tx) -> StoreResult<Vec<sqlx::any::AnyRow>>;
+    /// For a write whose count of changed rows the caller reads (else [`Tx::write`]).
+    async fn execute_in(self, tx: &mut Tx) -> StoreResult<sqlx::any::AnyQueryResult>;
+}
+
+impl InTx for AnyQuery<'_> {
+    async fn fetch_one_in(self, tx: &mut Tx) -> StoreResult<sqlx::any::AnyRow> {
+        tx.fetch_one(self).await
+    }
+
+    async fn fetch_optional_in(self, tx: &mut Tx) -> StoreResult<Option<sqlx::any::AnyRow>> {
+        tx.fetch_optional(self).await
+    }
+
+    async fn fetch_all_in(self, tx: &mut Tx) -> StoreResult<Vec<sqlx::any::AnyRow>> {
+        tx.fetch_all(self).await
+    }
+
+    async fn execute_in(self, tx: &mut Tx) -> StoreResult<sqlx::any::AnyQueryResult> {
+        tx.execute(self).await
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -247,7 +334,7 @@ impl Store {
             Writer::Sqlite(writer) => TxConn::Sqlite(writer.begin(solo).await?),
             Writer::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
         };
-        Ok(Tx { conn, audit: Vec::new(), audit_guard: None, backend: self.backend })
+        Ok(Tx { conn, audit: Vec::new(), audit_guard: None, retries_stale_head: false, backend: self.backend })
     }
 
     /// Writes the transaction's audit records and commits, counting it

@@ -7,6 +7,7 @@
 //! lease lapsed (it hung, another took over) cannot overwrite what the new holder recorded.
 
 use super::{Backend, StoreResult, Tx};
+use crate::store::InTx;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -76,7 +77,7 @@ pub async fn insert(tx: &mut Tx, id: &str, new: NewMessage<'_>, now_ms: i64) -> 
     .bind(new.dedup_key)
     .bind(PENDING)
     .bind(now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -121,7 +122,7 @@ pub async fn claim(tx: &mut Tx, holder: &str, now_ms: i64, lease_until: i64, lim
         .bind(PENDING)
         .bind(now_ms)
         .bind(limit)
-        .fetch_all(tx.conn().await?)
+        .fetch_all_in(tx)
         .await?;
     rows.iter().map(from_row).collect()
 }
@@ -188,7 +189,7 @@ pub async fn record(
     .bind(holder)
     .bind(DELIVERED)
     .bind(AGENT_CALLBACK)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     if updated.rows_affected() != 1 {
         return Ok(false);
@@ -203,7 +204,7 @@ pub async fn record(
     .bind(attempt.http_status)
     .bind(attempt.error)
     .bind(attempt.latency_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(true)
 }
@@ -219,7 +220,7 @@ pub async fn retry(tx: &mut Tx, id: &str, now_ms: i64) -> StoreResult<bool> {
     .bind(now_ms)
     .bind(id)
     .bind(FAILED)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(updated.rows_affected() == 1)
 }

@@ -6,6 +6,7 @@ use super::{Backend, StoreError, StoreResult, Tx};
 use crate::domain::intent::{AchClass, Network, TransferType};
 use crate::domain::policy::backtest::Past;
 use crate::domain::{Money, Recent, RequestState};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 /// States whose requests count toward a window: live or done, never refused or abandoned.
@@ -33,7 +34,7 @@ pub async fn lock_windows(tx: &mut Tx, agent_id: &str, item_id: &str, account_id
     )
     .bind(format!("agent:{agent_id}"))
     .bind(format!("account:{item_id}:{account_id}"))
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
@@ -42,25 +43,49 @@ fn counted_list(first: usize) -> String {
     (0..COUNTED.len()).map(|i| format!("${}", first + i)).collect::<Vec<_>>().join(", ")
 }
 
-/// Requests by this agent or to this account created at or after `since_ms` that still count.
-/// Read inside the proposal's transaction, after [`lock_windows`].
-pub async fn recent_live(
+/// What the risk policy reads about one proposal, in one round trip (one hand-off to SQLite's
+/// writer), inside the proposal's transaction after [`lock_windows`].
+pub struct ProposalFacts {
+    /// Requests by this agent or to this account created at or after `since_ms` that still count.
+    pub recent: Vec<Recent>,
+    /// A transfer was ever created to this account.
+    pub paid_before: bool,
+    /// The account's mask, when Plaid gave one.
+    pub account_mask: Option<String>,
+}
+
+pub async fn proposal_facts(
     tx: &mut Tx,
     agent_id: &str,
     item_id: &str,
     account_id: &str,
     since_ms: i64,
-) -> StoreResult<Vec<Recent>> {
+) -> StoreResult<ProposalFacts> {
     let sql = format!(
         "SELECT agent_id, item_id, account_id, intent, amount_cents, created_at FROM transfer_requests \
          WHERE (agent_id = $1 OR (item_id = $2 AND account_id = $3)) AND created_at >= $4 AND state IN ({})",
         counted_list(5)
     );
-    let mut query = sqlx::query(&sql).bind(agent_id).bind(item_id).bind(account_id).bind(since_ms);
+    let mut recent = sqlx::query(&sql).bind(agent_id).bind(item_id).bind(account_id).bind(since_ms);
     for state in COUNTED {
-        query = query.bind(state.as_str());
+        recent = recent.bind(state.as_str());
     }
-    query.fetch_all(tx.conn().await?).await?.iter().map(recent_from_row).collect()
+    let account = sqlx::query(
+        "SELECT (SELECT mask FROM item_accounts WHERE item_id = $1 AND account_id = $2) AS mask, \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM transfer_requests WHERE item_id = $1 AND account_id = $2 \
+         AND transfer_id IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT) AS paid_before",
+    )
+    .bind(item_id)
+    .bind(account_id);
+    let mut each = tx.fetch_each(vec![recent, account]).await?.into_iter();
+    let recent = each.next().unwrap_or_default().iter().map(recent_from_row).collect::<StoreResult<_>>()?;
+    let account = each.next().unwrap_or_default();
+    let row = account.first().ok_or_else(|| StoreError::Corrupt("the account facts returned no row".into()))?;
+    Ok(ProposalFacts {
+        recent,
+        paid_before: row.try_get::<i64, _>("paid_before")? == 1,
+        account_mask: row.try_get("mask")?,
+    })
 }
 
 /// Every request created at or after `since_ms`, oldest first (the backtest's history).
@@ -151,7 +176,7 @@ pub async fn insert_shadow_difference(tx: &mut Tx, d: &ShadowDifference) -> Stor
     .bind(d.shadow_denied.as_deref())
     .bind(reasons)
     .bind(d.created_at)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
@@ -193,7 +218,7 @@ pub async fn request_reload(tx: &mut Tx, by: &str, now_ms: i64) -> StoreResult<(
     sqlx::query("INSERT INTO policy_reload_requests (requested_at, requested_by) VALUES ($1, $2)")
         .bind(now_ms)
         .bind(by)
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }
@@ -202,22 +227,4 @@ pub async fn request_reload(tx: &mut Tx, by: &str, now_ms: i64) -> StoreResult<(
 pub async fn last_reload_request(pool: &AnyPool) -> StoreResult<i64> {
     let row = sqlx::query("SELECT COALESCE(MAX(id), 0) AS last FROM policy_reload_requests").fetch_one(pool).await?;
     Ok(row.try_get("last")?)
-}
-
-/// The account's mask (`0000`), read on the caller's connection: a proposal holding its window
-/// locks must not wait for a second connection from a pool the waiting proposals may hold.
-pub async fn account_mask(
-    conn: &mut sqlx::AnyConnection,
-    item_id: &str,
-    account_id: &str,
-) -> StoreResult<Option<String>> {
-    let row = sqlx::query("SELECT mask FROM item_accounts WHERE item_id = $1 AND account_id = $2")
-        .bind(item_id)
-        .bind(account_id)
-        .fetch_optional(conn)
-        .await?;
-    Ok(match row {
-        Some(row) => row.try_get("mask")?,
-        None => None,
-    })
 }

@@ -1,6 +1,7 @@
 //! Tier-2 read requests: stored, decided by compare-and-set, fetched once by compare-and-set.
 
 use super::{StoreResult, Tx};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 #[derive(Debug, Clone)]
@@ -49,7 +50,7 @@ pub async fn insert(tx: &mut Tx, r: &ReadRequest) -> StoreResult<()> {
     .bind(r.decided_at)
     .bind(r.fetch_by)
     .bind(r.policy_version.as_deref())
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
@@ -114,7 +115,7 @@ pub async fn decide(
     .bind(fetch_by)
     .bind(id)
     .bind(PENDING)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -129,7 +130,7 @@ pub async fn claim_fetch(tx: &mut Tx, id: &str, agent_id: &str, now_ms: i64) -> 
     .bind(agent_id)
     .bind(APPROVED)
     .bind(now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -140,7 +141,7 @@ pub async fn release_fetch(tx: &mut Tx, id: &str) -> StoreResult<()> {
         .bind(APPROVED)
         .bind(id)
         .bind(FETCHED)
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use super::admin::{lookup_of, KeyLookup};
 use super::audit::AuditFields;
 use super::items::{item_from_columns, ItemRecord};
 use super::{Store, StoreError, StoreResult, Tx};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 /// Grants `product` to an agent (again: updates whether it is unmasked).
@@ -15,7 +16,7 @@ pub async fn grant(tx: &mut Tx, agent_id: &str, product: &str, unmasked: bool) -
     .bind(agent_id)
     .bind(product)
     .bind(i64::from(unmasked))
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
@@ -63,7 +64,7 @@ pub async fn insert_sensitive(tx: &mut Tx, read: &SensitiveRead) -> StoreResult<
     .bind(i64::from(read.unmasked))
     .bind(&read.outcome)
     .bind(read.plaid_request_id.as_deref())
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }

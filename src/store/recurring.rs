@@ -4,6 +4,7 @@
 
 use super::{StoreError, StoreResult, Tx};
 use crate::domain::RequestId;
+use crate::store::InTx;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -42,7 +43,7 @@ pub async fn record(tx: &mut Tx, request_id: &RequestId, observed: &Observed<'_>
     .bind(ids)
     .bind(observed.next_origination_date)
     .bind(now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use super::{StoreError, StoreResult, Tx};
 use crate::domain::{AgentId, ItemId, RequestId, RequestState, Tier};
+use crate::store::InTx;
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
@@ -110,7 +111,7 @@ pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<RequestReco
         .bind(new.now_ms)
         .bind(groups)
         .bind(new.approval_ttl_secs)
-        .fetch_one(tx.conn().await?)
+        .fetch_one_in(tx)
         .await?;
     from_row(&row)
 }
@@ -217,7 +218,7 @@ pub async fn transition_returning(
 ) -> StoreResult<Option<RequestRecord>> {
     let (mut sql, binds) = transition_update(id, from, None, to, changes, now_ms);
     sql.push_str(&format!(" RETURNING {COLUMNS}"));
-    let row = bind_all(sqlx::query(&sql), binds).fetch_optional(tx.conn().await?).await?;
+    let row = bind_all(sqlx::query(&sql), binds).fetch_optional_in(tx).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -279,7 +280,7 @@ pub async fn for_item_in_state(pool: &AnyPool, item: &ItemId, state: RequestStat
 /// The request whose transfer this is, if Countersign created it.
 pub async fn find_by_transfer_in(tx: &mut Tx, transfer_id: &str) -> StoreResult<Option<RequestRecord>> {
     let sql = format!("SELECT {COLUMNS} FROM transfer_requests WHERE transfer_id = $1");
-    let row = sqlx::query(&sql).bind(transfer_id).fetch_optional(tx.conn().await?).await?;
+    let row = sqlx::query(&sql).bind(transfer_id).fetch_optional_in(tx).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -305,7 +306,7 @@ pub async fn advance_transfer_status(
     .bind(id.as_str())
     .bind(RequestState::Submitted.as_str())
     .bind(from)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -316,7 +317,7 @@ pub async fn set_transfer_status(tx: &mut Tx, id: &RequestId, status: &str, now_
         .bind(status)
         .bind(now_ms)
         .bind(id.as_str())
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }
@@ -393,7 +394,7 @@ pub async fn find(pool: &AnyPool, id: &RequestId) -> StoreResult<Option<RequestR
 pub async fn find_in(tx: &mut Tx, id: &RequestId) -> StoreResult<Option<RequestRecord>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"))
         .bind(id.as_str())
-        .fetch_optional(tx.conn().await?)
+        .fetch_optional_in(tx)
         .await?;
     row.as_ref().map(from_row).transpose()
 }
@@ -452,8 +453,7 @@ pub async fn lock_in_state(
     now_ms: i64,
 ) -> StoreResult<Option<RequestRecord>> {
     let sql = format!("UPDATE transfer_requests SET updated_at = $1 WHERE id = $2 AND state = $3 RETURNING {COLUMNS}");
-    let row =
-        sqlx::query(&sql).bind(now_ms).bind(id.as_str()).bind(state.as_str()).fetch_optional(tx.conn().await?).await?;
+    let row = sqlx::query(&sql).bind(now_ms).bind(id.as_str()).bind(state.as_str()).fetch_optional_in(tx).await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -506,7 +506,7 @@ pub async fn defer_reconcile(
     .bind(now_ms)
     .bind(id.as_str())
     .bind(state.as_str())
-    .fetch_optional(tx.conn().await?)
+    .fetch_optional_in(tx)
     .await?;
     row.map(|row| Ok(Deferred { attempts: row.try_get(0)?, unresolved_since: row.try_get(1)? })).transpose()
 }
@@ -538,7 +538,7 @@ pub async fn take_lease(
             .bind(id.as_str())
             .bind(state.as_str())
             .bind(seen_updated_at)
-            .execute(tx.conn().await?)
+            .execute_in(tx)
             .await?;
     Ok(result.rows_affected() == 1)
 }

@@ -4,6 +4,7 @@
 
 use super::{StoreResult, Tx};
 use crate::domain::{AgentId, RequestId, RequestState};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 /// Terminal requests untouched since before `cutoff_ms` whose intent still holds PII.
@@ -31,7 +32,7 @@ pub async fn purge(tx: &mut Tx, id: &RequestId, redacted_intent: &serde_json::Va
     .bind(redacted_intent.to_string())
     .bind(now_ms)
     .bind(id.as_str())
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -60,7 +61,7 @@ pub async fn replies_naming(tx: &mut Tx, agent: &AgentId, id: &RequestId) -> Sto
     .bind(agent.as_str())
     .bind(id.as_str())
     .bind(format!("%\"{}\"%", id.as_str()))
-    .fetch_all(tx.conn().await?)
+    .fetch_all_in(tx)
     .await?;
     rows.iter()
         .map(|row| {
@@ -75,7 +76,7 @@ pub async fn replace_reply(tx: &mut Tx, agent: &AgentId, key: &str, body: &str) 
         .bind(body)
         .bind(agent.as_str())
         .bind(key)
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }
@@ -91,7 +92,7 @@ pub async fn callbacks_about(tx: &mut Tx, id: &RequestId) -> StoreResult<Vec<Sto
     let rows = sqlx::query("SELECT id, payload FROM outbox WHERE request_id = $1 AND channel = $2")
         .bind(id.as_str())
         .bind(super::outbox::AGENT_CALLBACK)
-        .fetch_all(tx.conn().await?)
+        .fetch_all_in(tx)
         .await?;
     rows.iter()
         .map(|row| Ok(StoredCallback { message_id: row.try_get("id")?, payload: row.try_get("payload")? }))
@@ -100,10 +101,6 @@ pub async fn callbacks_about(tx: &mut Tx, id: &RequestId) -> StoreResult<Vec<Sto
 
 /// Replaces a callback's body (same message id, so a receiver still sees one message).
 pub async fn replace_callback(tx: &mut Tx, message_id: &str, payload: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE outbox SET payload = $1 WHERE id = $2")
-        .bind(payload)
-        .bind(message_id)
-        .execute(tx.conn().await?)
-        .await?;
+    sqlx::query("UPDATE outbox SET payload = $1 WHERE id = $2").bind(payload).bind(message_id).execute_in(tx).await?;
     Ok(())
 }

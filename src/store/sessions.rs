@@ -2,6 +2,7 @@
 
 use super::{StoreResult, Tx};
 use crate::domain::ApproverId;
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 #[derive(Debug, Clone)]
@@ -25,7 +26,7 @@ pub async fn insert(tx: &mut Tx, session: &SessionRecord, token_hash: &str) -> S
     .bind(session.authenticated_at)
     .bind(session.last_seen_at)
     .bind(session.expires_at)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(())
 }
@@ -63,12 +64,12 @@ pub async fn touch(tx: &mut Tx, id: &str, now_ms: i64) -> StoreResult<()> {
     sqlx::query("UPDATE approver_sessions SET last_seen_at = $1 WHERE id = $2 AND last_seen_at < $1")
         .bind(now_ms)
         .bind(id)
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }
 
 pub async fn revoke(tx: &mut Tx, id: &str) -> StoreResult<()> {
-    sqlx::query("UPDATE approver_sessions SET revoked = 1 WHERE id = $1").bind(id).execute(tx.conn().await?).await?;
+    sqlx::query("UPDATE approver_sessions SET revoked = 1 WHERE id = $1").bind(id).execute_in(tx).await?;
     Ok(())
 }

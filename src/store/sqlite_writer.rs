@@ -123,12 +123,18 @@ impl Writer {
             Opening::Group
         };
         batch.push_plain("SAVEPOINT member");
+        if opening == Opening::Group {
+            // Learnt with the member's first hand-off, at no cost of its own.
+            batch.push_plain(HEAD_PROBE);
+        }
+        let opening_len = batch.sql.len();
         Ok(Member {
             state: Some(state),
             writer: self.shared(),
             solo,
             batch,
             unsent: Some(opening),
+            opening_len,
             returned: Vec::new(),
         })
     }
@@ -192,6 +198,8 @@ pub struct Member {
     /// This member's SAVEPOINT is still waiting in `batch` (and the group's BEGIN, if it opened
     /// the group): nothing of it reached the database yet.
     unsent: Option<Opening>,
+    /// The length of the opening at the start of `batch`.
+    opening_len: usize,
     /// Rows its statements returned in hand-offs the writer made on its own (reading the chain
     /// head): the caller gets them from `commit`.
     returned: Vec<AnyRow>,
@@ -233,6 +241,35 @@ impl Member {
         Ok(&mut state.conn)
     }
 
+    /// Runs `query` after the statements waiting, all in one hand-off, and returns its rows.
+    pub async fn fetch(&mut self, query: super::AnyQuery<'_>) -> StoreResult<Vec<AnyRow>> {
+        self.batch.push_query(query)?;
+        let mut rows = self.send().await?;
+        // Waiting statements are writes (no rows) and head probes (the writer's).
+        rows.retain(|row| !is_head(row));
+        Ok(rows)
+    }
+
+    /// Runs `queries` after the statements waiting, all in one hand-off: each one's rows.
+    pub async fn fetch_each(&mut self, queries: Vec<super::AnyQuery<'_>>) -> StoreResult<Vec<Vec<AnyRow>>> {
+        let count = queries.len();
+        for query in queries {
+            self.batch.push_query(query)?;
+            self.batch.push_plain(BOUNDARY);
+        }
+        let rows = self.send().await?;
+        let mut each = vec![Vec::new()];
+        for row in rows.into_iter().filter(|row| !is_head(row)) {
+            if row.try_column("end_of_statement").is_ok() {
+                each.push(Vec::new());
+            } else if let Some(current) = each.last_mut() {
+                current.push(row);
+            }
+        }
+        each.truncate(count);
+        Ok(each)
+    }
+
     /// Sends the waiting statements in one hand-off; the rows any of them returned.
     pub async fn send(&mut self) -> StoreResult<Vec<AnyRow>> {
         if self.batch.is_empty() {
@@ -251,9 +288,12 @@ impl Member {
 
     /// The audit chain head, if the writer knows it for certain without asking: read inside the
     /// open group, which holds SQLite's write lock (no other process can have moved it since).
-    pub fn known_head(&mut self) -> Option<(i64, String)> {
+    /// With `or_last_seen`, also the head as this process last saw it before the group, which
+    /// another process may have moved since: records chained after a moved head collide with
+    /// the rows at their seq (`is_stale_head`), and nothing of the transaction is written.
+    pub fn known_head(&mut self, or_last_seen: bool) -> Option<(i64, String)> {
         let state = self.state();
-        if state.head_checked {
+        if state.head_checked || or_last_seen {
             state.head.clone()
         } else {
             None
@@ -265,14 +305,14 @@ impl Member {
         self.batch.push_plain(HEAD_PROBE);
         let rows = self.send().await?;
         self.returned.extend(rows);
-        self.known_head().ok_or_else(|| StoreError::Corrupt("audit_head has no row".into()))
+        self.known_head(false).ok_or_else(|| StoreError::Corrupt("audit_head has no row".into()))
     }
 
     /// Returns once the COMMIT covering this member's writes has succeeded, with the rows its
     /// waiting statements returned. A member with company queued behind it leaves the COMMIT to
     /// them; otherwise the COMMIT goes in the same hand-off as its statements.
     pub async fn commit(mut self) -> StoreResult<Vec<AnyRow>> {
-        if self.unsent.is_some_and(|opening| self.batch.only_opening(opening)) {
+        if self.unsent.is_some() && self.batch.sql.len() == self.opening_len {
             // It wrote nothing and nothing of it reached the database: nothing to commit
             // (`Drop` closes what the opening would have opened).
             self.batch = Batch::default();
@@ -311,6 +351,20 @@ impl Member {
         }
         Ok(rows)
     }
+}
+
+/// Ends a statement's rows in [`Member::fetch_each`].
+const BOUNDARY: &str = "SELECT 1 AS end_of_statement";
+
+/// A row of [`HEAD_PROBE`].
+fn is_head(row: &AnyRow) -> bool {
+    row.try_column("head_seq").is_ok()
+}
+
+/// A batch failed because records were chained after a head another process had moved since
+/// (see [`Member::known_head`]); running the transaction again reads the head first.
+pub fn is_stale_head(error: &StoreError) -> bool {
+    matches!(error, StoreError::Database(error) if error.as_database_error().is_some_and(|e| e.is_unique_violation() && e.message().contains("audit_events.seq")))
 }
 
 /// A member's batch failed. Undo what of it ran: its savepoint if that exists (the others in
@@ -411,14 +465,6 @@ impl Batch {
         self.sql.is_empty()
     }
 
-    /// Holds nothing but the opening a member starts with.
-    fn only_opening(&self, opening: Opening) -> bool {
-        match opening {
-            Opening::Group => self.sql == "BEGIN IMMEDIATE;\nSAVEPOINT member",
-            Opening::Savepoint => self.sql == "SAVEPOINT member",
-        }
-    }
-
     async fn run(self, conn: &mut AnyConnection) -> Result<Vec<AnyRow>, sqlx::Error> {
         let arguments = AnyArguments { values: AnyArgumentBuffer(self.values) };
         sqlx::query_with(&self.sql, arguments).fetch_all(conn).await
@@ -473,9 +519,9 @@ impl State {
         self.conn.execute(sql).await.map(|_| ())
     }
 
-    /// Remembers the chain head a batch ended with ([`HEAD_PROBE`]), if it did.
+    /// Remembers the chain head a batch read last ([`HEAD_PROBE`]), if it read it.
     fn note_head(&mut self, rows: &[AnyRow]) {
-        let Some(row) = rows.last() else { return };
+        let Some(row) = rows.iter().rev().find(|row| is_head(row)) else { return };
         if let (Ok(seq), Ok(hash)) = (row.try_get::<i64, _>("head_seq"), row.try_get::<String, _>("head_hash")) {
             self.head = Some((seq, hash));
             self.head_checked = true;

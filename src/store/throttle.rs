@@ -3,6 +3,7 @@
 //! attempts than the limit, on one replica or many.
 
 use super::{StoreResult, Tx};
+use crate::store::InTx;
 use sqlx::Row;
 
 /// How a key is throttled: `limit` attempts per streak, then each attempt blocks the key for a
@@ -44,15 +45,13 @@ pub async fn reserve(tx: &mut Tx, key: &str, limits: Limits, now: i64) -> StoreR
         .bind(limits.limit)
         .bind(first)
         .bind(limits.max_delay_ms)
-        .fetch_optional(tx.conn().await?)
+        .fetch_optional_in(tx)
         .await?;
     if reserved.is_some() {
         return Ok(Ok(()));
     }
-    let row = sqlx::query("SELECT blocked_until FROM signin_throttle WHERE key = $1")
-        .bind(key)
-        .fetch_one(tx.conn().await?)
-        .await?;
+    let row =
+        sqlx::query("SELECT blocked_until FROM signin_throttle WHERE key = $1").bind(key).fetch_one_in(tx).await?;
     Ok(Err(row.try_get("blocked_until")?))
 }
 
@@ -62,7 +61,7 @@ pub async fn reserve(tx: &mut Tx, key: &str, limits: Limits, now: i64) -> StoreR
 pub async fn release(tx: &mut Tx, key: &str) -> StoreResult<()> {
     sqlx::query("UPDATE signin_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0")
         .bind(key)
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }
@@ -72,7 +71,7 @@ pub async fn release(tx: &mut Tx, key: &str) -> StoreResult<()> {
 pub async fn clear(tx: &mut Tx, key: &str) -> StoreResult<bool> {
     let row = sqlx::query("DELETE FROM signin_throttle WHERE key = $1 RETURNING failures")
         .bind(key)
-        .fetch_optional(tx.conn().await?)
+        .fetch_optional_in(tx)
         .await?;
     Ok(match row {
         Some(row) => row.try_get::<i64, _>("failures")? > 0,
@@ -85,7 +84,7 @@ pub async fn prune(tx: &mut Tx, quiet_since: i64, now: i64) -> StoreResult<u64> 
     let result = sqlx::query("DELETE FROM signin_throttle WHERE updated_at < $1 AND blocked_until <= $2")
         .bind(quiet_since)
         .bind(now)
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(result.rows_affected())
 }

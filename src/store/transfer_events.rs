@@ -2,6 +2,7 @@
 //! leases for work one replica does at a time.
 
 use super::{StoreResult, Tx};
+use crate::store::InTx;
 use sqlx::{AnyPool, Row};
 
 /// One stored event.
@@ -45,7 +46,7 @@ pub async fn insert(tx: &mut Tx, new: NewEvent<'_>) -> StoreResult<bool> {
     .bind(new.request_id)
     .bind(new.plaid_request_id)
     .bind(new.now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -86,7 +87,7 @@ pub async fn take_lease(tx: &mut Tx, name: &str, holder: &str, now_ms: i64, unti
     .bind(until)
     .bind(name)
     .bind(now_ms)
-    .execute(tx.conn().await?)
+    .execute_in(tx)
     .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -96,7 +97,7 @@ pub async fn release_lease(tx: &mut Tx, name: &str, holder: &str) -> StoreResult
     sqlx::query("UPDATE leases SET expires_at = 0 WHERE name = $1 AND holder = $2")
         .bind(name)
         .bind(holder)
-        .execute(tx.conn().await?)
+        .execute_in(tx)
         .await?;
     Ok(())
 }

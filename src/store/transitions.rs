@@ -91,36 +91,56 @@ pub async fn apply(store: &Store, whole: Whole<'_>) -> StoreResult<bool> {
             Ok(true)
         }
         Writer::Sqlite(_) => {
-            // One batch, one hand-off to the writer: the compare-and-set, its outcome kept where
-            // the statements after it can see it (`changes()` counts the rows the one before
-            // changed), every write guarded by it, the audit records too, and the outcome read.
-            let mut tx = store.begin().await?;
-            let mut update = update;
-            if let Some(approval) = &whole.approval {
-                binds.push(Bind::Text(approval.approver_id.as_str().to_owned()));
-                update.push_str(&format!(
-                    " AND EXISTS (SELECT 1 FROM approvers WHERE id = ${} AND disabled_at IS NULL)",
-                    binds.len()
-                ));
+            let approver = whole.approval.as_ref().map(|approval| approval.approver_id);
+            match apply_sqlite(store, &update, binds.clone(), &writes, approver, whole.audit.clone(), true).await {
+                Err(error) if super::sqlite_writer::is_stale_head(&error) => {
+                    apply_sqlite(store, &update, binds, &writes, approver, whole.audit, false).await
+                }
+                outcome => outcome,
             }
-            // One parameter list numbers them all; each statement goes with the ones it uses.
-            let (update, update_binds) = renumbered(&update, &binds);
-            tx.write(requests::bind_all(sqlx::query(&update), update_binds)).await?;
-            tx.write(sqlx::query("UPDATE temp.transition_won SET won = changes()")).await?;
-            for statement in writes.statements(SQLITE_WON) {
-                let (statement, statement_binds) = renumbered(&statement, &binds);
-                tx.write(requests::bind_all(sqlx::query(&statement), statement_binds)).await?;
-            }
-            tx.write(sqlx::query("SELECT won FROM temp.transition_won")).await?;
-            tx.audit_guard = Some(SQLITE_WON);
-            for fields in whole.audit {
-                tx.append_audit(fields);
-            }
-            let rows = store.commit_returning(tx).await?;
-            let won = rows.iter().find_map(|row| row.try_get::<i64, _>("won").ok());
-            Ok(won.ok_or_else(|| StoreError::Corrupt("the transition's batch did not say if it won".into()))? == 1)
         }
     }
+}
+
+/// SQLite: one batch, one hand-off to the writer — the compare-and-set, its outcome kept where
+/// the statements after it can see it (`changes()` counts the rows the one before changed),
+/// every write guarded by it, the audit records too, and the outcome read. `last_seen_head`:
+/// chain the records after the head this process last saw (see `Tx::retries_stale_head`).
+async fn apply_sqlite(
+    store: &Store,
+    update: &str,
+    mut binds: Vec<Bind>,
+    writes: &Writes,
+    approver: Option<&ApproverId>,
+    audit: Vec<AuditFields>,
+    last_seen_head: bool,
+) -> StoreResult<bool> {
+    let mut tx = store.begin().await?;
+    tx.retries_stale_head = last_seen_head;
+    let mut update = update.to_owned();
+    if let Some(approver) = approver {
+        binds.push(Bind::Text(approver.as_str().to_owned()));
+        update.push_str(&format!(
+            " AND EXISTS (SELECT 1 FROM approvers WHERE id = ${} AND disabled_at IS NULL)",
+            binds.len()
+        ));
+    }
+    // One parameter list numbers them all; each statement goes with the ones it uses.
+    let (update, update_binds) = renumbered(&update, &binds);
+    tx.write(requests::bind_all(sqlx::query(&update), update_binds)).await?;
+    tx.write(sqlx::query("UPDATE temp.transition_won SET won = changes()")).await?;
+    for statement in writes.statements(SQLITE_WON) {
+        let (statement, statement_binds) = renumbered(&statement, &binds);
+        tx.write(requests::bind_all(sqlx::query(&statement), statement_binds)).await?;
+    }
+    tx.write(sqlx::query("SELECT won FROM temp.transition_won")).await?;
+    tx.audit_guard = Some(SQLITE_WON);
+    for fields in audit {
+        tx.append_audit(fields);
+    }
+    let rows = store.commit_returning(tx).await?;
+    let won = rows.iter().find_map(|row| row.try_get::<i64, _>("won").ok());
+    Ok(won.ok_or_else(|| StoreError::Corrupt("the transition's batch did not say if it won".into()))? == 1)
 }
 
 /// On SQLite, that the transition's compare-and-set changed its row (`temp.transition_won`, a
@@ -137,14 +157,23 @@ pub async fn audit_alone(store: &Store, records: Vec<AuditFields>) -> StoreResul
             store.queued.notify_one();
             Ok(())
         }
-        Writer::Sqlite(_) => {
-            let mut tx = store.begin().await?;
-            for fields in records {
-                tx.append_audit(fields);
+        Writer::Sqlite(_) => match audit_alone_sqlite(store, records.clone(), true).await {
+            Err(error) if super::sqlite_writer::is_stale_head(&error) => {
+                audit_alone_sqlite(store, records, false).await
             }
-            store.commit(tx).await
-        }
+            outcome => outcome,
+        },
     }
+}
+
+/// SQLite: the records in one transaction, one hand-off (`last_seen_head` as in `apply_sqlite`).
+async fn audit_alone_sqlite(store: &Store, records: Vec<AuditFields>, last_seen_head: bool) -> StoreResult<()> {
+    let mut tx = store.begin().await?;
+    tx.retries_stale_head = last_seen_head;
+    for fields in records {
+        tx.append_audit(fields);
+    }
+    store.commit(tx).await
 }
 
 /// The INSERTs and UPDATEs a transition makes besides its compare-and-set, each guarded by a

@@ -7,7 +7,7 @@ use crate::on_both_backends;
 use countersign::audit::{self, AuditFields};
 use countersign::service::audit_upkeep;
 use countersign::store::audit as rows;
-use countersign::store::Store;
+use countersign::store::{InTx, Store};
 use std::time::Duration;
 
 fn record(marker: &str) -> AuditFields {
@@ -185,4 +185,100 @@ async fn a_failed_group_commit_fails_every_member() {
     audit::append(&mut next, record("gc-next")).await.expect("appends");
     store.commit(next).await.expect("commits");
     assert_eq!(records_of(&store, "gc-next").await, 1);
+}
+
+/// The statements of a transaction reach SQLite's writer thread together: one hand-off for a
+/// transaction that only writes (its SAVEPOINT, its BEGIN if it opens a group, and its COMMIT
+/// included), one more for each statement whose result it reads. Counted on a store of its own,
+/// so no background loop's transaction is counted with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_reaches_the_writer_once_plus_once_per_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = fresh_store(&dir).await;
+    let handoffs = || store.writer_handoffs().get();
+    // The first audited commit learns the chain head; after it the writer knows it.
+    countersign::store::transitions::audit_alone(&store, vec![record("ho-warm")]).await.expect("commits");
+
+    let before = handoffs();
+    countersign::store::transitions::audit_alone(&store, vec![record("ho-alone")]).await.expect("commits");
+    assert_eq!(handoffs() - before, 1, "records alone: one hand-off");
+
+    let before = handoffs();
+    let mut tx = store.begin().await.expect("begins");
+    rows::insert_pending(&mut tx, &[record("ho-pending")]).await.expect("writes");
+    let counted = sqlx::query("SELECT COUNT(*) AS n FROM audit_pending").fetch_one_in(&mut tx).await.expect("reads");
+    assert_eq!(sqlx::Row::get::<i64, _>(&counted, "n"), 1, "the read sees the write before it");
+    store.commit(tx).await.expect("commits");
+    assert_eq!(handoffs() - before, 3, "a write and a read, then the commit: three hand-offs");
+
+    let before = handoffs();
+    let mut tx = store.begin().await.expect("begins");
+    tx.write(sqlx::query("DELETE FROM audit_pending")).await.expect("deferred");
+    store.commit(tx).await.expect("commits");
+    assert_eq!(handoffs() - before, 1, "writes only: one hand-off");
+    assert_eq!(records_of(&store, "ho-alone").await, 1);
+    let pending =
+        sqlx::query("SELECT COUNT(*) AS n FROM audit_pending").fetch_one(store.reader()).await.expect("reads");
+    assert_eq!(sqlx::Row::get::<i64, _>(&pending, "n"), 0, "the deferred DELETE committed");
+}
+
+/// Another process (here: a second store on the same file) may append records while this one
+/// is between groups. Records chained after the head this process last saw then collide with
+/// the rows at their seq, nothing of that transaction is written, and it runs again after the
+/// head it reads: the chain stays one, gap-free and verifiable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_after_a_head_another_process_moved_are_chained_after_it() {
+    let app = spawn_app(Db::Sqlite).await;
+    let store = app.ctx.store.clone();
+    let other = Store::connect(app.database_url(), 2).await.expect("second process");
+    let alone = |store: Store, marker: &'static str| async move {
+        countersign::store::transitions::audit_alone(&store, vec![record(marker)]).await.expect("commits");
+    };
+    alone(store.clone(), "stale-1").await;
+    alone(other.clone(), "stale-other").await;
+    alone(store.clone(), "stale-2").await;
+    // And a transaction of the general kind, which reads the head after another's write.
+    alone(other.clone(), "stale-other-2").await;
+    let mut tx = store.begin().await.expect("begins");
+    audit::append(&mut tx, record("stale-3")).await.expect("appends");
+    store.commit(tx).await.expect("commits");
+
+    for marker in ["stale-1", "stale-other", "stale-2", "stale-other-2", "stale-3"] {
+        assert_eq!(records_of(&store, marker).await, 1, "{marker} written once");
+    }
+    let verified = audit_upkeep::verify_live(&app.ctx, &[]).await.expect("database readable");
+    assert!(verified.is_ok(), "one chain: {verified:?}");
+}
+
+/// A transaction dropped before anything of it reached the database (its opening still in its
+/// batch) leaves the writer as it found it, inside a group or opening one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_dropped_before_its_first_hand_off_leaves_nothing_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = fresh_store(&dir).await;
+    drop(store.begin().await.expect("begins"));
+    let mut tx = store.begin().await.expect("the writer is free");
+    audit::append(&mut tx, record("unsent-after")).await.expect("appends");
+    let joiner = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            // Queued behind `tx`, it joins its group and is dropped unsent.
+            drop(store.begin().await.expect("begins"));
+        })
+    };
+    until_queued(&store, 1).await;
+    store.commit(tx).await.expect("commits");
+    joiner.await.expect("ran");
+    let mut last = store.begin().await.expect("the writer is free again");
+    audit::append(&mut last, record("unsent-last")).await.expect("appends");
+    store.commit(last).await.expect("commits");
+    assert_eq!(records_of(&store, "unsent-after").await, 1);
+    assert_eq!(records_of(&store, "unsent-last").await, 1);
+}
+
+async fn fresh_store(dir: &tempfile::TempDir) -> Store {
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("writer.db").display());
+    let store = Store::connect(&url, 2).await.expect("connects");
+    store.migrate().await.expect("migrates");
+    store
 }

@@ -207,3 +207,28 @@ on_both_backends!(
     messages_nobody_would_hear_are_not_written,
     an_approval_moves_the_request_only_from_an_active_approver_spending_its_token_once,
 );
+
+/// SQLite chains a whole transition's records after the head this process last saw, without
+/// reading it first. When another process (a second store on the same file) appended records
+/// meanwhile, they collide, nothing of the move is written, and the move runs again after the
+/// head it reads: it wins once, with one record, and the chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_transition_after_another_process_moved_the_head_is_written_once() {
+    let app = spawn_app(Db::Sqlite).await;
+    let record = pending_request(&app).await;
+    claim_key(&app, &record.agent_id, "stale-head-key").await;
+    let other = countersign::store::Store::connect(app.database_url(), 2).await.expect("second process");
+    let foreign = test_record(&record, "test.other_process");
+    transitions::audit_alone(&other, vec![foreign]).await.expect("the other process appends");
+
+    let changes = Changes { rejection_reason: Some("stale head".into()), ..Changes::default() };
+    let whole = rejection(&record, record.updated_at, &changes, record.updated_at + 1_000, "stale-head-key", false);
+    assert!(transitions::apply(&app.ctx.store, whole).await.expect("applies"), "the move wins");
+    assert_eq!(records_for(&app, &record.id, "test.whole").await, 1, "its record written once");
+    assert_eq!(records_for(&app, &record.id, "test.other_process").await, 1);
+    let stored = requests::find(app.ctx.store.reader(), &record.id).await.expect("reads").expect("row");
+    assert_eq!(stored.state, RequestState::Rejected);
+    let verified = countersign::service::audit_upkeep::verify_live(&app.ctx, &[]).await.expect("readable");
+    assert!(verified.is_ok(), "one chain: {verified:?}");
+    app.stop().await;
+}
