@@ -8,7 +8,10 @@
 //! SQLite allows one writer at a time; instead of letting concurrent writers fail with "database
 //! is locked", all writes go through one connection (`sqlite_writer`), where transactions that
 //! queue behind each other share a COMMIT, while reads use a separate pool (WAL lets them run
-//! beside the writer).
+//! beside the writer). Inside a transaction, `Tx::write` is for a write whose result the caller
+//! does not read and `InTx` (`query.fetch_one_in(tx)`, …) for a statement whose result it reads:
+//! on SQLite the writes wait and go to the writer with the next read or the commit, one hand-off
+//! for all; on PostgreSQL each runs at once.
 
 pub mod admin;
 pub mod agents;
@@ -116,11 +119,9 @@ impl Tx {
             TxConn::Postgres(tx) => Ok(query.execute(&mut **tx).await?),
             TxConn::Sqlite(member) => {
                 member.defer(query)?;
-                let row = member.fetch(sqlx::query("SELECT changes() AS changed_rows")).await?;
-                let changed: i64 = match row.first() {
-                    Some(row) => sqlx::Row::try_get(row, "changed_rows")?,
-                    None => 0,
-                };
+                let rows = member.fetch(sqlx::query("SELECT changes() AS changed_rows")).await?;
+                let counted = rows.iter().rev().find_map(|row| sqlx::Row::try_get::<i64, _>(row, "changed_rows").ok());
+                let changed = counted.ok_or_else(|| StoreError::Corrupt("changes() returned no row".into()))?;
                 Ok(sqlx::any::AnyQueryResult { rows_affected: changed.max(0) as u64, last_insert_id: None })
             }
         }

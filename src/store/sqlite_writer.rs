@@ -6,10 +6,21 @@
 //! transaction: each runs inside its own savepoint, and the last of the group — the one that
 //! finds nobody queued behind it — commits for all of them.
 //!
+//! Each statement sqlx runs is a message to the connection's thread and a wake-up back (a
+//! hand-off), and under load the task holding the writer waits to be polled between them. So a
+//! member's statements wait in a batch and go to the writer's thread together as one
+//! multi-statement query (SQLite binds each `$n` by its number across the statements): with the
+//! next statement whose result the caller reads, or with its commit. A transaction that only
+//! writes — a whole transition, its audit records, its SAVEPOINT, the group's BEGIN, its COMMIT —
+//! is one hand-off. To chain audit records without a read first, the writer keeps the chain head
+//! as its last batch left it (every batch that writes records ends by reading it); inside a group
+//! that is the head, since the group holds SQLite's write lock.
+//!
 //! What never changes: a caller's `commit` returns only after the COMMIT that covers its writes,
 //! so nothing it reports is lost on power failure; a member that fails or is dropped rolls back
-//! to its own savepoint and leaves the others' writes alone; a COMMIT that fails fails every
-//! member. Nothing a member wrote is visible to other connections before that COMMIT.
+//! to its own savepoint (released when it finishes, so a batch that fails before its own SAVEPOINT
+//! ran can never roll back another's) and leaves the others' writes alone; a COMMIT that fails
+//! fails every member. Nothing a member wrote is visible to other connections before that COMMIT.
 //!
 //! This is SQLite's single process-local writer, so the lock here is in-process by nature; on
 //! PostgreSQL every transaction is its own and the database does its own group commit.
