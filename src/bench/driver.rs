@@ -153,6 +153,40 @@ where
     all
 }
 
+/// Open-loop load: call `n` is due at `n / rate` seconds after the start whether or not earlier
+/// calls have answered, with at most `concurrency` in flight. A call's time runs from when it
+/// was due, so waiting for a free slot (or for the runtime to start it) counts against it: a
+/// slow answer cannot hide the calls it delayed.
+pub(super) async fn run_at_rate<F, Fut>(total: usize, concurrency: usize, rate: f64, work: F) -> Outcome
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = anyhow::Result<Sample>> + Send + 'static,
+{
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let start = tokio::time::Instant::now();
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..total {
+        let due = start + Duration::from_secs_f64(n as f64 / rate.max(f64::MIN_POSITIVE));
+        tokio::time::sleep_until(due).await;
+        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+        let call = work(n);
+        calls.spawn(async move {
+            let answered = call.await;
+            drop(slot);
+            answered.map(|sample| Sample { cycle: due.elapsed(), ..sample })
+        });
+    }
+    let mut all = Outcome::default();
+    while let Some(joined) = calls.join_next().await {
+        match joined {
+            Ok(Ok(sample)) => all.samples.push(sample),
+            Ok(Err(error)) => all.errors.push(error.to_string()),
+            Err(error) => all.errors.push(error.to_string()),
+        }
+    }
+    all
+}
+
 pub async fn run_cycles(plan: &Plan, total: usize, concurrency: usize) -> anyhow::Result<Outcome> {
     let plan = Arc::new(Plan {
         client: plan.client.clone(),
@@ -188,4 +222,32 @@ pub async fn run_proposals(plan: &Plan, total: usize, concurrency: usize) -> any
         }
     })
     .await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each call takes 5 ms and one may be in flight while one is due every millisecond: the
+    /// calls queue, and each one's time must include its wait from when it was due.
+    #[tokio::test]
+    async fn an_open_loop_counts_the_wait_of_calls_a_slow_one_delayed() {
+        let outcome = run_at_rate(20, 1, 1000.0, |_| async {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            Ok(Sample::default())
+        })
+        .await;
+        assert_eq!((outcome.samples.len(), outcome.errors.len()), (20, 0));
+        let slowest = outcome.samples.iter().map(|s| s.cycle).max().unwrap_or_default();
+        // The last call is due at 19 ms and answered after 20 × 5 ms at the earliest.
+        assert!(slowest >= Duration::from_millis(100 - 19), "slowest {slowest:?}");
+    }
+
+    #[tokio::test]
+    async fn an_open_loop_offers_calls_at_its_rate_not_faster() {
+        let started = Instant::now();
+        let outcome = run_at_rate(21, 4, 1000.0, |_| async { Ok(Sample::default()) }).await;
+        assert_eq!(outcome.samples.len(), 21);
+        assert!(started.elapsed() >= Duration::from_millis(20), "took {:?}", started.elapsed());
+    }
 }

@@ -47,6 +47,11 @@ pub struct BenchArgs {
     /// approval cycle, beside the simulator's own time for the same call.
     #[arg(long)]
     pub reads: bool,
+    /// With `--reads`: offer this many reads a second (open loop, at most `--concurrency` in
+    /// flight) instead of as many as the service answers, so latency is measured at a load the
+    /// machine can carry rather than at saturation, where it is queueing (Little's law).
+    #[arg(long, requires = "reads")]
+    pub rate: Option<f64>,
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {

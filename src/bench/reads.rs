@@ -23,6 +23,8 @@ const TARGET_ADDED_P99_MS: f64 = 2.0;
 pub struct ReadsSummary {
     pub database: &'static str,
     pub concurrency: usize,
+    /// Reads offered a second (open loop), or none: as many as answered (closed loop).
+    pub offered_reads_per_second: Option<f64>,
     pub reads: usize,
     pub errors: usize,
     pub first_errors: Vec<String>,
@@ -82,15 +84,19 @@ async fn drive(
     body: Value,
     total: usize,
     concurrency: usize,
+    rate: Option<f64>,
 ) -> (Outcome, Duration) {
     let (client, url, body) = (client.clone(), Arc::new(url), Arc::new(body));
     let auth = Arc::new(auth);
-    let started = Instant::now();
-    let outcome = driver::run(total, concurrency, move |_| {
+    let call = move |_| {
         let (client, url, auth, body) = (client.clone(), url.clone(), auth.clone(), body.clone());
         async move { timed(&client, &url, auth.as_deref(), &body).await }
-    })
-    .await;
+    };
+    let started = Instant::now();
+    let outcome = match rate {
+        Some(rate) => driver::run_at_rate(total, concurrency, rate, call).await,
+        None => driver::run(total, concurrency, call).await,
+    };
     (outcome, started.elapsed())
 }
 
@@ -132,15 +138,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let key = Some(agent.api_key.clone());
 
     let warmup = args.concurrency.max(8) * 4;
-    drive(&client, gateway_url.clone(), key.clone(), gateway_body.clone(), warmup, args.concurrency).await;
-    drive(&client, direct_url.clone(), None, direct_body.clone(), warmup, args.concurrency).await;
+    let (concurrency, rate) = (args.concurrency, args.rate);
+    drive(&client, gateway_url.clone(), key.clone(), gateway_body.clone(), warmup, concurrency, None).await;
+    drive(&client, direct_url.clone(), None, direct_body.clone(), warmup, concurrency, None).await;
     let sim_cpu = cpu_ms(sim.pid);
-    let (alone, alone_elapsed) = drive(&client, direct_url, None, direct_body, args.cycles, args.concurrency).await;
+    let (alone, alone_elapsed) = drive(&client, direct_url, None, direct_body, args.cycles, concurrency, rate).await;
     let simulator_cpu = per_call(sim_cpu, cpu_ms(sim.pid), alone.samples.len());
     let commits_before = processes::commits(&client, &services).await?;
     let service_cpu = cpu_ms(service.pid);
     let (through, through_elapsed) =
-        drive(&client, gateway_url, key, gateway_body, args.cycles, args.concurrency).await;
+        drive(&client, gateway_url, key, gateway_body, args.cycles, concurrency, rate).await;
     let service_cpu = per_call(service_cpu, cpu_ms(service.pid), through.samples.len());
     let commits = processes::commits(&client, &services).await? - commits_before;
     let peak_rss_kb = processes::rss_kb(service.pid, "VmHWM");
@@ -206,6 +213,7 @@ fn summarize(
     ReadsSummary {
         database: if args.database_url.is_some() { "postgresql" } else { "sqlite" },
         concurrency: args.concurrency,
+        offered_reads_per_second: args.rate,
         reads: through.samples.len(),
         errors: through.errors.len() + alone.errors.len(),
         first_errors: through.errors.iter().chain(&alone.errors).take(3).cloned().collect(),
@@ -229,8 +237,12 @@ impl ReadsSummary {
         let row = |name: &str, p: &Percentiles, rate: f64| {
             format!("{name:<22} {rate:>9.1} {:>9.2} {:>9.2} {:>9.2}\n", p.p50_ms, p.p95_ms, p.p99_ms)
         };
+        let offered = match self.offered_reads_per_second {
+            Some(rate) => format!(", {rate:.0} reads/s offered (open loop; times from when each read was due)"),
+            None => String::new(),
+        };
         let mut out = format!(
-            "\n{} reads, concurrency {}: {} reads, {} errors\n\n{:<22} {:>9} {:>9} {:>9} {:>9}\n",
+            "\n{} reads, concurrency {}{offered}: {} reads, {} errors\n\n{:<22} {:>9} {:>9} {:>9} {:>9}\n",
             self.database,
             self.concurrency,
             self.reads,
