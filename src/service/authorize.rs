@@ -10,7 +10,7 @@ use crate::domain::{AgentId, Event, RequestState, Tier, TransferIntent};
 use crate::error::Result;
 use crate::plaid::types::{AuthorizationCreateRequest, AuthorizationUser, Decision};
 use crate::plaid::PlaidError;
-use crate::store::items;
+use crate::store::items::{self, ItemRecord};
 use crate::store::requests::{self, Changes, RequestRecord};
 use crate::store::transitions::{self, StoredReply, Whole};
 
@@ -30,12 +30,22 @@ struct Settlement {
     plaid_request_id: Option<String>,
 }
 
-pub async fn authorize(ctx: &Context, record: &RequestRecord, reply_to: ReplyTo<'_>) -> Result<Authorized> {
+/// Asks Plaid for the request's authorization and settles the request by its answer. `item` is
+/// the request's item when the caller just read it (a proposal); otherwise it is read here.
+pub async fn authorize(
+    ctx: &Context,
+    record: &RequestRecord,
+    item: Option<ItemRecord>,
+    reply_to: ReplyTo<'_>,
+) -> Result<Authorized> {
     let intent =
         TransferIntent::from_json(&record.intent).map_err(|e| anyhow::anyhow!("stored intent: {}", e.message))?;
-    let item = items::find(ctx.store.reader(), &record.item_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the request's item is gone"))?;
+    let item = match item {
+        Some(item) => item,
+        None => items::find(ctx.store.reader(), &record.item_id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("the request's item is gone"))?,
+    };
     let access_token = ctx.master_key.decrypt(&item.access_token_enc)?;
     let plaid_request = AuthorizationCreateRequest {
         access_token: &access_token,

@@ -19,7 +19,7 @@ use crate::domain::{Assessment, Event, Money, RequestId, RequestState, Tier, Tra
 use crate::error::{Error, Result};
 use crate::store::approvals::{self, NewApproval};
 use crate::store::requests::{self, Changes, RequestRecord};
-use crate::store::{admin, agents, approvers, transitions, Tx};
+use crate::store::{admin, approvers, transitions, Tx};
 use axum::http::StatusCode;
 
 pub struct TokenGrant {
@@ -37,9 +37,8 @@ pub(crate) async fn load_for(ctx: &Context, who: &ApproverSession, id: &RequestI
     if !approvers::may_approve_for(ctx.store.reader(), &who.approver, &record.item_id).await? {
         return Err(Error::forbidden("approver_not_allowed", "you may not approve transfers for this item"));
     }
-    let agent =
-        agents::find(ctx.store.reader(), &record.agent_id).await?.ok_or_else(|| anyhow::anyhow!("agent missing"))?;
-    if username::same(&agent.owner, &who.approver.username) {
+    let owner = record.agent_owner.as_deref().ok_or_else(|| anyhow::anyhow!("agent missing"))?;
+    if username::same(owner, &who.approver.username) {
         return Err(Error::forbidden("owner_cannot_approve", "you own the agent that proposed this transfer"));
     }
     Ok(record)
@@ -384,7 +383,7 @@ pub async fn edit(
     ctx.notify_change();
     release_authorization(ctx, &current).await;
 
-    if let Authorized::Settled { record: settled, .. } = authorize(ctx, &new, None).await? {
+    if let Authorized::Settled { record: settled, .. } = authorize(ctx, &new, None, None).await? {
         if settled.state == RequestState::PendingApproval {
             let now = now_ms();
             let mut tx = ctx.store.begin().await?;

@@ -31,7 +31,7 @@ pub struct Proposal {
 
 pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> Result<Reply> {
     let Proposal { intent, key, fingerprint, renews } = proposal;
-    registry::usable_item(ctx, agent, &intent.item_id, intent.account_id.as_str()).await?;
+    let item = registry::usable_item(ctx, agent, &intent.item_id, intent.account_id.as_str()).await?;
 
     let now = now_ms();
     let (mut tx, claim) = match idempotency::begin(&ctx.store, &agent.id, &key, &fingerprint, now).await? {
@@ -76,7 +76,7 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
     if record.intent.get("schedule").is_some() {
         return super::recurring::hold_for_approvals(ctx, &record, Some((&agent.id, &key))).await;
     }
-    match authorize(ctx, &record, Some((&agent.id, &key))).await? {
+    match authorize(ctx, &record, Some(item), Some((&agent.id, &key))).await? {
         Authorized::Settled { record, reply } => {
             // Tier 1: authorized, approved by the policy and claimed in one step; create it now.
             if record.state == RequestState::Executing {

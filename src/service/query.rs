@@ -64,9 +64,7 @@ async fn view_with_details(ctx: &Context, record: &RequestRecord) -> Result<Requ
         let events = transfer_events::for_transfer(ctx.store.reader(), transfer_id).await?;
         view.transfer_events = Some(events.iter().map(Into::into).collect());
     }
-    if let Some(item) = crate::store::items::find(ctx.store.reader(), &record.item_id).await? {
-        view.item_health = Some(item.health);
-    }
+    view.item_health.clone_from(&record.item_health);
     view.recurring = super::recurring::view(ctx, record).await?;
     Ok(view)
 }

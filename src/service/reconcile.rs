@@ -85,7 +85,7 @@ async fn reconcile_one(ctx: &Context, id: &RequestId, state: RequestState, lease
         RequestState::Proposed if record.intent.get("schedule").is_some() => {
             super::recurring::hold_for_approvals(ctx, &record, None).await.map(|_| ())
         }
-        RequestState::Proposed => authorize(ctx, &record, None).await.map(|_| ()),
+        RequestState::Proposed => authorize(ctx, &record, None, None).await.map(|_| ()),
         RequestState::Executing => settle_executing(ctx, &record, leased_at).await,
         _ => Ok(()),
     }

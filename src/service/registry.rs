@@ -6,7 +6,7 @@ use crate::auth::api_keys;
 use crate::domain::{AgentId, ItemId};
 use crate::error::{Error, Result};
 use crate::store::agents::{self, AgentRecord, NewAgent};
-use crate::store::items::{self, AccountRecord, ItemRecord};
+use crate::store::items::{self, AccountRecord, ForProposal, ItemRecord};
 use crate::store::{Store, Tx};
 use serde::Serialize;
 
@@ -130,18 +130,18 @@ pub async fn add_sandbox_item(ctx: &Context) -> Result<ItemId> {
 
 /// The item behind a proposal, if this agent may use it and the account belongs to it.
 pub async fn usable_item(ctx: &Context, agent: &AgentRecord, item_id: &ItemId, account_id: &str) -> Result<ItemRecord> {
-    let pool = ctx.store.reader();
-    let item = items::find(pool, item_id)
-        .await?
-        .ok_or_else(|| Error::unprocessable("unknown_item", format!("item {item_id} is not registered")))?;
-    if !agents::may_use_item(pool, agent, item_id).await? {
-        return Err(Error::forbidden("item_not_allowed", format!("this agent may not use item {item_id}")));
+    match items::for_proposal(ctx.store.reader(), &agent.id, agent.all_items, item_id, account_id).await? {
+        ForProposal::Usable(item) => Ok(item),
+        ForProposal::UnknownItem => {
+            Err(Error::unprocessable("unknown_item", format!("item {item_id} is not registered")))
+        }
+        ForProposal::NotAllowed => {
+            Err(Error::forbidden("item_not_allowed", format!("this agent may not use item {item_id}")))
+        }
+        ForProposal::UnknownAccount => {
+            Err(Error::unprocessable("unknown_account", format!("account is not part of item {item_id}")))
+        }
     }
-    let accounts = items::accounts(pool, item_id).await?;
-    if !accounts.iter().any(|a| a.account_id == account_id) {
-        return Err(Error::unprocessable("unknown_account", format!("account is not part of item {item_id}")));
-    }
-    Ok(item)
 }
 
 #[derive(Debug, Serialize)]

@@ -84,6 +84,50 @@ pub async fn find(pool: &AnyPool, id: &ItemId) -> StoreResult<Option<ItemRecord>
     row.as_ref().map(item_from_row).transpose()
 }
 
+/// What a proposal found of the item it names.
+pub enum ForProposal {
+    UnknownItem,
+    /// The agent has no grant for the item.
+    NotAllowed,
+    /// The account is not one of the item's.
+    UnknownAccount,
+    Usable(ItemRecord),
+}
+
+/// The item a proposal names, whether the agent may use it (`all_items`, or a grant) and whether
+/// the account is one of its own: one read.
+pub async fn for_proposal(
+    pool: &AnyPool,
+    agent: &AgentId,
+    all_items: bool,
+    id: &ItemId,
+    account_id: &str,
+) -> StoreResult<ForProposal> {
+    let sql = format!(
+        "SELECT {ITEM_COLUMNS}, \
+         CAST(CASE WHEN $3 = 1 OR EXISTS (SELECT 1 FROM agent_items WHERE agent_id = $2 AND item_id = items.id) \
+              THEN 1 ELSE 0 END AS BIGINT) AS granted, \
+         CAST(CASE WHEN EXISTS (SELECT 1 FROM item_accounts WHERE item_id = items.id AND account_id = $4) \
+              THEN 1 ELSE 0 END AS BIGINT) AS has_account \
+         FROM items WHERE id = $1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(id.as_str())
+        .bind(agent.as_str())
+        .bind(i64::from(all_items))
+        .bind(account_id)
+        .fetch_optional(pool)
+        .await?;
+    let Some(row) = row else { return Ok(ForProposal::UnknownItem) };
+    Ok(if row.try_get::<i64, _>("granted")? != 1 {
+        ForProposal::NotAllowed
+    } else if row.try_get::<i64, _>("has_account")? != 1 {
+        ForProposal::UnknownAccount
+    } else {
+        ForProposal::Usable(item_from_row(&row)?)
+    })
+}
+
 pub async fn find_by_plaid_id(pool: &AnyPool, plaid_item_id: &str) -> StoreResult<Option<ItemRecord>> {
     let row = sqlx::query(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE plaid_item_id = $1"))
         .bind(plaid_item_id)

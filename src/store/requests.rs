@@ -19,6 +19,9 @@ pub struct RequestRecord {
     pub plaid_item_id: Option<String>,
     /// The item's health as read with the request (`items.health`), for what the agent is told.
     pub item_health: Option<String>,
+    /// The owner of the agent that proposed it (`agents.owner`, read with the request): whoever
+    /// it names may not approve it.
+    pub agent_owner: Option<String>,
     pub account_id: String,
     pub state: RequestState,
     pub tier: Tier,
@@ -329,7 +332,8 @@ pub(super) const COLUMNS: &str =
     error_code, error_message, rejection_reason, supersedes, renews, version, created_at, updated_at, \
     reconcile_attempts, transfer_failure_code, transfer_failure_description, approver_groups, approval_ttl_secs, \
     (SELECT items.plaid_item_id FROM items WHERE items.id = transfer_requests.item_id) AS plaid_item_id, \
-    (SELECT items.health FROM items WHERE items.id = transfer_requests.item_id) AS item_health";
+    (SELECT items.health FROM items WHERE items.id = transfer_requests.item_id) AS item_health, \
+    (SELECT agents.owner FROM agents WHERE agents.id = transfer_requests.agent_id) AS agent_owner";
 
 pub(super) fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("transfer_requests.{what}"));
@@ -346,6 +350,7 @@ pub(super) fn from_row(row: &AnyRow) -> StoreResult<RequestRecord> {
         item_id: ItemId::from_trusted(row.try_get("item_id")?),
         plaid_item_id: row.try_get("plaid_item_id")?,
         item_health: row.try_get("item_health")?,
+        agent_owner: row.try_get("agent_owner")?,
         account_id: row.try_get("account_id")?,
         state: RequestState::parse(&state).ok_or_else(|| corrupt("state"))?,
         tier: Tier::from_number(row.try_get("tier")?).ok_or_else(|| corrupt("tier"))?,
