@@ -61,31 +61,33 @@ pub async fn proposal_facts(
     account_id: &str,
     since_ms: i64,
 ) -> StoreResult<ProposalFacts> {
+    // One statement: the account's facts as a one-row table, joined to the window's requests
+    // (none: one row whose request columns are NULL). It runs while the proposal holds the
+    // window locks (PostgreSQL), so each round trip it saves shortens every proposal's wait.
     let sql = format!(
-        "SELECT agent_id, item_id, account_id, intent, amount_cents, created_at FROM transfer_requests \
-         WHERE (agent_id = $1 OR (item_id = $2 AND account_id = $3)) AND created_at >= $4 AND state IN ({})",
+        "SELECT f.mask, f.paid_before, r.id AS recent_id, r.agent_id, r.item_id, r.account_id, r.intent, \
+         r.amount_cents, r.created_at FROM \
+         (SELECT (SELECT mask FROM item_accounts WHERE item_id = $2 AND account_id = $3) AS mask, \
+          CAST(CASE WHEN EXISTS (SELECT 1 FROM transfer_requests WHERE item_id = $2 AND account_id = $3 \
+          AND transfer_id IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT) AS paid_before) f \
+         LEFT JOIN transfer_requests r ON (r.agent_id = $1 OR (r.item_id = $2 AND r.account_id = $3)) \
+         AND r.created_at >= $4 AND r.state IN ({})",
         counted_list(5)
     );
-    let mut recent = sqlx::query(&sql).bind(agent_id).bind(item_id).bind(account_id).bind(since_ms);
+    let mut query = sqlx::query(&sql).bind(agent_id).bind(item_id).bind(account_id).bind(since_ms);
     for state in COUNTED {
-        recent = recent.bind(state.as_str());
+        query = query.bind(state.as_str());
     }
-    let account = sqlx::query(
-        "SELECT (SELECT mask FROM item_accounts WHERE item_id = $1 AND account_id = $2) AS mask, \
-         CAST(CASE WHEN EXISTS (SELECT 1 FROM transfer_requests WHERE item_id = $1 AND account_id = $2 \
-         AND transfer_id IS NOT NULL) THEN 1 ELSE 0 END AS BIGINT) AS paid_before",
-    )
-    .bind(item_id)
-    .bind(account_id);
-    let mut each = tx.fetch_each(vec![recent, account]).await?.into_iter();
-    let recent = each.next().unwrap_or_default().iter().map(recent_from_row).collect::<StoreResult<_>>()?;
-    let account = each.next().unwrap_or_default();
-    let row = account.first().ok_or_else(|| StoreError::Corrupt("the account facts returned no row".into()))?;
-    Ok(ProposalFacts {
-        recent,
-        paid_before: row.try_get::<i64, _>("paid_before")? == 1,
-        account_mask: row.try_get("mask")?,
-    })
+    let rows = query.fetch_all_in(tx).await?;
+    let first = rows.first().ok_or_else(|| StoreError::Corrupt("the account facts returned no row".into()))?;
+    let (paid_before, account_mask) = (first.try_get::<i64, _>("paid_before")? == 1, first.try_get("mask")?);
+    let mut recent = Vec::with_capacity(rows.len());
+    for row in &rows {
+        if row.try_get::<Option<String>, _>("recent_id")?.is_some() {
+            recent.push(recent_from_row(row)?);
+        }
+    }
+    Ok(ProposalFacts { recent, paid_before, account_mask })
 }
 
 /// Every request created at or after `since_ms`, oldest first (the backtest's history).
