@@ -18,7 +18,7 @@ use crate::domain::username;
 use crate::domain::{Assessment, Event, Money, RequestId, RequestState, Tier, TransferIntent};
 use crate::error::{Error, Result};
 use crate::store::approvals::{self, NewApproval};
-use crate::store::requests::{self, Changes, RequestRecord};
+use crate::store::requests::{self, Changes, Joined, RequestRecord};
 use crate::store::{admin, approvers, transitions, Tx};
 use axum::http::StatusCode;
 
@@ -377,6 +377,11 @@ pub async fn edit(
         renews: None,
         version: current.version + 1,
         replaces: Some(&replaced),
+        joined: Joined {
+            plaid_item_id: current.plaid_item_id.clone(),
+            item_health: current.item_health.clone(),
+            agent_owner: current.agent_owner.clone(),
+        },
     };
     let new = insert_proposed(&mut tx, ctx, version, now).await?.map_err(|denial| denial.to_error())?;
     ctx.store.commit(tx).await?;

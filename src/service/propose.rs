@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::plaid::PlaidError;
 use crate::store::agents::AgentRecord;
 use crate::store::policy::{self as store_policy, ShadowDifference};
-use crate::store::requests::{self, NewRequest, RequestRecord};
+use crate::store::requests::{self, Joined, NewRequest, RequestRecord};
 use crate::store::{idempotency as keys, Tx};
 
 pub struct Proposal {
@@ -56,8 +56,19 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
             record
         }
         Claim::Fresh | Claim::Resume { request_id: None } => {
-            let new =
-                NewVersion { intent: &intent, supersedes: None, renews: renews.as_ref(), version: 1, replaces: None };
+            let joined = Joined {
+                plaid_item_id: Some(item.plaid_item_id.clone()),
+                item_health: Some(item.health.clone()),
+                agent_owner: Some(agent.owner.clone()),
+            };
+            let new = NewVersion {
+                intent: &intent,
+                supersedes: None,
+                renews: renews.as_ref(),
+                version: 1,
+                replaces: None,
+                joined,
+            };
             let record = match insert_proposed(&mut tx, ctx, new, now).await? {
                 Ok(record) => record,
                 Err(denial) => {
@@ -99,6 +110,8 @@ pub struct NewVersion<'a> {
     pub version: i64,
     /// The assessment of the version this one replaces (an edit): the new one keeps at least it.
     pub replaces: Option<&'a Assessment>,
+    /// The item's and the agent's columns of the row, as the caller last read them.
+    pub joined: Joined,
 }
 
 /// The risk policy refused a proposal before Plaid was asked.
@@ -158,6 +171,7 @@ pub async fn insert_proposed(
             renews: new.renews,
             version: new.version,
             now_ms: now,
+            joined: new.joined,
         },
     )
     .await

@@ -81,42 +81,104 @@ pub struct NewRequest<'a> {
     pub renews: Option<&'a RequestId>,
     pub version: i64,
     pub now_ms: i64,
+    /// What a read of the row takes from the item and the agent (the caller has just read them).
+    pub joined: Joined,
 }
 
-/// Stores a new request and returns it as stored.
+/// The columns a request row shows from its item and its agent ([`COLUMNS`]' subqueries).
+#[derive(Debug, Clone, Default)]
+pub struct Joined {
+    pub plaid_item_id: Option<String>,
+    pub item_health: Option<String>,
+    pub agent_owner: Option<String>,
+}
+
+/// Stores a new request and returns it as stored, without reading it back: on SQLite a fresh
+/// request's INSERT waits in the writer's batch for the transaction's next hand-off. (A test reads
+/// the row back and compares.)
 pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<RequestRecord> {
     let reasons = serde_json::to_string(new.policy_reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let groups = serde_json::to_string(new.approver_groups).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let sql = format!(
+    let query = sqlx::query(
         "INSERT INTO transfer_requests (id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, \
          policy_version, policy_reasons, intent, amount_cents, plaid_idempotency_key, supersedes, renews, version, \
          created_at, updated_at, approver_groups, approval_ttl_secs) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19) \
-         RETURNING {COLUMNS}"
-    );
-    let row = sqlx::query(&sql)
-        .bind(new.id.as_str())
-        .bind(new.agent_id.as_str())
-        .bind(new.item_id.as_str())
-        .bind(new.account_id)
-        .bind(RequestState::Proposed.as_str())
-        .bind(new.tier.number())
-        .bind(i64::from(new.step_up))
-        .bind(new.approvals_required)
-        .bind(new.policy_version)
-        .bind(reasons)
-        .bind(new.intent.to_string())
-        .bind(new.amount_cents)
-        .bind(new.plaid_idempotency_key)
-        .bind(new.supersedes.map(RequestId::as_str))
-        .bind(new.renews.map(RequestId::as_str))
-        .bind(new.version)
-        .bind(new.now_ms)
-        .bind(groups)
-        .bind(new.approval_ttl_secs)
-        .fetch_one_in(tx)
-        .await?;
-    from_row(&row)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19)",
+    )
+    .bind(new.id.as_str())
+    .bind(new.agent_id.as_str())
+    .bind(new.item_id.as_str())
+    .bind(new.account_id)
+    .bind(RequestState::Proposed.as_str())
+    .bind(new.tier.number())
+    .bind(i64::from(new.step_up))
+    .bind(new.approvals_required)
+    .bind(new.policy_version)
+    .bind(reasons)
+    .bind(new.intent.to_string())
+    .bind(new.amount_cents)
+    .bind(new.plaid_idempotency_key)
+    .bind(new.supersedes.map(RequestId::as_str))
+    .bind(new.renews.map(RequestId::as_str))
+    .bind(new.version)
+    .bind(new.now_ms)
+    .bind(groups)
+    .bind(new.approval_ttl_secs);
+    if new.renews.is_some() || new.supersedes.is_some() {
+        // One renewal and one successor per request (unique indexes): the caller answers a
+        // second one by the error, so it must come from this statement, not from the commit.
+        tx.execute(query).await?;
+    } else {
+        tx.write(query).await?;
+    }
+    Ok(new.as_stored())
+}
+
+impl NewRequest<'_> {
+    /// The row [`insert`] stores, as a read of it returns it.
+    fn as_stored(&self) -> RequestRecord {
+        RequestRecord {
+            id: self.id.clone(),
+            agent_id: self.agent_id.clone(),
+            item_id: self.item_id.clone(),
+            plaid_item_id: self.joined.plaid_item_id.clone(),
+            item_health: self.joined.item_health.clone(),
+            agent_owner: self.joined.agent_owner.clone(),
+            account_id: self.account_id.to_owned(),
+            state: RequestState::Proposed,
+            tier: self.tier,
+            step_up: self.step_up,
+            approvals_required: self.approvals_required,
+            policy_version: self.policy_version.to_owned(),
+            policy_reasons: self.policy_reasons.to_vec(),
+            intent: self.intent.clone(),
+            amount_cents: self.amount_cents,
+            plaid_idempotency_key: self.plaid_idempotency_key.to_owned(),
+            authorization_id: None,
+            decision: None,
+            decision_rationale_code: None,
+            decision_rationale_description: None,
+            authorized_at: None,
+            expires_at: None,
+            payload_hash: None,
+            transfer_id: None,
+            transfer_status: None,
+            link_token: None,
+            error_code: None,
+            error_message: None,
+            rejection_reason: None,
+            supersedes: self.supersedes.cloned(),
+            renews: self.renews.cloned(),
+            version: self.version,
+            created_at: self.now_ms,
+            updated_at: self.now_ms,
+            reconcile_attempts: 0,
+            transfer_failure_code: None,
+            transfer_failure_description: None,
+            approver_groups: self.approver_groups.to_vec(),
+            approval_ttl_secs: self.approval_ttl_secs,
+        }
+    }
 }
 
 /// Columns a transition may set besides `state`. `None` leaves a column as it is.

@@ -9,7 +9,7 @@ use countersign::audit::{self, AuditFields};
 use countersign::domain::{AgentId, ApproverId, RequestId, RequestState};
 use countersign::notify::alerts;
 use countersign::service::outbound;
-use countersign::store::requests::{self, Changes, RequestRecord};
+use countersign::store::requests::{self, Changes, Joined, NewRequest, RequestRecord};
 use countersign::store::transitions::{self, Approval, Outgoing, StoredReply, Whole};
 use countersign::store::{approvals, idempotency, outbox};
 
@@ -202,10 +202,80 @@ async fn an_approval_moves_the_request_only_from_an_active_approver_spending_its
     app.stop().await;
 }
 
+/// A new request as `requests::insert` predicts it, without reading it back.
+fn new_request<'a>(
+    model: &'a RequestRecord,
+    id: &'a RequestId,
+    renews: Option<&'a RequestId>,
+    texts: &'a (Vec<String>, Vec<String>),
+    now: i64,
+) -> NewRequest<'a> {
+    NewRequest {
+        id,
+        agent_id: &model.agent_id,
+        item_id: &model.item_id,
+        account_id: &model.account_id,
+        tier: model.tier,
+        step_up: true,
+        approvals_required: 2,
+        policy_version: "test-policy-7",
+        policy_reasons: &texts.0,
+        approver_groups: &texts.1,
+        approval_ttl_secs: Some(600),
+        intent: &model.intent,
+        amount_cents: 1234,
+        plaid_idempotency_key: "", // set by the caller's copy below
+        supersedes: None,
+        renews,
+        version: 3,
+        now_ms: now,
+        joined: Joined {
+            plaid_item_id: model.plaid_item_id.clone(),
+            item_health: model.item_health.clone(),
+            agent_owner: model.agent_owner.clone(),
+        },
+    }
+}
+
+/// `requests::insert` returns the row without reading it back (on SQLite the INSERT waits in the
+/// writer's batch): what it returns must be what a read of the row returns. A renewal is sent at
+/// once, so a second renewal of one request is refused by its own INSERT, not at the commit.
+async fn a_new_request_is_stored_exactly_as_insert_returns_it(db: Db) {
+    let app = spawn_app(db).await;
+    let model = pending_request(&app).await;
+    let texts = (vec!["amount over $10".to_owned()], vec!["treasury".to_owned()]);
+    let now = countersign::service::now_ms();
+    let mut returned = Vec::new();
+    for (n, renews) in [None, Some(&model.id)].into_iter().enumerate() {
+        let id = RequestId::generate();
+        let key = format!("cs-test-{n}");
+        let mut tx = app.ctx.store.begin().await.expect("begins");
+        let new = NewRequest { plaid_idempotency_key: &key, ..new_request(&model, &id, renews, &texts, now) };
+        returned.push(requests::insert(&mut tx, new).await.expect("inserts"));
+        app.ctx.store.commit(tx).await.expect("commits");
+    }
+    for predicted in &returned {
+        let stored = requests::find(app.ctx.store.reader(), &predicted.id).await.expect("reads").expect("stored");
+        assert_eq!(format!("{stored:?}"), format!("{predicted:?}"), "the stored row is the returned one");
+    }
+    assert_eq!(returned[1].renews.as_ref(), Some(&model.id));
+
+    let id = RequestId::generate();
+    let mut tx = app.ctx.store.begin().await.expect("begins");
+    let again =
+        NewRequest { plaid_idempotency_key: "cs-test-again", ..new_request(&model, &id, Some(&model.id), &texts, now) };
+    let refused = requests::insert(&mut tx, again).await;
+    assert!(refused.expect_err("a second renewal").is_unique_violation(), "refused by the INSERT itself");
+    drop(tx);
+    assert!(requests::find(app.ctx.store.reader(), &id).await.expect("reads").is_none());
+    app.stop().await;
+}
+
 on_both_backends!(
     a_whole_transition_writes_everything_only_when_it_wins,
     messages_nobody_would_hear_are_not_written,
     an_approval_moves_the_request_only_from_an_active_approver_spending_its_token_once,
+    a_new_request_is_stored_exactly_as_insert_returns_it,
 );
 
 /// SQLite chains a whole transition's records after the head this process last saw, without
