@@ -40,6 +40,7 @@ pub mod throttle;
 pub mod transfer_events;
 pub mod transitions;
 
+mod postgres_tx;
 mod sqlite_writer;
 
 use prometheus_client::metrics::counter::Counter;
@@ -66,7 +67,8 @@ pub struct Tx {
 }
 
 enum TxConn {
-    Postgres(sqlx::Transaction<'static, sqlx::Any>),
+    /// Its writes wait and go together (`postgres_tx`).
+    Postgres(postgres_tx::PostgresTx),
     /// A member of SQLite's group commit (`sqlite_writer`).
     Sqlite(sqlite_writer::Member),
 }
@@ -85,19 +87,19 @@ impl Tx {
     /// waiting for the writer go first (`sqlite_writer`: one hand-off for all of them).
     pub async fn conn(&mut self) -> StoreResult<&mut sqlx::AnyConnection> {
         match &mut self.conn {
-            TxConn::Postgres(tx) => Ok(&mut **tx),
+            TxConn::Postgres(tx) => tx.connection().await,
             TxConn::Sqlite(member) => member.connection().await,
         }
     }
 
-    /// A write whose result the caller does not read. On SQLite it waits for the transaction's
-    /// next hand-off to the writer — at the latest its commit — so a transaction that only
-    /// writes reaches the writer's thread once; on PostgreSQL it runs now.
+    /// A write whose result the caller does not read. It waits for whatever the transaction sends
+    /// next — at the latest its commit: on SQLite in the writer's batch (`sqlite_writer`), so a
+    /// transaction that only writes reaches the writer's thread once; on PostgreSQL the writes
+    /// waiting go as one statement (`postgres_tx`), so they must not depend on one another's
+    /// changes (a write that reads what another waiting write changes goes by [`Tx::execute`]).
     pub async fn write(&mut self, query: AnyQuery<'_>) -> StoreResult<()> {
         match &mut self.conn {
-            TxConn::Postgres(tx) => {
-                query.execute(&mut **tx).await?;
-            }
+            TxConn::Postgres(tx) => tx.write(query).await?,
             TxConn::Sqlite(member) => member.defer(query)?,
         }
         Ok(())
@@ -107,7 +109,7 @@ impl Tx {
     /// the same hand-off, before it.
     pub async fn fetch_all(&mut self, query: AnyQuery<'_>) -> StoreResult<Vec<sqlx::any::AnyRow>> {
         match &mut self.conn {
-            TxConn::Postgres(tx) => Ok(query.fetch_all(&mut **tx).await?),
+            TxConn::Postgres(tx) => Ok(query.fetch_all(tx.connection().await?).await?),
             TxConn::Sqlite(member) => member.fetch(query).await,
         }
     }
@@ -116,7 +118,7 @@ impl Tx {
     /// the same hand-off, and `changes()` after it counts its own rows only.
     pub async fn execute(&mut self, query: AnyQuery<'_>) -> StoreResult<sqlx::any::AnyQueryResult> {
         match &mut self.conn {
-            TxConn::Postgres(tx) => Ok(query.execute(&mut **tx).await?),
+            TxConn::Postgres(tx) => Ok(query.execute(tx.connection().await?).await?),
             TxConn::Sqlite(member) => {
                 member.defer(query)?;
                 let rows = member.fetch(sqlx::query("SELECT changes() AS changed_rows")).await?;
@@ -134,7 +136,7 @@ impl Tx {
             TxConn::Postgres(tx) => {
                 let mut each = Vec::with_capacity(queries.len());
                 for query in queries {
-                    each.push(query.fetch_all(&mut **tx).await?);
+                    each.push(query.fetch_all(tx.connection().await?).await?);
                 }
                 Ok(each)
             }
@@ -333,7 +335,7 @@ impl Store {
     async fn begin_as(&self, solo: bool) -> StoreResult<Tx> {
         let conn = match &self.writer {
             Writer::Sqlite(writer) => TxConn::Sqlite(writer.begin(solo).await?),
-            Writer::Postgres(pool) => TxConn::Postgres(pool.begin().await?),
+            Writer::Postgres(pool) => TxConn::Postgres(postgres_tx::PostgresTx::new(pool.begin().await?)),
         };
         Ok(Tx { conn, audit: Vec::new(), audit_guard: None, retries_stale_head: false, backend: self.backend })
     }

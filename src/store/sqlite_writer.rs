@@ -483,7 +483,7 @@ impl Batch {
 }
 
 /// Appends `sql` to `out` with each `$n` outside string literals raised by `offset`.
-fn shift_parameters(sql: &str, offset: usize, out: &mut String) {
+pub(super) fn shift_parameters(sql: &str, offset: usize, out: &mut String) {
     let mut chars = sql.chars().peekable();
     let mut quoted = false;
     while let Some(c) = chars.next() {
@@ -508,7 +508,7 @@ fn shift_parameters(sql: &str, offset: usize, out: &mut String) {
 }
 
 /// A value the batch keeps past the query that bound it.
-fn owned(value: AnyValueKind<'_>) -> Result<AnyValueKind<'static>, StoreError> {
+pub(super) fn owned(value: AnyValueKind<'_>) -> Result<AnyValueKind<'static>, StoreError> {
     Ok(match value {
         AnyValueKind::Null(kind) => AnyValueKind::Null(kind),
         AnyValueKind::Bool(v) => AnyValueKind::Bool(v),

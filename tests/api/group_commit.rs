@@ -135,10 +135,61 @@ async fn a_waiter_that_gives_up_leaves_no_group_stranded(db: Db) {
     assert_eq!(records_of(&store, "gc-after").await, 1);
 }
 
+const INSERT_A: &str = "INSERT INTO waiting_a (id, n) VALUES ($1, $2)";
+const INSERT_B: &str = "INSERT INTO waiting_b (id, n) VALUES ($1, $2)";
+
+/// Writes whose results nobody reads wait and go together (SQLite: the writer's batch;
+/// PostgreSQL: one statement of data-modifying CTEs, whose parts can't see each other's changes).
+/// Whatever waits, a later write to the same table sees the earlier one, a read sees every write
+/// before it, and a waiting write that fails fails the commit with nothing of it kept.
+async fn waiting_writes_keep_their_order_where_it_matters_and_fail_together(db: Db) {
+    let app = spawn_app(db).await;
+    let store = &app.ctx.store;
+    let mut tx = store.begin().await.expect("begins");
+    tx.write(sqlx::query("CREATE TABLE waiting_a (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")).await.expect("a");
+    tx.write(sqlx::query("CREATE TABLE waiting_b (id TEXT PRIMARY KEY, n BIGINT NOT NULL)")).await.expect("b");
+    store.commit(tx).await.expect("creates");
+
+    let insert = |table: &str, id: &str, n: i64| {
+        let sql = if table == "waiting_a" { INSERT_A } else { INSERT_B };
+        sqlx::query(sql).bind(id.to_owned()).bind(n)
+    };
+    let mut tx = store.begin().await.expect("begins");
+    tx.write(insert("waiting_a", "x", 1)).await.expect("x");
+    tx.write(sqlx::query("UPDATE waiting_a SET n = n + 1 WHERE id = $1").bind("x")).await.expect("x + 1");
+    tx.write(insert("waiting_b", "y", 5)).await.expect("y");
+    let read =
+        sqlx::query("SELECT n FROM waiting_a WHERE id = $1").bind("x").fetch_one_in(&mut tx).await.expect("reads");
+    assert_eq!(sqlx::Row::get::<i64, _>(&read, "n"), 2, "the update saw the insert, the read saw both");
+    tx.write(insert("waiting_b", "z", 6)).await.expect("z");
+    tx.write(insert("waiting_a", "w", 7)).await.expect("w");
+    store.commit(tx).await.expect("commits");
+    let all = |table: &'static str| async move {
+        let rows = sqlx::query(&format!("SELECT id, n FROM {table} ORDER BY id"))
+            .fetch_all(store.reader())
+            .await
+            .expect("reads");
+        rows.iter()
+            .map(|row| (sqlx::Row::get::<String, _>(row, "id"), sqlx::Row::get::<i64, _>(row, "n")))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(all("waiting_a").await, vec![("w".to_owned(), 7), ("x".to_owned(), 2)]);
+    assert_eq!(all("waiting_b").await, vec![("y".to_owned(), 5), ("z".to_owned(), 6)]);
+
+    let mut tx = store.begin().await.expect("begins");
+    tx.write(insert("waiting_b", "q", 1)).await.expect("q waits");
+    tx.write(insert("waiting_a", "x", 9)).await.expect("a duplicate waits");
+    let failed = store.commit(tx).await.expect_err("the duplicate fails the commit");
+    assert!(failed.is_unique_violation(), "{failed}");
+    assert_eq!(all("waiting_b").await.len(), 2, "nothing of the failed transaction is kept");
+    app.stop().await;
+}
+
 on_both_backends!(
     queued_transactions_each_commit_durably_and_share_commits,
     a_dropped_transaction_rolls_back_alone_inside_a_group,
     a_waiter_that_gives_up_leaves_no_group_stranded,
+    waiting_writes_keep_their_order_where_it_matters_and_fail_together,
 );
 
 /// SQLite checks deferred constraints at COMMIT: a member whose writes break one fails the
