@@ -5,6 +5,7 @@ use crate::helpers::{body, error_code, Db};
 use crate::on_both_backends;
 use reqwest::StatusCode;
 use serde_json::Value;
+use std::time::Duration;
 
 const HOURLY_LIMIT: &str = r#"label = "hourly"
 [[rule]]
@@ -192,3 +193,36 @@ on_both_backends!(
     a_denied_proposal_is_refused_before_plaid_is_called,
     approvals_must_come_from_one_of_finance_and_one_of_ops,
 );
+
+/// The window lock itself on PostgreSQL: while one transaction holds an agent's and an account's
+/// windows, another proposal by the agent or to the account waits until it commits; one by
+/// another agent to another account does not wait at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_lock_holds_the_same_agent_and_the_same_account_until_commit() {
+    use countersign::store::policy::lock_windows;
+    let app = crate::helpers::spawn_app(Db::Postgres).await;
+    let store = app.ctx.store.clone();
+    let mut holder = store.begin().await.expect("begins");
+    lock_windows(&mut holder, "ag_one", "it_one", "acct_one").await.expect("locks");
+
+    let try_lock = |agent: &'static str, account: &'static str| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut tx = store.begin().await.expect("begins");
+            lock_windows(&mut tx, agent, "it_one", account).await.expect("locks");
+            store.commit(tx).await.expect("commits");
+        })
+    };
+    let elsewhere = try_lock("ag_two", "acct_two");
+    tokio::time::timeout(Duration::from_secs(5), elsewhere).await.expect("other scopes don't wait").expect("joins");
+    let same_agent = try_lock("ag_one", "acct_two");
+    let same_account = try_lock("ag_two", "acct_one");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!same_agent.is_finished(), "the same agent waits for the holder");
+    assert!(!same_account.is_finished(), "the same account waits for the holder");
+    store.commit(holder).await.expect("commits");
+    for waiter in [same_agent, same_account] {
+        tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("released at commit").expect("joins");
+    }
+    app.stop().await;
+}
