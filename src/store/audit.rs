@@ -345,16 +345,14 @@ pub async fn logged_approvals(pool: &sqlx::AnyPool, request_id: &str) -> StoreRe
 /// once (as [`logged_approvals`]): e.g. the policy's approval of a tier-1 request.
 pub async fn logged(pool: &sqlx::AnyPool, request_id: &str, event: &str) -> StoreResult<Vec<LoggedApproval>> {
     let mut approvals = Vec::new();
-    // Records are queued as compact JSON, so this substring is exact; `_` in ids is a LIKE
-    // wildcard, which only widens the match, and the parse below filters exactly.
-    let needle = format!("%\"transfer_request_id\":\"{request_id}\"%");
+    // The queue's `transfer_request_id` is derived from `fields` (a generated column, indexed);
+    // the parse below checks the rest of each record exactly.
     let rows = sqlx::query(
         "SELECT fields, CAST(NULL AS TEXT) AS event_id, CAST(NULL AS TEXT) AS approver_id, \
-         CAST(NULL AS TEXT) AS payload_hash FROM audit_pending WHERE fields LIKE $1 \
+         CAST(NULL AS TEXT) AS payload_hash FROM audit_pending WHERE transfer_request_id = $1 \
          UNION ALL SELECT CAST(NULL AS TEXT), event_id, approver_id, payload_hash FROM audit_events \
-         WHERE transfer_request_id = $2 AND event_type = $3 AND outcome = 'success'",
+         WHERE transfer_request_id = $1 AND event_type = $2 AND outcome = 'success'",
     )
-    .bind(needle)
     .bind(request_id)
     .bind(event)
     .fetch_all(pool)
