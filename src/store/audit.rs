@@ -45,7 +45,8 @@ pub struct AuditFields {
 pub async fn insert_pending(tx: &mut Tx, records: &[AuditFields]) -> StoreResult<()> {
     for chunk in records.chunks(PER_STATEMENT) {
         let sql = pending_insert(chunk.len());
-        bind_fields(sqlx::query(&sql).persistent(keep_prepared(chunk.len())), chunk)?.execute_in(tx).await?;
+        // With the transaction's other waiting writes, in one statement (`postgres_tx`).
+        tx.write(bind_fields(sqlx::query(&sql).persistent(keep_prepared(chunk.len())), chunk)?).await?;
     }
     Ok(())
 }
