@@ -17,7 +17,7 @@ use crate::domain::intent::Description;
 use crate::domain::username;
 use crate::domain::{Assessment, Event, Money, RequestId, RequestState, Tier, TransferIntent};
 use crate::error::{Error, Result};
-use crate::store::approvals::{self, NewApproval};
+use crate::store::approvals::{self, ApprovalRecord, NewApproval};
 use crate::store::requests::{self, Changes, Joined, RequestRecord};
 use crate::store::{admin, approvers, transitions, Tx};
 use axum::http::StatusCode;
@@ -87,9 +87,13 @@ pub async fn issue_token(
     if shown_hash != pinned {
         return Err(payload_mismatch());
     }
-    let already = approvals::for_request(ctx.store.reader(), id).await?;
-    if already.iter().any(|a| a.approver_id == who.approver.id) {
-        return Err(Error::conflict("already_approved", "you already approved this request"));
+    // A quorum of one is met by the approval that would be on record, in the same transaction:
+    // a request still pending has none, so only a larger quorum needs them read.
+    if record.approvals_required > 1 {
+        let already = approvals::for_request(ctx.store.reader(), id).await?;
+        if already.iter().any(|a| a.approver_id == who.approver.id) {
+            return Err(Error::conflict("already_approved", "you already approved this request"));
+        }
     }
     super::approver_groups::check_early(&ctx.store, &record, &who.approver.id, pinned).await?;
     if needs_recent_sign_in(&record) && now - who.session.authenticated_at > millis(ctx.sessions.recent_auth) {
@@ -280,14 +284,42 @@ async fn record_approval(
     Ok(Quorum::Claimed)
 }
 
-pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token: &str) -> Result<RequestRecord> {
+/// A request just approved, as the approver sees it next.
+pub struct Approved {
+    pub record: RequestRecord,
+    /// Its approvals, when this call knows them without a read: its own approval met a quorum of
+    /// one, so it is the only approval of the pinned payload.
+    pub approvals: Option<Vec<ApprovalRecord>>,
+}
+
+impl Approved {
+    /// The approver's view of it (reads the approvals only when they are not known).
+    pub async fn view(self, ctx: &Context) -> Result<super::view::ApproverRequestView> {
+        match self.approvals {
+            Some(approvals) => Ok(super::view::ApproverRequestView::new(&self.record, &approvals)),
+            None => view_of(ctx, &self.record).await,
+        }
+    }
+}
+
+pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token: &str) -> Result<Approved> {
     let now = now_ms();
     let record = load_for(ctx, who, id).await?;
     let claims = verify_token(ctx, who, &record, token, now)?;
     if super::approve_whole::approve_whole(ctx, who, &record, &claims, now).await? {
         record_decision_time(ctx, &record, "approved", now);
-        execute::create(ctx, &record, execute::Attempt::First, now).await?;
-        return requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"));
+        let approval = ApprovalRecord {
+            approver_id: who.approver.id.clone(),
+            username: who.approver.username.clone(),
+            payload_hash: claims.payload_hash.clone(),
+            step_up_at: claims.step_up.then_some(claims.iat * 1000),
+            created_at: now,
+        };
+        let record = match execute::create(ctx, &record, execute::Attempt::First, now).await? {
+            execute::Created::Submitted(after) => *after,
+            _ => requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))?,
+        };
+        return Ok(Approved { record, approvals: Some(vec![approval]) });
     }
     let mut tx = ctx.store.begin().await?;
     let current = lock_open(&mut tx, id, now).await?;
@@ -302,7 +334,8 @@ pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token
         record_decision_time(ctx, &current, "approved", now);
         execute::create(ctx, &current, execute::Attempt::First, now).await?;
     }
-    requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))
+    let record = requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
+    Ok(Approved { record, approvals: None })
 }
 
 pub async fn reject(ctx: &Context, who: &ApproverSession, id: &RequestId, reason: &str) -> Result<RequestRecord> {

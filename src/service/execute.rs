@@ -13,7 +13,7 @@ use crate::plaid::types::TransferCreateRequest;
 use crate::plaid::PlaidError;
 use crate::store::requests::{self, Changes, RequestRecord};
 use crate::store::transitions::{self, Whole};
-use crate::store::{approvals, items, Tx};
+use crate::store::{items, Tx};
 
 /// Which `/transfer/create` call this is for a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,9 @@ pub enum Attempt {
 /// What a create call left behind.
 #[derive(Debug)]
 pub enum Created {
+    /// Plaid created the transfer and this process moved the request to `submitted`: the request
+    /// as it was written, so the caller need not read it back.
+    Submitted(Box<RequestRecord>),
     /// The request left `executing` (or another process holds it now).
     Settled,
     /// Still `executing`: the outcome is unknown, and the reconciler must ask again.
@@ -118,11 +121,12 @@ pub async fn create(ctx: &Context, record: &RequestRecord, attempt: Attempt, lea
             };
             let plaid_request_id = Some(response.request_id);
             let created = Outcome { changes, executed_hash, plaid_request_id };
-            if !finish_whole(ctx, record, &created, leased_at).await? {
-                let Outcome { changes, executed_hash, plaid_request_id } = created;
-                finish(ctx, record, Event::TransferCreated, changes, "success", Some(executed_hash), plaid_request_id)
-                    .await?;
+            if let Some(after) = finish_whole(ctx, record, &created, leased_at).await? {
+                return Ok(Created::Submitted(Box::new(after)));
             }
+            let Outcome { changes, executed_hash, plaid_request_id } = created;
+            finish(ctx, record, Event::TransferCreated, changes, "success", Some(executed_hash), plaid_request_id)
+                .await?;
             Ok(Created::Settled)
         }
         Err(error) => {
@@ -191,11 +195,19 @@ struct Outcome {
 
 /// `executing → submitted` as one whole transition (`store::transitions`: one statement on
 /// PostgreSQL), while the row is still as this process leased it at `leased_at`. False when it is
-/// not (a renewed lease, another process): the caller takes the general path.
-async fn finish_whole(ctx: &Context, record: &RequestRecord, created: &Outcome, leased_at: i64) -> Result<bool> {
+/// not (a renewed lease, another process): the caller takes the general path. The request as
+/// written when it moved.
+async fn finish_whole(
+    ctx: &Context,
+    record: &RequestRecord,
+    created: &Outcome,
+    leased_at: i64,
+) -> Result<Option<RequestRecord>> {
     let now = now_ms();
     let target = RequestState::Executing.apply(Event::TransferCreated).map_err(anyhow::Error::from)?;
-    let after = created.changes.applied_to(record, target, now);
+    let mut after = created.changes.applied_to(record, target, now);
+    // The item answered a transfer: it is healthy (`create` marked it so if it was not).
+    after.item_health = Some(items::HEALTHY.to_owned());
     let fields = executed_record(
         record,
         &created.changes,
@@ -209,7 +221,6 @@ async fn finish_whole(ctx: &Context, record: &RequestRecord, created: &Outcome, 
         Some(transfer_id) => Some(crate::store::transfer_events::for_transfer(ctx.store.reader(), transfer_id).await?),
         None => None,
     };
-    // The item answered a transfer: it is healthy (`create` marked it so if it was not).
     let messages = super::events::whole_request_changed(ctx, &after, events.as_deref(), items::HEALTHY, now)?;
     let whole = Whole {
         id: &record.id,
@@ -224,11 +235,11 @@ async fn finish_whole(ctx: &Context, record: &RequestRecord, created: &Outcome, 
         reply: None,
         approval: None,
     };
-    let moved = transitions::apply(&ctx.store, whole).await?;
-    if moved {
-        ctx.notify_change();
+    if !transitions::apply(&ctx.store, whole).await? {
+        return Ok(None);
     }
-    Ok(moved)
+    ctx.notify_change();
+    Ok(Some(after))
 }
 
 /// Renews this process's hold on an `executing` request (compare-and-set on the lease it took).
@@ -247,11 +258,11 @@ async fn drift(ctx: &Context, record: &RequestRecord, executed_hash: &str) -> Re
     if record.payload_hash.as_deref() != Some(executed_hash) {
         return Ok(Some("the request's pinned hash differs from its intent"));
     }
-    let approved = approvals::for_request(ctx.store.reader(), &record.id).await?;
-    if approved.iter().any(|a| a.payload_hash != executed_hash) {
+    let evidence = crate::store::audit::approval_evidence(ctx.store.reader(), record.id.as_str()).await?;
+    if evidence.table_hashes.iter().any(|hash| hash != executed_hash) {
         return Ok(Some("an approval was given for a different hash"));
     }
-    let logged = crate::store::audit::logged_approvals(ctx.store.reader(), record.id.as_str()).await?;
+    let logged = &evidence.logged;
     if logged.iter().any(|a| a.payload_hash.as_deref() != Some(executed_hash)) {
         return Ok(Some("the audit log records an approval of a different hash"));
     }
@@ -271,7 +282,7 @@ async fn drift(ctx: &Context, record: &RequestRecord, executed_hash: &str) -> Re
         1
     };
     let required = usize::try_from(record.approvals_required.max(floor)).unwrap_or(usize::MAX);
-    if approvers.len() < required.max(approved.len()) {
+    if approvers.len() < required.max(evidence.table_hashes.len()) {
         return Ok(Some("the audit log records fewer approvals than the request counts"));
     }
     Ok(None)

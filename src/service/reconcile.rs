@@ -97,7 +97,7 @@ async fn settle_executing(ctx: &Context, record: &RequestRecord, leased_at: i64)
         // A recurring transfer: creating again with the stored idempotency key is the lookup —
         // Plaid answers with the recurring transfer an earlier call created, or creates it once.
         return match execute::create(ctx, record, Attempt::Retry, leased_at).await? {
-            Created::Settled => Ok(()),
+            Created::Submitted(_) | Created::Settled => Ok(()),
             Created::Unsettled(error) => defer(ctx, record, &error).await,
         };
     }
@@ -118,7 +118,7 @@ async fn settle_executing(ctx: &Context, record: &RequestRecord, leased_at: i64)
     let alive = record.authorized_at.is_some_and(|at| now_ms() < at + millis(ctx.window.ttl));
     let unsettled = if alive {
         match execute::create(ctx, record, Attempt::Retry, leased_at).await? {
-            Created::Settled => return Ok(()),
+            Created::Submitted(_) | Created::Settled => return Ok(()),
             Created::Unsettled(error) => error,
         }
     } else {

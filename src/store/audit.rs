@@ -345,45 +345,75 @@ pub async fn logged_approvals(pool: &sqlx::AnyPool, request_id: &str) -> StoreRe
 /// The successful records of one event type about one request, chained or still queued, each
 /// once (as [`logged_approvals`]): e.g. the policy's approval of a tier-1 request.
 pub async fn logged(pool: &sqlx::AnyPool, request_id: &str, event: &str) -> StoreResult<Vec<LoggedApproval>> {
-    let mut approvals = Vec::new();
+    Ok(read_logged(pool, request_id, event, false).await?.logged)
+}
+
+/// What execution checks a request's approvals against: the approvals table's rows and the
+/// approvals as the audit log recorded them, read in one statement (one snapshot, one round trip).
+#[derive(Debug, Default)]
+pub struct ApprovalEvidence {
+    /// The payload hash of each row of the approvals table.
+    pub table_hashes: Vec<String>,
+    /// As [`logged_approvals`].
+    pub logged: Vec<LoggedApproval>,
+}
+
+pub async fn approval_evidence(pool: &sqlx::AnyPool, request_id: &str) -> StoreResult<ApprovalEvidence> {
+    read_logged(pool, request_id, "transfer.approval", true).await
+}
+
+async fn read_logged(
+    pool: &sqlx::AnyPool,
+    request_id: &str,
+    event: &str,
+    with_table: bool,
+) -> StoreResult<ApprovalEvidence> {
     // The queue's `transfer_request_id` is derived from `fields` (a generated column, indexed);
     // the parse below checks the rest of each record exactly.
-    let rows = sqlx::query(
-        "SELECT fields, CAST(NULL AS TEXT) AS event_id, CAST(NULL AS TEXT) AS approver_id, \
-         CAST(NULL AS TEXT) AS payload_hash FROM audit_pending WHERE transfer_request_id = $1 \
-         UNION ALL SELECT CAST(NULL AS TEXT), event_id, approver_id, payload_hash FROM audit_events \
-         WHERE transfer_request_id = $1 AND event_type = $2 AND outcome = 'success'",
-    )
-    .bind(request_id)
-    .bind(event)
-    .fetch_all(pool)
-    .await?;
-    let (queued, chained): (Vec<_>, Vec<_>) =
-        rows.iter().partition(|row| row.try_get::<Option<String>, _>("fields").ok().flatten().is_some());
-    for row in &queued {
-        let json: String = row.try_get("fields")?;
-        let fields: AuditFields =
-            serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("pending audit: {e}")))?;
-        if fields.transfer_request_id.as_deref() == Some(request_id)
-            && fields.event_type == event
-            && fields.outcome == "success"
-        {
-            approvals.push(LoggedApproval {
-                event_id: fields.event_id,
-                approver_id: fields.approver_id,
-                payload_hash: fields.payload_hash,
-            });
+    let queued_and_chained = "SELECT CAST('queued' AS TEXT) AS source, fields, CAST(NULL AS TEXT) AS event_id, \
+         CAST(NULL AS TEXT) AS approver_id, CAST(NULL AS TEXT) AS payload_hash FROM audit_pending \
+         WHERE transfer_request_id = $1 \
+         UNION ALL SELECT 'chained', CAST(NULL AS TEXT), event_id, approver_id, payload_hash FROM audit_events \
+         WHERE transfer_request_id = $1 AND event_type = $2 AND outcome = 'success'";
+    let table = " UNION ALL SELECT 'table', CAST(NULL AS TEXT), CAST(NULL AS TEXT), approver_id, payload_hash \
+         FROM approvals WHERE request_id = $1";
+    let sql = if with_table { format!("{queued_and_chained}{table}") } else { queued_and_chained.to_owned() };
+    let rows = sqlx::query(&sql).bind(request_id).bind(event).fetch_all(pool).await?;
+    let mut evidence = ApprovalEvidence::default();
+    let mut chained = Vec::new();
+    for row in &rows {
+        let source: String = row.try_get("source")?;
+        match source.as_str() {
+            "queued" => {
+                let json: String = row.try_get("fields")?;
+                let fields: AuditFields =
+                    serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(format!("pending audit: {e}")))?;
+                if fields.transfer_request_id.as_deref() == Some(request_id)
+                    && fields.event_type == event
+                    && fields.outcome == "success"
+                {
+                    evidence.logged.push(LoggedApproval {
+                        event_id: fields.event_id,
+                        approver_id: fields.approver_id,
+                        payload_hash: fields.payload_hash,
+                    });
+                }
+            }
+            "chained" => chained.push(row),
+            _ => evidence.table_hashes.push(row.try_get("payload_hash")?),
         }
     }
-    for row in &chained {
+    // A record the chainer moved is in one place or the other in this snapshot; the queue's copy
+    // is kept when both were seen.
+    for row in chained {
         let event_id: String = row.try_get("event_id")?;
-        if approvals.iter().all(|a| a.event_id != event_id) {
-            approvals.push(LoggedApproval {
+        if evidence.logged.iter().all(|a| a.event_id != event_id) {
+            evidence.logged.push(LoggedApproval {
                 event_id,
                 approver_id: row.try_get("approver_id")?,
                 payload_hash: row.try_get("payload_hash")?,
             });
         }
     }
-    Ok(approvals)
+    Ok(evidence)
 }

@@ -431,7 +431,41 @@ async fn an_edit_below_the_tier_three_amount_keeps_the_two_person_quorum(db: Db)
     app.stop().await;
 }
 
+/// An approval answers with the request as stored without reading it back when it met a quorum
+/// of one (the row and the approval as written): every answer must be what a read shows — the
+/// plain approval, one with step-up, and each approval of a two-person quorum.
+async fn an_approval_answers_with_the_request_exactly_as_stored(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let bob = app.add_approver("bob", "approver", None).await;
+    let shown = |session: String, id: String| {
+        let request = app.client.get(format!("{}/v1/approver/transfers/{id}", app.address)).bearer_auth(session);
+        async move { body(request.send().await.expect("sent")).await }
+    };
+    for (amount, approvers) in [("250.00", vec![&alice]), ("1500.00", vec![&alice]), ("12000.00", vec![&alice, &bob])] {
+        let request = app.propose_ok(amount).await;
+        let id = request["id"].as_str().expect("id").to_owned();
+        for approver in approvers {
+            let session = app.sign_in(approver).await;
+            let token = app.token_for(approver, &session, &request).await;
+            let (status, answered) = body(app.approve(&session, &id, &token).await).await;
+            assert_eq!(status, StatusCode::OK, "{answered}");
+            let (status, stored) = shown(session, id.clone()).await;
+            assert_eq!(status, StatusCode::OK, "{stored}");
+            assert_eq!(answered, stored, "{amount}: the answer is the stored request");
+        }
+        let (_, last) = shown(app.sign_in(&alice).await, id.clone()).await;
+        assert_eq!(last["state"], "submitted", "{amount}");
+        assert_eq!(
+            last["approvals"].as_array().map(Vec::len),
+            request["approvals_required"].as_u64().map(|n| n as usize)
+        );
+    }
+    app.stop().await;
+}
+
 on_both_backends!(
+    an_approval_answers_with_the_request_exactly_as_stored,
     the_full_cycle_creates_exactly_one_transfer_and_audits_every_step,
     an_edit_below_the_tier_three_amount_keeps_the_two_person_quorum,
     a_hundred_concurrent_approves_create_one_transfer,

@@ -93,8 +93,8 @@ pub async fn approve(
     body: JsonBody<Approve>,
 ) -> Result<Json<ApproverRequestView>> {
     let id = request_id(&id)?;
-    let decided = decide::approve(&ctx, &who, &id, &body.typed.approval_token).await?;
-    Ok(Json(decide::view_of(&ctx, &decided).await?))
+    let approved = decide::approve(&ctx, &who, &id, &body.typed.approval_token).await?;
+    Ok(Json(approved.view(&ctx).await?))
 }
 
 #[derive(Debug, Deserialize)]

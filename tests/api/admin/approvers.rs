@@ -82,7 +82,7 @@ async fn deactivating_ends_sessions_and_voids_unspent_tokens_at_once_while_given
     let raced = decide::approve(&app.ctx, &bob_in_flight, &small_request, &bob_token).await;
     match raced {
         Err(countersign::error::Error::Client { code, .. }) => assert_eq!(code, "approval_token_voided"),
-        other => panic!("the voided token was accepted: {:?}", other.map(|r| r.state)),
+        other => panic!("the voided token was accepted: {:?}", other.map(|r| r.record.state)),
     }
     assert_eq!(body(app.get_request(small_id, None).await).await.1["state"], "pending_approval");
     let code = bob.next_code().await;
