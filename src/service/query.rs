@@ -4,6 +4,7 @@ use super::view::RequestView;
 use super::Context;
 use crate::domain::{RequestId, RequestState, TransferStatus};
 use crate::error::{Error, Result};
+use crate::store::admin::{self, KeyLookup};
 use crate::store::agents::AgentRecord;
 use crate::store::requests::{self, RequestRecord};
 use crate::store::transfer_events;
@@ -29,20 +30,40 @@ async fn load(ctx: &Context, agent: &AgentRecord, id: &RequestId) -> Result<Requ
         .ok_or_else(|| Error::not_found("transfer request"))
 }
 
+/// The agent a presented API key's hash belongs to (or why it is refused) and, when `id` is given
+/// and is that agent's, the request: one read.
+pub async fn with_key(
+    ctx: &Context,
+    key_hash: &str,
+    id: Option<&RequestId>,
+) -> Result<(KeyLookup, Option<RequestRecord>)> {
+    let now = super::now_ms();
+    Ok(match id {
+        Some(id) => requests::find_with_key(ctx.store.reader(), key_hash, id, now).await?,
+        None => (admin::agent_by_key(ctx.store.reader(), key_hash, now).await?, None),
+    })
+}
+
 /// Returns the request; with `wait`, holds the call (no database connection held) until the
 /// request leaves the in-progress states — or, given `changed_from`, until its transfer status is
-/// no longer that one — or `wait` runs out.
+/// no longer that one — or `wait` runs out. `found` is the agent's request as [`with_key`] read it
+/// (None: not the agent's, or missing).
 pub async fn get(
     ctx: &Context,
     agent: &AgentRecord,
     id: &RequestId,
+    found: Option<RequestRecord>,
     wait: Duration,
     changed_from: Option<TransferStatus>,
 ) -> Result<RequestView> {
     let deadline = Instant::now() + wait.min(MAX_WAIT);
     let mut changes = ctx.changes.subscribe();
+    let mut found = Some(found.ok_or_else(|| Error::not_found("transfer request"))?);
     loop {
-        let record = load(ctx, agent, id).await?;
+        let record = match found.take() {
+            Some(record) => record,
+            None => load(ctx, agent, id).await?,
+        };
         let settled = match (record.state, changed_from) {
             (state, _) if in_progress(state) => false,
             (RequestState::Submitted, Some(seen)) => record.transfer_status.as_deref() != Some(seen.as_str()),

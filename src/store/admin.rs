@@ -219,13 +219,27 @@ pub async fn agent_by_key(pool: &AnyPool, hash: &str, now: i64) -> StoreResult<K
 }
 
 pub(crate) fn lookup_of(row: &AnyRow, hash: &str, now: i64) -> StoreResult<KeyLookup> {
-    if row.try_get::<Option<i64>, _>("disabled_at")?.is_some() {
+    lookup_of_columns(row, "", hash, now)
+}
+
+/// The agent's columns selected for a key lookup, each named `{prefix}{column}`: for a lookup
+/// joined to another table's row, whose own columns keep their names.
+pub(crate) fn key_columns(prefix: &str) -> String {
+    ["id", "name", "owner", "all_items", "disabled_at", "api_key_hash", "previous_key_expires_at"]
+        .map(|column| format!("a.{column} AS {prefix}{column}"))
+        .join(", ")
+}
+
+/// As [`lookup_of`], from columns selected by [`key_columns`] with this prefix.
+pub(crate) fn lookup_of_columns(row: &AnyRow, prefix: &str, hash: &str, now: i64) -> StoreResult<KeyLookup> {
+    let column = |name: &str| format!("{prefix}{name}");
+    if row.try_get::<Option<i64>, _>(column("disabled_at").as_str())?.is_some() {
         return Ok(KeyLookup::Disabled);
     }
-    let current: String = row.try_get("api_key_hash")?;
-    let previous_until: Option<i64> = row.try_get("previous_key_expires_at")?;
+    let current: String = row.try_get(column("api_key_hash").as_str())?;
+    let previous_until: Option<i64> = row.try_get(column("previous_key_expires_at").as_str())?;
     if current != hash && previous_until.is_none_or(|until| until <= now) {
         return Ok(KeyLookup::Expired);
     }
-    Ok(KeyLookup::Active(agents::from_row(row)?))
+    Ok(KeyLookup::Active(agents::from_columns(row, prefix)?))
 }

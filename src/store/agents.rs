@@ -45,11 +45,17 @@ pub async fn insert(tx: &mut Tx, agent: NewAgent<'_>) -> StoreResult<()> {
 }
 
 pub(crate) fn from_row(row: &sqlx::any::AnyRow) -> StoreResult<AgentRecord> {
+    from_columns(row, "")
+}
+
+/// An agent from columns named `{prefix}{column}` (a row joined to another table's).
+pub(crate) fn from_columns(row: &sqlx::any::AnyRow, prefix: &str) -> StoreResult<AgentRecord> {
+    let column = |name: &str| format!("{prefix}{name}");
     Ok(AgentRecord {
-        id: AgentId::from_trusted(row.try_get("id")?),
-        name: row.try_get("name")?,
-        owner: row.try_get("owner")?,
-        all_items: super::flag(row.try_get("all_items")?),
+        id: AgentId::from_trusted(row.try_get(column("id").as_str())?),
+        name: row.try_get(column("name").as_str())?,
+        owner: row.try_get(column("owner").as_str())?,
+        all_items: super::flag(row.try_get(column("all_items").as_str())?),
     })
 }
 

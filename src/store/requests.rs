@@ -457,6 +457,35 @@ pub async fn find(pool: &AnyPool, id: &RequestId) -> StoreResult<Option<RequestR
     row.as_ref().map(from_row).transpose()
 }
 
+/// The presented key's agent and, when it is that agent's, the request `id`, in one round trip:
+/// `GET /v1/transfers/{id}` is an agent's most frequent call, and the key is judged first (the
+/// caller learns nothing of the request without a valid key).
+pub async fn find_with_key(
+    pool: &AnyPool,
+    key_hash: &str,
+    id: &RequestId,
+    now: i64,
+) -> StoreResult<(super::admin::KeyLookup, Option<RequestRecord>)> {
+    const KEY: &str = "key_";
+    let row = sqlx::query(&format!(
+        "SELECT {}, r.* FROM agents a \
+         LEFT JOIN (SELECT {COLUMNS} FROM transfer_requests WHERE id = $2) r ON r.agent_id = a.id \
+         WHERE a.api_key_hash = $1 OR a.previous_key_hash = $1",
+        super::admin::key_columns(KEY)
+    ))
+    .bind(key_hash)
+    .bind(id.as_str())
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok((super::admin::KeyLookup::Unknown, None)) };
+    let lookup = super::admin::lookup_of_columns(&row, KEY, key_hash, now)?;
+    let record = match row.try_get::<Option<String>, _>("id")? {
+        Some(_) => Some(from_row(&row)?),
+        None => None,
+    };
+    Ok((lookup, record))
+}
+
 /// Reads a request inside a write transaction (sees the transaction's own changes).
 pub async fn find_in(tx: &mut Tx, id: &RequestId) -> StoreResult<Option<RequestRecord>> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM transfer_requests WHERE id = $1"))

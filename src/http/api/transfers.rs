@@ -5,7 +5,7 @@ use super::json_reply;
 use crate::domain::schedule::{RawSchedule, Schedule};
 use crate::domain::{RawIntent, RequestId, RequestState, TransferIntent, TransferStatus};
 use crate::error::{Error, Result};
-use crate::http::extract::{Agent, Idempotency, JsonBody};
+use crate::http::extract::{agent_of, Agent, Idempotency, JsonBody, PresentedKey};
 use crate::service::idempotency::fingerprint;
 use crate::service::propose::{self, Proposal};
 use crate::service::view::RequestView;
@@ -114,10 +114,15 @@ pub struct GetParams {
 
 pub async fn get(
     State(ctx): State<Context>,
-    Agent(agent): Agent,
+    PresentedKey(key): PresentedKey,
     Path(id): Path<String>,
     params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<RequestView>> {
+    // The key and the request in one read; the key is judged before anything else is.
+    let id = request_id(&id);
+    let (lookup, found) = query::with_key(&ctx, &key, id.as_ref().ok()).await?;
+    let agent = agent_of(lookup)?;
+    let id = id?;
     let Query(params) = params.map_err(|e| Error::bad_request("invalid_query", e.body_text()))?;
     let wait = Duration::from_secs(params.wait.unwrap_or(0));
     if wait > query::MAX_WAIT {
@@ -131,7 +136,7 @@ pub async fn get(
                 .ok_or_else(|| Error::bad_request("invalid_changed_from", format!("unknown transfer status {s:?}")))
         })
         .transpose()?;
-    Ok(Json(query::get(&ctx, &agent, &request_id(&id)?, wait, changed_from).await?))
+    Ok(Json(query::get(&ctx, &agent, &id, found, wait, changed_from).await?))
 }
 
 #[derive(Debug, Deserialize)]

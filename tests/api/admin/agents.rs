@@ -156,7 +156,48 @@ async fn the_cli_lists_rotates_and_disables_agents(db: Db) {
     app.stop().await;
 }
 
+/// `GET /v1/transfers/{id}` reads the key and the request in one statement: the key is still
+/// judged first — an unknown, expired or disabled key is refused as on every route, whatever the
+/// id or the query says — and a request is shown only to the agent that proposed it.
+async fn reading_a_request_judges_the_key_first_then_who_proposed_it(db: Db) {
+    let app = spawn_app(db).await;
+    let request = app.propose_ok("25.00").await;
+    let path = format!("/v1/transfers/{}", request["id"].as_str().expect("id"));
+    let code = |(status, value): (StatusCode, Value)| {
+        let code = if status.is_success() { value["id"].as_str().unwrap_or_default() } else { error_code(&value) };
+        (status, code.to_owned())
+    };
+    let own = code(get(&app, &app.api_key, &path).await);
+    assert_eq!(own, (StatusCode::OK, request["id"].as_str().expect("id").to_owned()));
+    let other = app.new_agent("other-bot", None).await;
+    assert_eq!(code(get(&app, &other, &path).await), (StatusCode::NOT_FOUND, "not_found".into()), "not its request");
+    let unknown = format!("cs_{}", "x".repeat(43));
+    let malformed_id = "/v1/transfers/nonsense".to_owned();
+    let bad_query = format!("{path}?wait=999");
+    for asked in [&path, &malformed_id, &bad_query] {
+        assert_eq!(
+            code(get(&app, &unknown, asked).await),
+            (StatusCode::UNAUTHORIZED, "unauthorized".into()),
+            "{asked}"
+        );
+    }
+    assert_eq!(code(get(&app, &app.api_key, &malformed_id).await), (StatusCode::NOT_FOUND, "not_found".into()));
+    assert_eq!(code(get(&app, &app.api_key, &bad_query).await), (StatusCode::BAD_REQUEST, "invalid_wait".into()));
+
+    app.run_cli(&["agent", "rotate-key", "test-agent", "--overlap", "0"]).await.expect("rotate-key");
+    for asked in [&path, &malformed_id] {
+        let refused = code(get(&app, &app.api_key, asked).await);
+        assert_eq!(refused, (StatusCode::UNAUTHORIZED, "api_key_expired".into()), "{asked}");
+    }
+    app.run_cli(&["agent", "disable", "other-bot"]).await.expect("disable");
+    for asked in [&path, &malformed_id, &bad_query] {
+        assert_eq!(code(get(&app, &other, asked).await), (StatusCode::FORBIDDEN, "agent_disabled".into()), "{asked}");
+    }
+    app.stop().await;
+}
+
 on_both_backends!(
+    reading_a_request_judges_the_key_first_then_who_proposed_it,
     an_admin_adds_an_agent_sets_its_items_and_lists_items_with_health,
     a_rotated_key_works_during_its_overlap_and_is_refused_after_it,
     a_disabled_agent_is_refused_at_once_with_a_clear_code,
