@@ -65,14 +65,20 @@ pub struct Assessed {
 }
 
 /// Assesses `intent` inside the transaction that will insert it. The windows are read after
-/// locking this agent's and this account's window rows (PostgreSQL; SQLite's one writer needs no
-/// lock), so concurrent proposals on any replica each see the ones committed before them.
+/// locking this agent's and this account's windows (PostgreSQL; SQLite's one writer needs no
+/// lock), so concurrent proposals on any replica each see the ones committed before them; with no
+/// window in the active or shadow policy nothing is locked.
 pub async fn assess_in(tx: &mut Tx, ctx: &Context, intent: &TransferIntent, now: i64) -> Result<Assessed> {
     let policy = ctx.policies.active();
     let shadow = ctx.policies.shadow();
     let (agent, item, account) = (intent.agent_id.as_str(), intent.item_id.as_str(), intent.account_id.as_str());
-    rows::lock_windows(tx, agent, item, account).await?;
     let lookback = policy.lookback_secs().max(shadow.as_ref().map_or(0, |s| s.lookback_secs()));
+    // Windows are the one fact other proposals write. A policy without them decides each proposal
+    // on its own, so its proposals need not wait for each other: one agent's or one account's
+    // proposals would otherwise run one at a time, each holding the lock through its commit.
+    if lookback > 0 {
+        rows::lock_windows(tx, agent, item, account).await?;
+    }
     let rows::ProposalFacts { recent, paid_before, account_mask } =
         rows::proposal_facts(tx, agent, item, account, now - lookback * 1000).await?;
     let label = account_label(intent, account_mask);

@@ -194,6 +194,34 @@ on_both_backends!(
     approvals_must_come_from_one_of_finance_and_one_of_ops,
 );
 
+/// Windows are the one fact other proposals write: under a policy without them a proposal takes
+/// no window lock and goes ahead while another transaction holds its account's windows; under a
+/// window rule the same proposal waits for the holder's commit (PostgreSQL; SQLite's one writer
+/// serializes every transaction anyway).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_wait_for_each_other_only_when_the_policy_has_windows() {
+    use countersign::store::policy::lock_windows;
+    for (source, waits) in [("label = \"thresholds only\"", false), (HOURLY_LIMIT, true)] {
+        let (app, _dir) = app_with_policy(Db::Postgres, source).await;
+        let mut holder = app.ctx.store.begin().await.expect("begins");
+        lock_windows(&mut holder, "ag_elsewhere", app.item_id.as_str(), &app.account_id).await.expect("locks");
+        let proposal = app
+            .client
+            .post(format!("{}/v1/transfers", app.address))
+            .bearer_auth(&app.api_key)
+            .header("Idempotency-Key", "behind-a-held-window")
+            .json(&app.proposal("25.00"))
+            .send();
+        let proposal = tokio::spawn(proposal);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(!proposal.is_finished(), waits, "{source}: waits for the holder");
+        app.ctx.store.commit(holder).await.expect("commits");
+        let answered = tokio::time::timeout(Duration::from_secs(10), proposal).await.expect("answers").expect("joins");
+        assert_eq!(answered.expect("sent").status(), StatusCode::CREATED, "{source}");
+        app.stop().await;
+    }
+}
+
 /// The window lock itself on PostgreSQL: while one transaction holds an agent's and an account's
 /// windows, another proposal by the agent or to the account waits until it commits; one by
 /// another agent to another account does not wait at all.
