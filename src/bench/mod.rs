@@ -52,6 +52,23 @@ pub struct BenchArgs {
     /// machine can carry rather than at saturation, where it is queueing (Little's law).
     #[arg(long, requires = "reads")]
     pub rate: Option<f64>,
+    /// Run the cycle under a policy with a window (24 h per agent and account, set too high to
+    /// escalate the bench's debits): proposals then check their windows under a lock, one
+    /// agent's and one account's at a time, as under the built-in policy.
+    #[arg(long, conflicts_with = "reads")]
+    pub windows: bool,
+}
+
+/// The bench's policy: the thresholds alone, or with [`BenchArgs::windows`] a window too.
+fn policy_source(windows: bool) -> &'static str {
+    if windows {
+        "label = \"bench: thresholds and a window that never escalates\"\n\
+         [[rule]]\nname = \"bench window\"\n\
+         when.window = { scope = \"agent_account\", period = \"24h\", total_at_least = \"1000000000.00\" }\n\
+         then.tier = 3\n"
+    } else {
+        "label = \"bench: thresholds only, no window\"\n"
+    }
 }
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
@@ -93,9 +110,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     // The cycle measured is one agent's tier-2 debits to one account, repeated: the built-in policy's
     // 24 h anti-splitting window would turn all but the first few into tier 3 (step-up and quorum),
-    // another cycle. The bench runs under the thresholds alone and says so.
+    // another cycle. The bench runs under the thresholds alone (or a window that never escalates,
+    // `--windows`) and says so.
     let policy_file = dir.join("bench-policy.toml");
-    std::fs::write(&policy_file, "label = \"bench: thresholds only, no window\"\n")?;
+    std::fs::write(&policy_file, policy_source(args.windows))?;
     let policy_env = policy_file.display().to_string();
     // The run's own data directory: its audit anchors belong to this database alone.
     let data_env = dir.display().to_string();
@@ -202,4 +220,17 @@ fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("countersign-bench-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::Policy;
+
+    #[test]
+    fn the_bench_policy_has_a_window_only_when_asked() {
+        let with = Policy::from_toml(super::policy_source(true)).expect("the window policy parses");
+        assert_eq!(with.lookback_secs(), 24 * 3600);
+        let without = Policy::from_toml(super::policy_source(false)).expect("the thresholds policy parses");
+        assert_eq!(without.lookback_secs(), 0);
+    }
 }

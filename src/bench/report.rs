@@ -45,6 +45,8 @@ pub struct StatementShare {
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub database: &'static str,
+    /// Whether the policy had a window (`--windows`): proposals then lock their windows.
+    pub policy_windows: bool,
     pub replicas: usize,
     pub concurrency: usize,
     pub cycles: usize,
@@ -106,6 +108,7 @@ impl Summary {
         let round = |x: f64| (x * 100.0).round() / 100.0;
         Self {
             database: if args.database_url.is_some() { "postgresql" } else { "sqlite" },
+            policy_windows: args.windows,
             replicas: args.replicas,
             concurrency: args.concurrency,
             cycles: done,

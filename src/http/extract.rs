@@ -19,6 +19,24 @@ fn bearer(parts: &Parts) -> Option<&str> {
     Some(value.strip_prefix("Bearer ")?.trim())
 }
 
+/// An approver's `Authorization: Bearer css_…` session token, not yet looked up: for decisions
+/// that read the session together with the request they decide on
+/// (`approvers::authenticate_with_request`).
+pub struct PresentedSession(pub String);
+
+impl FromRequestParts<Context> for PresentedSession {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, _: &Context) -> Result<Self, Error> {
+        let presented = bearer(parts).ok_or_else(sign_in_first)?;
+        Ok(PresentedSession(presented.to_owned()))
+    }
+}
+
+fn sign_in_first() -> Error {
+    Error::client(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first: Authorization: Bearer css_...")
+}
+
 /// The calling agent, authenticated by `Authorization: Bearer cs_…`.
 pub struct Agent(pub AgentRecord);
 
@@ -155,9 +173,7 @@ impl FromRequestParts<Context> for Approver {
                 .then(|| crate::http::ui::cookies::read(&parts.headers, crate::http::ui::cookies::session_name(ctx)))
                 .flatten()
         };
-        let presented = bearer(parts).map(str::to_owned).or_else(from_cookie).ok_or_else(|| {
-            Error::client(StatusCode::UNAUTHORIZED, "unauthorized", "sign in first: Authorization: Bearer css_...")
-        })?;
+        let presented = bearer(parts).map(str::to_owned).or_else(from_cookie).ok_or_else(sign_in_first)?;
         Ok(Approver(crate::service::approvers::authenticate(ctx, &presented).await?))
     }
 }

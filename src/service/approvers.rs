@@ -5,9 +5,10 @@ use super::{now_ms, Context};
 use crate::audit::{self, AuditFields};
 use crate::auth::totp::{self, TotpCode, TotpRejection, TotpSecret};
 use crate::auth::{millis, password, tokens};
-use crate::domain::{username as names, ApproverId, ItemId};
+use crate::domain::{username as names, ApproverId, ItemId, RequestId};
 use crate::error::{Error, Result};
 use crate::store::approvers::{self, ApproverRecord, NewApprover};
+use crate::store::requests::RequestRecord;
 use crate::store::sessions::{self, SessionRecord};
 use crate::store::{Store, Tx};
 use axum::http::StatusCode;
@@ -192,18 +193,34 @@ pub struct ApproverSession {
     pub session: SessionRecord,
 }
 
+fn unauthorized() -> Error {
+    Error::client(StatusCode::UNAUTHORIZED, "unauthorized", "sign in again: the session is missing, expired or revoked")
+}
+
 /// Resolves a bearer session token, enforcing revocation, idle and absolute timeouts.
 pub async fn authenticate(ctx: &Context, presented: &str) -> Result<ApproverSession> {
-    let unauthorized = || {
-        Error::client(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "sign in again: the session is missing, expired or revoked",
-        )
-    };
     let hash = tokens::hash_presented(SESSION_PREFIX, presented).ok_or_else(unauthorized)?;
     let (session, approver) =
         sessions::find_with_approver(ctx.store.reader(), &hash).await?.ok_or_else(unauthorized)?;
+    admit(ctx, session, approver).await
+}
+
+/// [`authenticate`], reading the request `id` in the same statement: the session is judged
+/// first, and the request (None when there is none) is the caller's only once it passed.
+pub async fn authenticate_with_request(
+    ctx: &Context,
+    presented: &str,
+    id: &RequestId,
+) -> Result<(ApproverSession, Option<RequestRecord>)> {
+    let hash = tokens::hash_presented(SESSION_PREFIX, presented).ok_or_else(unauthorized)?;
+    let (session, approver, request) =
+        sessions::find_with_approver_and_request(ctx.store.reader(), &hash, id).await?.ok_or_else(unauthorized)?;
+    Ok((admit(ctx, session, approver).await?, request))
+}
+
+/// A found session, if it is still good: not revoked, its approver active, inside its idle and
+/// absolute timeouts.
+async fn admit(ctx: &Context, session: SessionRecord, approver: ApproverRecord) -> Result<ApproverSession> {
     let now = now_ms();
     let idle_over = now - session.last_seen_at > millis(ctx.sessions.idle);
     if session.revoked || approver.disabled || now >= session.expires_at || idle_over {

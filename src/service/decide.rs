@@ -30,7 +30,12 @@ pub struct TokenGrant {
 
 /// The request, if this approver may decide on it at all.
 pub(crate) async fn load_for(ctx: &Context, who: &ApproverSession, id: &RequestId) -> Result<RequestRecord> {
-    let record = requests::find(ctx.store.reader(), id).await?.ok_or_else(|| Error::not_found("transfer request"))?;
+    may_decide(ctx, who, requests::find(ctx.store.reader(), id).await?).await
+}
+
+/// A request as read (None: there is none), if this approver may decide on it at all.
+async fn may_decide(ctx: &Context, who: &ApproverSession, found: Option<RequestRecord>) -> Result<RequestRecord> {
+    let record = found.ok_or_else(|| Error::not_found("transfer request"))?;
     if !who.approver.has_role("approver") {
         return Err(Error::forbidden("not_an_approver", "this account does not have the approver role"));
     }
@@ -80,8 +85,22 @@ pub async fn issue_token(
     shown_hash: &str,
     code: Option<&str>,
 ) -> Result<TokenGrant> {
+    let found = requests::find(ctx.store.reader(), id).await?;
+    issue_token_on(ctx, who, found, shown_hash, code).await
+}
+
+/// [`issue_token`] for the request as read with the approver's session
+/// (`approvers::authenticate_with_request`; None: there is no such request).
+pub async fn issue_token_on(
+    ctx: &Context,
+    who: &ApproverSession,
+    found: Option<RequestRecord>,
+    shown_hash: &str,
+    code: Option<&str>,
+) -> Result<TokenGrant> {
     let now = now_ms();
-    let record = load_for(ctx, who, id).await?;
+    let record = may_decide(ctx, who, found).await?;
+    let id = &record.id;
     check_open(&record, now)?;
     let pinned = pinned_hash(&record)?;
     if shown_hash != pinned {
@@ -303,8 +322,20 @@ impl Approved {
 }
 
 pub async fn approve(ctx: &Context, who: &ApproverSession, id: &RequestId, token: &str) -> Result<Approved> {
+    approve_on(ctx, who, requests::find(ctx.store.reader(), id).await?, token).await
+}
+
+/// [`approve`] for the request as read with the approver's session
+/// (`approvers::authenticate_with_request`; None: there is no such request).
+pub async fn approve_on(
+    ctx: &Context,
+    who: &ApproverSession,
+    found: Option<RequestRecord>,
+    token: &str,
+) -> Result<Approved> {
     let now = now_ms();
-    let record = load_for(ctx, who, id).await?;
+    let record = may_decide(ctx, who, found).await?;
+    let id = &record.id;
     let claims = verify_token(ctx, who, &record, token, now)?;
     if super::approve_whole::approve_whole(ctx, who, &record, &claims, now).await? {
         record_decision_time(ctx, &record, "approved", now);

@@ -67,16 +67,22 @@ pub(crate) const COLUMNS: &str =
     "id, username, password_hash, totp_secret_enc, last_totp_step, roles, all_items, disabled_at";
 
 pub(crate) fn from_row(row: &AnyRow) -> StoreResult<ApproverRecord> {
-    let roles: String = row.try_get("roles")?;
+    from_columns(row, "")
+}
+
+/// An approver from [`COLUMNS`] named `{prefix}{column}` (a row shared with other tables').
+pub(crate) fn from_columns(row: &AnyRow, prefix: &str) -> StoreResult<ApproverRecord> {
+    let column = |name: &str| format!("{prefix}{name}");
+    let roles: String = row.try_get(column("roles").as_str())?;
     Ok(ApproverRecord {
-        id: ApproverId::from_trusted(row.try_get("id")?),
-        username: row.try_get("username")?,
-        password_hash: row.try_get("password_hash")?,
-        totp_secret_enc: row.try_get("totp_secret_enc")?,
-        last_totp_step: row.try_get("last_totp_step")?,
+        id: ApproverId::from_trusted(row.try_get(column("id").as_str())?),
+        username: row.try_get(column("username").as_str())?,
+        password_hash: row.try_get(column("password_hash").as_str())?,
+        totp_secret_enc: row.try_get(column("totp_secret_enc").as_str())?,
+        last_totp_step: row.try_get(column("last_totp_step").as_str())?,
         roles: roles.split(',').filter(|r| !r.is_empty()).map(str::to_owned).collect(),
-        all_items: super::flag(row.try_get("all_items")?),
-        disabled: row.try_get::<Option<i64>, _>("disabled_at")?.is_some(),
+        all_items: super::flag(row.try_get(column("all_items").as_str())?),
+        disabled: row.try_get::<Option<i64>, _>(column("disabled_at").as_str())?.is_some(),
     })
 }
 

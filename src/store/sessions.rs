@@ -1,8 +1,9 @@
 //! Approver sessions: stored by token hash, with idle and absolute expiry.
 
 use super::{StoreResult, Tx};
-use crate::domain::ApproverId;
+use crate::domain::{ApproverId, RequestId};
 use crate::store::InTx;
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 #[derive(Debug, Clone)]
@@ -31,32 +32,67 @@ pub async fn insert(tx: &mut Tx, session: &SessionRecord, token_hash: &str) -> S
     Ok(())
 }
 
+/// A session's and its approver's columns, each named so that they can share a row with a
+/// request's (`session_…`, `approver_…`).
+fn session_and_approver_columns() -> String {
+    let session = ["id", "approver_id", "authenticated_at", "last_seen_at", "expires_at", "revoked"]
+        .map(|column| format!("s.{column} AS session_{column}"));
+    let approver = super::approvers::COLUMNS.split(", ").map(|column| format!("a.{column} AS approver_{column}"));
+    session.into_iter().chain(approver).collect::<Vec<_>>().join(", ")
+}
+
+fn session_and_approver(row: &AnyRow) -> StoreResult<(SessionRecord, super::approvers::ApproverRecord)> {
+    let session = SessionRecord {
+        id: row.try_get("session_id")?,
+        approver_id: ApproverId::from_trusted(row.try_get("session_approver_id")?),
+        authenticated_at: row.try_get("session_authenticated_at")?,
+        last_seen_at: row.try_get("session_last_seen_at")?,
+        expires_at: row.try_get("session_expires_at")?,
+        revoked: super::flag(row.try_get("session_revoked")?),
+    };
+    Ok((session, super::approvers::from_columns(row, "approver_")?))
+}
+
 /// A session and its approver, in one query: every approver request starts here.
 pub async fn find_with_approver(
     pool: &AnyPool,
     token_hash: &str,
 ) -> StoreResult<Option<(SessionRecord, super::approvers::ApproverRecord)>> {
-    let approver_columns: Vec<String> =
-        super::approvers::COLUMNS.split(", ").map(|column| format!("a.{column}")).collect();
     let sql = format!(
-        "SELECT s.id AS session_id, s.approver_id, s.authenticated_at, s.last_seen_at, s.expires_at, s.revoked, {} \
-         FROM approver_sessions s JOIN approvers a ON a.id = s.approver_id WHERE s.token_hash = $1",
-        approver_columns.join(", ")
+        "SELECT {} FROM approver_sessions s JOIN approvers a ON a.id = s.approver_id WHERE s.token_hash = $1",
+        session_and_approver_columns()
     );
     let row = sqlx::query(&sql).bind(token_hash).fetch_optional(pool).await?;
+    row.as_ref().map(session_and_approver).transpose()
+}
+
+/// A session, its approver and the request `id` (None when there is no such request), in one
+/// query: an approver's decision reads the session and the request it decides on together.
+pub async fn find_with_approver_and_request(
+    pool: &AnyPool,
+    token_hash: &str,
+    id: &RequestId,
+) -> StoreResult<Option<SessionWithRequest>> {
+    let sql = format!(
+        "SELECT {}, r.* FROM approver_sessions s JOIN approvers a ON a.id = s.approver_id \
+         LEFT JOIN (SELECT {} FROM transfer_requests WHERE id = $2) r ON TRUE WHERE s.token_hash = $1",
+        session_and_approver_columns(),
+        super::requests::COLUMNS
+    );
+    let row = sqlx::query(&sql).bind(token_hash).bind(id.as_str()).fetch_optional(pool).await?;
     row.map(|row| {
-        let session = SessionRecord {
-            id: row.try_get("session_id")?,
-            approver_id: ApproverId::from_trusted(row.try_get("approver_id")?),
-            authenticated_at: row.try_get("authenticated_at")?,
-            last_seen_at: row.try_get("last_seen_at")?,
-            expires_at: row.try_get("expires_at")?,
-            revoked: super::flag(row.try_get("revoked")?),
+        let (session, approver) = session_and_approver(&row)?;
+        let request = match row.try_get::<Option<String>, _>("id")? {
+            Some(_) => Some(super::requests::from_row(&row)?),
+            None => None,
         };
-        Ok((session, super::approvers::from_row(&row)?))
+        Ok((session, approver, request))
     })
     .transpose()
 }
+
+/// [`find_with_approver_and_request`]'s row.
+pub type SessionWithRequest = (SessionRecord, super::approvers::ApproverRecord, Option<super::requests::RequestRecord>);
 
 /// Slides the idle timeout. Written at most every few seconds per session by the caller, so a
 /// busy approver doesn't turn every read into a write.

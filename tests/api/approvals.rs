@@ -4,7 +4,7 @@ use crate::helpers::{body, error_code, spawn_app, spawn_app_with, Db, Options};
 use crate::on_both_backends;
 use countersign::auth::SessionPolicy;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 async fn the_full_cycle_creates_exactly_one_transfer_and_audits_every_step(db: Db) {
@@ -464,7 +464,78 @@ async fn an_approval_answers_with_the_request_exactly_as_stored(db: Db) {
     app.stop().await;
 }
 
+/// A decision reads the approver's session and the request in one statement: the session is
+/// still judged first — a missing, unknown or signed-out session is refused whatever the id or
+/// the body says — then the body, then the id.
+async fn a_decision_judges_the_session_before_the_request_and_the_body(db: Db) {
+    let app = spawn_app(db).await;
+    let alice = app.add_approver("alice", "approver", None).await;
+    let request = app.propose_ok("250.00").await;
+    let id = request["id"].as_str().expect("id");
+    let hash = request["payload_hash"].as_str().expect("hash");
+    let post = |session: Option<String>, path: String, payload: Value| {
+        let mut call = app.client.post(format!("{}{path}", app.address)).json(&payload);
+        if let Some(session) = session {
+            call = call.bearer_auth(session);
+        }
+        async move {
+            let (status, value) = body(call.send().await.expect("sent")).await;
+            (status, error_code(&value).to_owned())
+        }
+    };
+    let unknown_request = "tr_0123456789abcdef0123456789abcdef";
+    let paths = |id: &str| [format!("/v1/transfers/{id}/approval-token"), format!("/v1/transfers/{id}/approve")];
+    let good = |path: &str| {
+        if path.ends_with("approval-token") {
+            json!({"payload_hash": hash})
+        } else {
+            json!({"approval_token": "x"})
+        }
+    };
+    let unknown_session = Some(format!("css_{}", "x".repeat(43)));
+    for asked in [id, "nonsense", unknown_request] {
+        for path in paths(asked) {
+            for session in [None, unknown_session.clone()] {
+                for payload in [good(&path), json!({"surprise": 1})] {
+                    let refused = post(session.clone(), path.clone(), payload).await;
+                    assert_eq!(refused, (StatusCode::UNAUTHORIZED, "unauthorized".to_owned()), "{path} {session:?}");
+                }
+            }
+        }
+    }
+    let session = Some(app.sign_in(&alice).await);
+    for path in paths("nonsense") {
+        let (status, code) = post(session.clone(), path.clone(), json!({"surprise": 1})).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
+            "{path}: {status} {code}"
+        );
+        let refused = post(session.clone(), path.clone(), good(&path)).await;
+        assert_eq!(refused, (StatusCode::NOT_FOUND, "not_found".to_owned()), "{path}");
+    }
+    for path in paths(unknown_request) {
+        let refused = post(session.clone(), path.clone(), good(&path)).await;
+        assert_eq!(refused, (StatusCode::NOT_FOUND, "not_found".to_owned()), "{path}");
+    }
+    let signed_out = app
+        .client
+        .delete(format!("{}/v1/approver/sessions/current", app.address))
+        .bearer_auth(session.as_deref().expect("session"))
+        .send()
+        .await
+        .expect("sent");
+    assert!(signed_out.status().is_success());
+    for path in paths(id) {
+        let refused = post(session.clone(), path.clone(), good(&path)).await;
+        assert_eq!(refused, (StatusCode::UNAUTHORIZED, "unauthorized".to_owned()), "signed out: {path}");
+    }
+    let (status, approved) = app.approve_as(&alice, &request).await;
+    assert_eq!((status, approved["state"].as_str()), (StatusCode::OK, Some("submitted")));
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_decision_judges_the_session_before_the_request_and_the_body,
     an_approval_answers_with_the_request_exactly_as_stored,
     the_full_cycle_creates_exactly_one_transfer_and_audits_every_step,
     an_edit_below_the_tier_three_amount_keeps_the_two_person_quorum,

@@ -3,9 +3,11 @@
 
 use crate::domain::RequestId;
 use crate::error::{Error, Result};
-use crate::http::extract::{Approver, ClientAddress, JsonBody};
+use crate::http::extract::{Approver, ClientAddress, JsonBody, PresentedSession};
+use crate::service::approvers::ApproverSession;
 use crate::service::view::ApproverRequestView;
 use crate::service::{approvers, decide, format_ms, signin, Context};
+use crate::store::requests::RequestRecord;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -14,6 +16,19 @@ use serde_json::{json, Value};
 
 fn request_id(text: &str) -> Result<RequestId> {
     RequestId::parse(text).ok_or_else(|| Error::not_found("transfer request"))
+}
+
+/// The approver and the request a decision is about, read in one statement. The session is
+/// judged first; the caller then checks the body, and only then refuses a malformed id.
+async fn approver_and_request(
+    ctx: &Context,
+    session: &str,
+    id: &Result<RequestId>,
+) -> Result<(ApproverSession, Option<RequestRecord>)> {
+    match id {
+        Ok(id) => approvers::authenticate_with_request(ctx, session, id).await,
+        Err(_) => Ok((approvers::authenticate(ctx, session).await?, None)),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,12 +81,16 @@ pub struct TokenRequest {
 
 pub async fn approval_token(
     State(ctx): State<Context>,
-    Approver(who): Approver,
+    PresentedSession(session): PresentedSession,
     Path(id): Path<String>,
-    body: JsonBody<TokenRequest>,
+    body: std::result::Result<JsonBody<TokenRequest>, Error>,
 ) -> Result<(StatusCode, Json<Value>)> {
+    let id = request_id(&id);
+    let (who, found) = approver_and_request(&ctx, &session, &id).await?;
+    let body = body?;
+    id?;
     let b = &body.typed;
-    let grant = decide::issue_token(&ctx, &who, &request_id(&id)?, &b.payload_hash, b.totp.as_deref()).await?;
+    let grant = decide::issue_token_on(&ctx, &who, found, &b.payload_hash, b.totp.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -88,12 +107,15 @@ pub struct Approve {
 
 pub async fn approve(
     State(ctx): State<Context>,
-    Approver(who): Approver,
+    PresentedSession(session): PresentedSession,
     Path(id): Path<String>,
-    body: JsonBody<Approve>,
+    body: std::result::Result<JsonBody<Approve>, Error>,
 ) -> Result<Json<ApproverRequestView>> {
-    let id = request_id(&id)?;
-    let approved = decide::approve(&ctx, &who, &id, &body.typed.approval_token).await?;
+    let id = request_id(&id);
+    let (who, found) = approver_and_request(&ctx, &session, &id).await?;
+    let body = body?;
+    id?;
+    let approved = decide::approve_on(&ctx, &who, found, &body.typed.approval_token).await?;
     Ok(Json(approved.view(&ctx).await?))
 }
 
