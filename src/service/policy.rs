@@ -72,15 +72,45 @@ pub async fn assess_in(tx: &mut Tx, ctx: &Context, intent: &TransferIntent, now:
     let policy = ctx.policies.active();
     let shadow = ctx.policies.shadow();
     let (agent, item, account) = (intent.agent_id.as_str(), intent.item_id.as_str(), intent.account_id.as_str());
-    let lookback = policy.lookback_secs().max(shadow.as_ref().map_or(0, |s| s.lookback_secs()));
+    let lookback = lookback_secs(&policy, shadow.as_deref());
     // Windows are the one fact other proposals write. A policy without them decides each proposal
     // on its own, so its proposals need not wait for each other: one agent's or one account's
     // proposals would otherwise run one at a time, each holding the lock through its commit.
     if lookback > 0 {
         rows::lock_windows(tx, agent, item, account).await?;
     }
-    let rows::ProposalFacts { recent, paid_before, account_mask } =
-        rows::proposal_facts(tx, agent, item, account, now - lookback * 1000).await?;
+    let facts = rows::proposal_facts(tx, agent, item, account, now - lookback * 1000).await?;
+    Ok(assessed(policy, shadow, intent, facts, now))
+}
+
+/// Assesses `intent` outside any transaction when neither the active nor the shadow policy has
+/// a window (nothing it reads is written by other proposals, so no lock and no writer is needed);
+/// None when one has: the proposal is then assessed inside its transaction ([`assess_in`]).
+pub async fn assess_outside(ctx: &Context, intent: &TransferIntent, now: i64) -> Result<Option<Assessed>> {
+    let policy = ctx.policies.active();
+    let shadow = ctx.policies.shadow();
+    if lookback_secs(&policy, shadow.as_deref()) > 0 {
+        return Ok(None);
+    }
+    let (agent, item, account) = (intent.agent_id.as_str(), intent.item_id.as_str(), intent.account_id.as_str());
+    let facts = rows::proposal_facts_outside(ctx.store.reader(), agent, item, account, now).await?;
+    Ok(Some(assessed(policy, shadow, intent, facts, now)))
+}
+
+/// How far back either policy's windows look, in seconds (0: no window).
+fn lookback_secs(policy: &Policy, shadow: Option<&Policy>) -> i64 {
+    policy.lookback_secs().max(shadow.map_or(0, Policy::lookback_secs))
+}
+
+fn assessed(
+    policy: Arc<Policy>,
+    shadow: Option<Arc<Policy>>,
+    intent: &TransferIntent,
+    facts: rows::ProposalFacts,
+    now: i64,
+) -> Assessed {
+    let (agent, item, account) = (intent.agent_id.as_str(), intent.item_id.as_str(), intent.account_id.as_str());
+    let rows::ProposalFacts { recent, paid_before, account_mask } = facts;
     let label = account_label(intent, account_mask);
     let facts = Facts {
         direction: intent.transfer_type,
@@ -112,7 +142,7 @@ pub async fn assess_in(tx: &mut Tx, ctx: &Context, intent: &TransferIntent, now:
             created_at: now,
         })
     });
-    Ok(Assessed { assessment, policy, shadow })
+    Assessed { assessment, policy, shadow }
 }
 
 /// What people would notice: a different tier, quorum, step-up or refusal.

@@ -17,9 +17,10 @@ use crate::domain::{Assessment, RequestId, RequestState, TransferIntent};
 use crate::error::{Error, Result};
 use crate::plaid::PlaidError;
 use crate::store::agents::AgentRecord;
+use crate::store::items::ItemRecord;
 use crate::store::policy::{self as store_policy, ShadowDifference};
 use crate::store::requests::{self, Joined, NewRequest, RequestRecord};
-use crate::store::{idempotency as keys, Tx};
+use crate::store::{idempotency as keys, transitions, Tx};
 
 pub struct Proposal {
     pub intent: TransferIntent,
@@ -34,6 +35,14 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
     let item = registry::usable_item(ctx, agent, &intent.item_id, intent.account_id.as_str()).await?;
 
     let now = now_ms();
+    let joined = Joined {
+        plaid_item_id: Some(item.plaid_item_id.clone()),
+        item_health: Some(item.health.clone()),
+        agent_owner: Some(agent.owner.clone()),
+    };
+    if let Some(record) = propose_whole(ctx, &intent, &key, &fingerprint, renews.is_some(), &joined, now).await? {
+        return resume(ctx, agent, &key, record, item).await;
+    }
     let (mut tx, claim) = match idempotency::begin(&ctx.store, &agent.id, &key, &fingerprint, now).await? {
         Started::Answered(reply) => return Ok(reply),
         Started::Proceed(tx, claim) => (tx, claim),
@@ -56,11 +65,6 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
             record
         }
         Claim::Fresh | Claim::Resume { request_id: None } => {
-            let joined = Joined {
-                plaid_item_id: Some(item.plaid_item_id.clone()),
-                item_health: Some(item.health.clone()),
-                agent_owner: Some(agent.owner.clone()),
-            };
             let new = NewVersion {
                 intent: &intent,
                 supersedes: None,
@@ -84,10 +88,21 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
         }
     };
 
+    resume(ctx, agent, &key, record, item).await
+}
+
+/// A stored proposal, on to Plaid's authorization (or, recurring, to its approvers).
+async fn resume(
+    ctx: &Context,
+    agent: &AgentRecord,
+    key: &IdempotencyKey,
+    record: RequestRecord,
+    item: ItemRecord,
+) -> Result<Reply> {
     if record.intent.get("schedule").is_some() {
-        return super::recurring::hold_for_approvals(ctx, &record, Some((&agent.id, &key))).await;
+        return super::recurring::hold_for_approvals(ctx, &record, Some((&agent.id, key))).await;
     }
-    match authorize(ctx, &record, Some(item), Some((&agent.id, &key))).await? {
+    match authorize(ctx, &record, Some(item), Some((&agent.id, key))).await? {
         Authorized::Settled { record, reply } => {
             // Tier 1: authorized, approved by the policy and claimed in one step; create it now.
             if record.state == RequestState::Executing {
@@ -98,7 +113,7 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
             }
             Ok(reply)
         }
-        Authorized::Indeterminate(error) => Err(give_way(ctx, agent, &key, &record, &error).await),
+        Authorized::Indeterminate(error) => Err(give_way(ctx, agent, key, &record, &error).await),
     }
 }
 
@@ -127,6 +142,85 @@ impl Denial {
     }
 }
 
+/// The common proposal as one whole transition (`store::transitions::propose`: one statement on
+/// PostgreSQL, one hand-off to SQLite's writer): a fresh Idempotency-Key, no renewal and no
+/// schedule, under a policy without windows that neither refuses it nor disagrees with its
+/// shadow. None when anything differs or the key was claimed before: the general path then claims
+/// the key, assesses under the window locks, and answers replays and refusals.
+async fn propose_whole(
+    ctx: &Context,
+    intent: &TransferIntent,
+    key: &IdempotencyKey,
+    fingerprint: &str,
+    renewing: bool,
+    joined: &Joined,
+    now: i64,
+) -> Result<Option<RequestRecord>> {
+    if renewing || intent.schedule.is_some() {
+        return Ok(None);
+    }
+    let Some(Assessed { assessment, policy, shadow }) = policy::assess_outside(ctx, intent, now).await? else {
+        return Ok(None);
+    };
+    if assessment.denied.is_some() || shadow.is_some() {
+        return Ok(None);
+    }
+    let id = RequestId::generate();
+    let plaid_key = new_plaid_key();
+    let intent_json = intent.to_json();
+    let version =
+        NewVersion { intent, supersedes: None, renews: None, version: 1, replaces: None, joined: joined.clone() };
+    let request = new_request(&id, &intent_json, &assessment, &policy.version, &plaid_key, &version, now);
+    let proposed = trail::for_request(&request.as_stored(), "transfer.proposed", "success", now);
+    let proposal = transitions::Proposal {
+        request,
+        key: key.as_str(),
+        fingerprint,
+        locked_until: now + idempotency::LEASE_MS,
+        audit: vec![audit::identified(proposed)],
+    };
+    Ok(transitions::propose(&ctx.store, proposal).await?)
+}
+
+/// A Plaid idempotency key, generated before any call to Plaid.
+fn new_plaid_key() -> String {
+    format!("cs-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The row of a new version of a request, as the policy assessed it.
+fn new_request<'a>(
+    id: &'a RequestId,
+    intent_json: &'a serde_json::Value,
+    assessment: &'a Assessment,
+    policy_version: &'a str,
+    plaid_key: &'a str,
+    new: &NewVersion<'a>,
+    now: i64,
+) -> NewRequest<'a> {
+    let intent = new.intent;
+    NewRequest {
+        id,
+        agent_id: &intent.agent_id,
+        item_id: &intent.item_id,
+        account_id: intent.account_id.as_str(),
+        tier: assessment.tier,
+        step_up: assessment.step_up,
+        approvals_required: i64::from(assessment.approvals_required),
+        policy_version,
+        policy_reasons: &assessment.reasons,
+        approver_groups: &assessment.approver_groups,
+        approval_ttl_secs: assessment.ttl_secs.map(i64::from),
+        intent: intent_json,
+        amount_cents: intent.amount.cents(),
+        plaid_idempotency_key: plaid_key,
+        supersedes: new.supersedes,
+        renews: new.renews,
+        version: new.version,
+        now_ms: now,
+        joined: new.joined.clone(),
+    }
+}
+
 /// Stores a new request in `proposed`, assessed by the risk policy, with a fresh Plaid
 /// idempotency key generated before any call to Plaid, and audits it; or, when the policy denies
 /// it, stores nothing and says why.
@@ -148,41 +242,19 @@ pub async fn insert_proposed(
     if intent.schedule.is_some() {
         assessment = assessment.for_recurring(policy.tier3_approvers);
     }
-    let plaid_key = format!("cs-{}", uuid::Uuid::new_v4().simple());
+    let plaid_key = new_plaid_key();
     let intent_json = intent.to_json();
-    let record = requests::insert(
-        tx,
-        NewRequest {
-            id: &id,
-            agent_id: &intent.agent_id,
-            item_id: &intent.item_id,
-            account_id: intent.account_id.as_str(),
-            tier: assessment.tier,
-            step_up: assessment.step_up,
-            approvals_required: i64::from(assessment.approvals_required),
-            policy_version: &policy.version,
-            policy_reasons: &assessment.reasons,
-            approver_groups: &assessment.approver_groups,
-            approval_ttl_secs: assessment.ttl_secs.map(i64::from),
-            intent: &intent_json,
-            amount_cents: intent.amount.cents(),
-            plaid_idempotency_key: &plaid_key,
-            supersedes: new.supersedes,
-            renews: new.renews,
-            version: new.version,
-            now_ms: now,
-            joined: new.joined,
-        },
-    )
-    .await
-    .map_err(|error| match new.renews {
-        // Two renewals of one request would mean two pending requests and possibly two transfers.
-        Some(renewed) if error.is_unique_violation() => Error::conflict(
-            "already_renewed",
-            format!("{renewed} was already renewed; follow the renewal (GET /v1/transfers lists it)"),
-        ),
-        _ => error.into(),
-    })?;
+    let record =
+        requests::insert(tx, new_request(&id, &intent_json, &assessment, &policy.version, &plaid_key, &new, now))
+            .await
+            .map_err(|error| match new.renews {
+                // Two renewals of one request would mean two pending requests and possibly two transfers.
+                Some(renewed) if error.is_unique_violation() => Error::conflict(
+                    "already_renewed",
+                    format!("{renewed} was already renewed; follow the renewal (GET /v1/transfers lists it)"),
+                ),
+                _ => error.into(),
+            })?;
     audit::append(tx, trail::for_request(&record, "transfer.proposed", "success", now)).await?;
     if let Some(difference) = shadow {
         let difference = ShadowDifference { request_id: Some(record.id.to_string()), ..difference };

@@ -7,6 +7,7 @@ use crate::domain::intent::{AchClass, Network, TransferType};
 use crate::domain::policy::backtest::Past;
 use crate::domain::{Money, Recent, RequestState};
 use crate::store::InTx;
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 
 /// States whose requests count toward a window: live or done, never refused or abandoned.
@@ -75,10 +76,30 @@ pub async fn proposal_facts(
     account_id: &str,
     since_ms: i64,
 ) -> StoreResult<ProposalFacts> {
+    let sql = facts_sql();
+    let rows = facts_query(&sql, agent_id, item_id, account_id, since_ms).fetch_all_in(tx).await?;
+    facts_of(&rows)
+}
+
+/// [`proposal_facts`] outside any transaction, for a policy without windows: nothing it reads is
+/// written by other proposals, so no lock and no writer is needed.
+pub async fn proposal_facts_outside(
+    pool: &AnyPool,
+    agent_id: &str,
+    item_id: &str,
+    account_id: &str,
+    since_ms: i64,
+) -> StoreResult<ProposalFacts> {
+    let sql = facts_sql();
+    let rows = facts_query(&sql, agent_id, item_id, account_id, since_ms).fetch_all(pool).await?;
+    facts_of(&rows)
+}
+
+fn facts_sql() -> String {
     // One statement: the account's facts as a one-row table, joined to the window's requests
     // (none: one row whose request columns are NULL). It runs while the proposal holds the
     // window locks (PostgreSQL), so each round trip it saves shortens every proposal's wait.
-    let sql = format!(
+    format!(
         "SELECT f.mask, f.paid_before, r.id AS recent_id, r.agent_id, r.item_id, r.account_id, r.intent, \
          r.amount_cents, r.created_at FROM \
          (SELECT (SELECT mask FROM item_accounts WHERE item_id = $2 AND account_id = $3) AS mask, \
@@ -87,20 +108,32 @@ pub async fn proposal_facts(
          LEFT JOIN transfer_requests r ON (r.agent_id = $1 OR (r.item_id = $2 AND r.account_id = $3)) \
          AND r.created_at >= $4 AND r.state IN ({})",
         counted_list(5)
-    );
+    )
+}
+
+fn facts_query<'q>(
+    sql: &'q str,
+    agent_id: &'q str,
+    item_id: &'q str,
+    account_id: &'q str,
+    since_ms: i64,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
     // Planned for its values every time (not a prepared statement's generic plan): only the
     // time bound keeps the window's rows few, and a generic plan can't know it is recent. With
     // one agent (every row matches `agent_id = $1`) PostgreSQL's generic plan scanned the whole
     // table — 1,117 buffers, 9 ms at 3,000 requests, growing — while holding the window locks.
-    let mut query = sqlx::query(&sql).persistent(false).bind(agent_id).bind(item_id).bind(account_id).bind(since_ms);
+    let mut query = sqlx::query(sql).persistent(false).bind(agent_id).bind(item_id).bind(account_id).bind(since_ms);
     for state in COUNTED {
         query = query.bind(state.as_str());
     }
-    let rows = query.fetch_all_in(tx).await?;
+    query
+}
+
+fn facts_of(rows: &[AnyRow]) -> StoreResult<ProposalFacts> {
     let first = rows.first().ok_or_else(|| StoreError::Corrupt("the account facts returned no row".into()))?;
     let (paid_before, account_mask) = (first.try_get::<i64, _>("paid_before")? == 1, first.try_get("mask")?);
     let mut recent = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         if row.try_get::<Option<String>, _>("recent_id")?.is_some() {
             recent.push(recent_from_row(row)?);
         }

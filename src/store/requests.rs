@@ -97,33 +97,10 @@ pub struct Joined {
 /// request's INSERT waits in the writer's batch for the transaction's next hand-off. (A test reads
 /// the row back and compares.)
 pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<RequestRecord> {
-    let reasons = serde_json::to_string(new.policy_reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let groups = serde_json::to_string(new.approver_groups).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let query = sqlx::query(
-        "INSERT INTO transfer_requests (id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, \
-         policy_version, policy_reasons, intent, amount_cents, plaid_idempotency_key, supersedes, renews, version, \
-         created_at, updated_at, approver_groups, approval_ttl_secs) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17, $18, $19)",
-    )
-    .bind(new.id.as_str())
-    .bind(new.agent_id.as_str())
-    .bind(new.item_id.as_str())
-    .bind(new.account_id)
-    .bind(RequestState::Proposed.as_str())
-    .bind(new.tier.number())
-    .bind(i64::from(new.step_up))
-    .bind(new.approvals_required)
-    .bind(new.policy_version)
-    .bind(reasons)
-    .bind(new.intent.to_string())
-    .bind(new.amount_cents)
-    .bind(new.plaid_idempotency_key)
-    .bind(new.supersedes.map(RequestId::as_str))
-    .bind(new.renews.map(RequestId::as_str))
-    .bind(new.version)
-    .bind(new.now_ms)
-    .bind(groups)
-    .bind(new.approval_ttl_secs);
+    let values = insert_values(&new)?;
+    let placeholders: Vec<String> = (1..=values.len()).map(|n| format!("${n}")).collect();
+    let sql = format!("INSERT INTO transfer_requests ({INSERT_COLUMNS}) VALUES ({})", placeholders.join(", "));
+    let query = bind_all(sqlx::query(&sql), values);
     if new.renews.is_some() || new.supersedes.is_some() {
         // One renewal and one successor per request (unique indexes): the caller answers a
         // second one by the error, so it must come from this statement, not from the commit.
@@ -134,9 +111,51 @@ pub async fn insert(tx: &mut Tx, new: NewRequest<'_>) -> StoreResult<RequestReco
     Ok(new.as_stored())
 }
 
+/// A new request's INSERT for a whole transition (`store::transitions`): its values appended to
+/// `binds`, the row written only where the transition's guard (`{won}`) holds.
+pub(super) fn insert_guarded(new: &NewRequest<'_>, binds: &mut Vec<Bind>) -> StoreResult<String> {
+    let mut placeholders = Vec::new();
+    for value in insert_values(new)? {
+        binds.push(value);
+        placeholders.push(format!("${}", binds.len()));
+    }
+    Ok(format!("INSERT INTO transfer_requests ({INSERT_COLUMNS}) SELECT {} WHERE {{won}}", placeholders.join(", ")))
+}
+
+const INSERT_COLUMNS: &str = "id, agent_id, item_id, account_id, state, tier, step_up, approvals_required, \
+    policy_version, policy_reasons, intent, amount_cents, plaid_idempotency_key, supersedes, renews, version, \
+    created_at, updated_at, approver_groups, approval_ttl_secs";
+
+/// A new request's values, in [`INSERT_COLUMNS`]' order.
+fn insert_values(new: &NewRequest<'_>) -> StoreResult<Vec<Bind>> {
+    let json = |value: &[String]| serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()));
+    Ok(vec![
+        Bind::Text(new.id.as_str().to_owned()),
+        Bind::Text(new.agent_id.as_str().to_owned()),
+        Bind::Text(new.item_id.as_str().to_owned()),
+        Bind::Text(new.account_id.to_owned()),
+        Bind::Text(RequestState::Proposed.as_str().to_owned()),
+        Bind::Int(new.tier.number()),
+        Bind::Int(i64::from(new.step_up)),
+        Bind::Int(new.approvals_required),
+        Bind::Text(new.policy_version.to_owned()),
+        Bind::Text(json(new.policy_reasons)?),
+        Bind::Text(new.intent.to_string()),
+        Bind::Int(new.amount_cents),
+        Bind::Text(new.plaid_idempotency_key.to_owned()),
+        Bind::MaybeText(new.supersedes.map(|id| id.as_str().to_owned())),
+        Bind::MaybeText(new.renews.map(|id| id.as_str().to_owned())),
+        Bind::Int(new.version),
+        Bind::Int(new.now_ms),
+        Bind::Int(new.now_ms),
+        Bind::Text(json(new.approver_groups)?),
+        Bind::MaybeInt(new.approval_ttl_secs),
+    ])
+}
+
 impl NewRequest<'_> {
     /// The row [`insert`] stores, as a read of it returns it.
-    fn as_stored(&self) -> RequestRecord {
+    pub fn as_stored(&self) -> RequestRecord {
         RequestRecord {
             id: self.id.clone(),
             agent_id: self.agent_id.clone(),
@@ -202,6 +221,7 @@ pub struct Changes {
 #[derive(Clone)]
 pub(super) enum Bind {
     Text(String),
+    MaybeText(Option<String>),
     Int(i64),
     MaybeInt(Option<i64>),
 }
@@ -328,6 +348,7 @@ pub(super) fn bind_all<'q>(
     for value in binds {
         query = match value {
             Bind::Text(text) => query.bind(text),
+            Bind::MaybeText(text) => query.bind(text),
             Bind::Int(int) => query.bind(int),
             Bind::MaybeInt(int) => query.bind(int),
         };

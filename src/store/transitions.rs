@@ -75,10 +75,62 @@ pub async fn apply(store: &Store, whole: Whole<'_>) -> StoreResult<bool> {
         whole.now_ms,
     );
     let writes = Writes::new(&whole, &mut binds)?;
-    let queued_audit = !whole.audit.is_empty();
+    let approver = whole.approval.as_ref().map(|approval| approval.approver_id);
+    run(store, &update, binds, &writes, approver, whole.audit).await
+}
+
+/// A new request and what it claims: the agent's Idempotency-Key (with the request linked to
+/// it), the row and its audit records, written only if the key was not claimed before.
+pub struct Proposal<'a> {
+    /// No renewal and no successor: their unique indexes answer a second one with an error of
+    /// the INSERT itself, which the general path turns into the caller's answer.
+    pub request: requests::NewRequest<'a>,
+    pub key: &'a str,
+    pub fingerprint: &'a str,
+    /// The claim's lease (as a claim by `store::idempotency::try_claim` takes it).
+    pub locked_until: i64,
+    pub audit: Vec<AuditFields>,
+}
+
+/// Writes `proposal` as one whole transition — one statement on PostgreSQL, one hand-off on
+/// SQLite — guarded by its claim of the Idempotency-Key: the request as stored, or None (nothing
+/// written) when the key was claimed before; the caller's general path then says whether to
+/// replay, wait or resume.
+pub async fn propose(store: &Store, proposal: Proposal<'_>) -> StoreResult<Option<requests::RequestRecord>> {
+    let request = &proposal.request;
+    if request.renews.is_some() || request.supersedes.is_some() {
+        return Err(StoreError::Corrupt("a renewal or a successor is not proposed whole".into()));
+    }
+    let mut binds = vec![
+        Bind::Text(request.agent_id.as_str().to_owned()),
+        Bind::Text(proposal.key.to_owned()),
+        Bind::Text(proposal.fingerprint.to_owned()),
+        Bind::Int(proposal.locked_until),
+        Bind::Int(request.now_ms),
+        Bind::Text(request.id.as_str().to_owned()),
+    ];
+    let claim = "INSERT INTO idempotency_keys (agent_id, idempotency_key, fingerprint, locked_until, created_at, \
+                 request_id) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (agent_id, idempotency_key) DO NOTHING";
+    let writes = Writes { statements: vec![requests::insert_guarded(request, &mut binds)?] };
+    let stored = request.as_stored();
+    Ok(run(store, claim, binds, &writes, None, proposal.audit).await?.then_some(stored))
+}
+
+/// Runs a guard statement (a compare-and-set, a claim) and, only if it changed a row, `writes`
+/// and `audit`: one statement in autocommit on PostgreSQL, one hand-off on SQLite. Whether the
+/// guard won.
+async fn run(
+    store: &Store,
+    guard: &str,
+    mut binds: Vec<Bind>,
+    writes: &Writes,
+    approver: Option<&ApproverId>,
+    audit: Vec<AuditFields>,
+) -> StoreResult<bool> {
+    let queued_audit = !audit.is_empty();
     match &store.writer {
         Writer::Postgres(pool) => {
-            let sql = writes.as_one_statement(&update, whole.approval.as_ref(), &whole.audit, &mut binds)?;
+            let sql = writes.as_one_statement(guard, approver, &audit, &mut binds)?;
             let row = requests::bind_all(sqlx::query(&sql), binds).fetch_one(pool).await?;
             let moved: i64 = row.try_get("moved")?;
             if moved == 0 {
@@ -91,10 +143,9 @@ pub async fn apply(store: &Store, whole: Whole<'_>) -> StoreResult<bool> {
             Ok(true)
         }
         Writer::Sqlite(_) => {
-            let approver = whole.approval.as_ref().map(|approval| approval.approver_id);
-            match apply_sqlite(store, &update, binds.clone(), &writes, approver, whole.audit.clone(), true).await {
+            match apply_sqlite(store, guard, binds.clone(), writes, approver, audit.clone(), true).await {
                 Err(error) if super::sqlite_writer::is_stale_head(&error) => {
-                    apply_sqlite(store, &update, binds, &writes, approver, whole.audit, false).await
+                    apply_sqlite(store, guard, binds, writes, approver, audit, false).await
                 }
                 outcome => outcome,
             }
@@ -264,20 +315,20 @@ impl Writes {
     fn as_one_statement(
         &self,
         update: &str,
-        approval: Option<&Approval<'_>>,
+        approver: Option<&ApproverId>,
         audit: &[AuditFields],
         binds: &mut Vec<Bind>,
     ) -> StoreResult<String> {
-        let mut sql = match approval {
-            Some(approval) => {
-                binds.push(Bind::Text(approval.approver_id.as_str().to_owned()));
+        let mut sql = match approver {
+            Some(approver) => {
+                binds.push(Bind::Text(approver.as_str().to_owned()));
                 let hold = HOLD_ACTIVE_APPROVER.replace("$1", &format!("${}", binds.len()));
                 format!(
                     "WITH active AS ({hold} RETURNING id), \
-                     moved AS ({update} AND EXISTS (SELECT 1 FROM active) RETURNING id)"
+                     moved AS ({update} AND EXISTS (SELECT 1 FROM active) RETURNING 1 AS won)"
                 )
             }
-            None => format!("WITH moved AS ({update} RETURNING id)"),
+            None => format!("WITH moved AS ({update} RETURNING 1 AS won)"),
         };
         let writes = self.statements("EXISTS (SELECT 1 FROM moved)");
         for (n, statement) in writes.iter().enumerate() {

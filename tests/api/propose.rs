@@ -214,7 +214,35 @@ async fn fifty_concurrent_proposals_from_several_agents_are_all_stored(db: Db) {
     app.stop().await;
 }
 
+/// Under a policy without windows a fresh proposal is one whole write — its Idempotency-Key
+/// claimed with the request linked, the row, its audit record — and a replay of the key writes
+/// nothing: the claim guards every write, so no second row and no second record appear.
+async fn a_fresh_proposal_is_one_write_and_a_replay_of_its_key_writes_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let proposal = app.proposal("42.00");
+    let (status, first) = body(app.propose_with(&app.api_key, "whole-key", &proposal).await).await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let (status, again) = body(app.propose_with(&app.api_key, "whole-key", &proposal).await).await;
+    assert_eq!((status, &again), (StatusCode::CREATED, &first), "replayed");
+    let rows = sqlx::query("SELECT COUNT(*) AS n FROM transfer_requests")
+        .fetch_one(app.ctx.store.reader())
+        .await
+        .expect("counts");
+    assert_eq!(sqlx::Row::get::<i64, _>(&rows, "n"), 1, "one row");
+    let linked = sqlx::query("SELECT request_id FROM idempotency_keys WHERE idempotency_key = 'whole-key'")
+        .fetch_one(app.ctx.store.reader())
+        .await
+        .expect("the key");
+    assert_eq!(sqlx::Row::get::<Option<String>, _>(&linked, "request_id").as_deref(), first["id"].as_str());
+    let id = first["id"].as_str().expect("id").to_owned();
+    app.eventually("the proposal's records are chained", || async { app.audit_events_for(&id).await.len() >= 2 }).await;
+    let events = app.audit_events_for(&id).await;
+    assert_eq!(events.iter().filter(|e| *e == "transfer.proposed").count(), 1, "{events:?}");
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_fresh_proposal_is_one_write_and_a_replay_of_its_key_writes_nothing,
     an_approved_authorization_pauses_for_humans_with_the_hash_pinned,
     insufficient_funds_are_declined_without_bothering_a_human,
     a_zero_balance_is_declined_for_risk,

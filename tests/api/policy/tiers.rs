@@ -222,6 +222,25 @@ async fn proposals_wait_for_each_other_only_when_the_policy_has_windows() {
     }
 }
 
+/// SQLite's writer: a proposal under a policy without windows is one hand-off before Plaid is
+/// asked (its claim, row and record together) and one after (Plaid's answer); with a window it
+/// is three before (the claim, the window read, the row with the commit). The fewest of five
+/// proposals is counted, so a background loop's transaction can only add.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proposal_reaches_sqlite_s_writer_twice_without_windows_and_four_times_with() {
+    for (source, expected) in [("label = \"thresholds only\"", 2), (HOURLY_LIMIT, 4)] {
+        let (app, _dir) = app_with_policy(Db::Sqlite, source).await;
+        let mut fewest = u64::MAX;
+        for _ in 0..5 {
+            let before = app.ctx.store.writer_handoffs().get();
+            app.propose_ok("25.00").await;
+            fewest = fewest.min(app.ctx.store.writer_handoffs().get() - before);
+        }
+        assert_eq!(fewest, expected, "{source}");
+        app.stop().await;
+    }
+}
+
 /// The window lock itself on PostgreSQL: while one transaction holds an agent's and an account's
 /// windows, another proposal by the agent or to the account waits until it commits; one by
 /// another agent to another account does not wait at all.
