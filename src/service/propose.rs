@@ -2,7 +2,8 @@
 //! becomes a request waiting for humans (a row, nothing held in memory).
 //!
 //! Order of effects: (1) check item and account, (2) one transaction claims the Idempotency-Key,
-//! stores the request with a freshly generated Plaid idempotency key and audits the proposal,
+//! stores the request with a freshly generated Plaid idempotency key and audits the proposal
+//! (under a policy without windows, one whole write guarded by the claim: `propose_whole`),
 //! (3) `/transfer/authorization/create` with that key, outside any transaction, (4) one transaction
 //! applies Plaid's decision, audits it and stores the response. A crash between (2) and (4) is
 //! resumed by the agent's retry with the same Idempotency-Key (or by the reconciler): same Plaid
@@ -41,7 +42,7 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
         agent_owner: Some(agent.owner.clone()),
     };
     if let Some(record) = propose_whole(ctx, &intent, &key, &fingerprint, renews.is_some(), &joined, now).await? {
-        return resume(ctx, agent, &key, record, item).await;
+        return authorize_stored(ctx, agent, &key, record, item).await;
     }
     let (mut tx, claim) = match idempotency::begin(&ctx.store, &agent.id, &key, &fingerprint, now).await? {
         Started::Answered(reply) => return Ok(reply),
@@ -88,11 +89,11 @@ pub async fn propose(ctx: &Context, agent: &AgentRecord, proposal: Proposal) -> 
         }
     };
 
-    resume(ctx, agent, &key, record, item).await
+    authorize_stored(ctx, agent, &key, record, item).await
 }
 
 /// A stored proposal, on to Plaid's authorization (or, recurring, to its approvers).
-async fn resume(
+async fn authorize_stored(
     ctx: &Context,
     agent: &AgentRecord,
     key: &IdempotencyKey,
